@@ -1,0 +1,250 @@
+"""KaggleCheckpointManager: owns a run folder and knows which checkpoint can be trusted.
+
+Layout of a run folder:
+    run.json                    manifest + ledger: run id, config and its fingerprint, one entry per session
+    checkpoints/checkpoint-N/   HF Trainer checkpoint + checkpoint.json (sha256 of every file, written last)
+    tb/                         TensorBoard events
+    loss_curve.png              loss over all sessions, session boundaries marked
+
+A checkpoint is published by renaming a fully written, fsynced staging folder, and is
+only trusted when its checkpoint.json is there and every file matches its sha256,
+trainer_state.json parses and the adapter tensors load. Anything else is skipped with
+a warning and never chosen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+from .errors import ConfigError
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+MARKER = "checkpoint.json"
+REQUIRED_FILES = ("adapter_model.safetensors", "adapter_config.json", "trainer_state.json", "optimizer.pt", "scheduler.pt")
+RNG_FILES = ("rng_state.pth", "rng_state_0.pth")
+MANIFEST = "run.json"
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digests(folder: Path) -> dict[str, dict[str, Any]]:
+    """{relative path: {sha256, bytes}} of every file under folder (the marker excluded)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER):
+        out[path.relative_to(folder).as_posix()] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return out
+
+
+def step_of(path: Path) -> int:
+    m = CHECKPOINT_RE.match(path.name)
+    return int(m.group(1)) if m else -1
+
+
+def validate_checkpoint(path: str | Path, deep: bool = True) -> list[str]:
+    """Problems that make a checkpoint untrustworthy ([] = valid)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [f"{path} is not a folder"]
+    marker = path / MARKER
+    if not marker.is_file():
+        return ["no checkpoint.json: the save did not complete"]
+    try:
+        files = json.loads(marker.read_text())["files"]
+    except (ValueError, KeyError) as exc:
+        return [f"checkpoint.json unreadable: {exc}"]
+    problems = [f"missing {name}" for name in REQUIRED_FILES if name not in files]
+    if not any(name in files for name in RNG_FILES):
+        problems.append("missing rng_state.pth")
+    for name, meta in files.items():
+        f = path / name
+        if not f.is_file():
+            problems.append(f"missing {name}")
+        elif f.stat().st_size != meta["bytes"]:
+            problems.append(f"{name} has {f.stat().st_size} bytes, expected {meta['bytes']}")
+        elif deep and sha256_file(f) != meta["sha256"]:
+            problems.append(f"{name} does not match its sha256")
+    if problems:
+        return problems
+    try:
+        state = json.loads((path / "trainer_state.json").read_text())
+        int(state["global_step"])
+    except (ValueError, KeyError) as exc:
+        return [f"trainer_state.json unreadable: {exc}"]
+    if deep:
+        try:
+            from safetensors.torch import load_file
+
+            load_file(str(path / "adapter_model.safetensors"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot load"
+            return [f"adapter tensors do not load: {exc}"]
+    return []
+
+
+class KaggleCheckpointManager:
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.checkpoints_dir = self.run_dir / "checkpoints"
+        self.tb_dir = self.run_dir / "tb"
+        self.manifest_path = self.run_dir / MANIFEST
+        self.plot_path = self.run_dir / "loss_curve.png"
+
+    # ------------------------------------------------------------ checkpoints
+
+    def checkpoints(self) -> list[Path]:
+        """checkpoint-N folders, newest first."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = [p for p in self.checkpoints_dir.iterdir() if p.is_dir() and step_of(p) >= 0]
+        return sorted(found, key=step_of, reverse=True)
+
+    def latest_valid(self, deep: bool = True) -> Path | None:
+        """The newest checkpoint that passes validation; broken ones are skipped with a warning."""
+        for path in self.checkpoints():
+            problems = validate_checkpoint(path, deep=deep)
+            if not problems:
+                return path
+            warnings.warn(f"skipping checkpoint {path}: {'; '.join(problems)}", stacklevel=2)
+        return None
+
+    def staging_dir(self, step: int) -> Path:
+        return self.checkpoints_dir / f".staging-{step}-{os.getpid()}"
+
+    def publish(self, written: Path, step: int) -> Path:
+        """Seal a fully written checkpoint folder (marker last, fsync) and rename it into place."""
+        atomic.write_json(written / MARKER, {"step": step, "files": file_digests(written), "time": time.time()})
+        atomic.fsync_tree(written)
+        final = self.checkpoints_dir / f"checkpoint-{step}"
+        if final.exists():
+            old = final.with_name(f".replaced-{step}-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(written, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(written, final)
+        atomic.fsync_dir(self.checkpoints_dir)
+        return final
+
+    def clean_staging(self) -> None:
+        """Remove leftovers of saves that were killed half-way (never visible as checkpoints)."""
+        if self.checkpoints_dir.is_dir():
+            for p in self.checkpoints_dir.iterdir():
+                if p.name.startswith((".staging-", ".replaced-")):
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def prune(self, keep: int) -> None:
+        """Keep the newest `keep` valid checkpoints; drop older ones and broken ones below them."""
+        kept = 0
+        for path in self.checkpoints():
+            if kept >= keep:
+                shutil.rmtree(path, ignore_errors=True)
+            elif not validate_checkpoint(path, deep=False):
+                kept += 1
+            elif kept:  # broken and older than a valid one: useless
+                shutil.rmtree(path, ignore_errors=True)
+
+    # ------------------------------------------------------------ manifest / ledger
+
+    def load_manifest(self) -> dict | None:
+        if not self.manifest_path.is_file():
+            return None
+        return json.loads(self.manifest_path.read_text())
+
+    def save_manifest(self, manifest: dict) -> None:
+        atomic.write_json(self.manifest_path, manifest)
+
+    def open_run(self, config: dict, fingerprint: str, max_steps: int) -> dict:
+        """Create the manifest, or check that this run folder belongs to the same configuration."""
+        manifest = self.load_manifest()
+        if manifest is None:
+            manifest = {
+                "run_id": uuid.uuid4().hex[:12],
+                "created": time.time(),
+                "config": config,
+                "fingerprint": fingerprint,
+                "max_steps": max_steps,
+                "sessions": [],
+            }
+        elif manifest["fingerprint"] != fingerprint:
+            old = manifest.get("config", {})
+            changed = sorted(_diff_keys(old, config))
+            raise ConfigError(
+                f"{self.run_dir} holds a run with a different configuration (changed: {', '.join(changed) or 'data'}): "
+                "resume with the same settings, or use a new --output-dir"
+            )
+        manifest["config"] = config  # budget / store / save cadence may change between sessions
+        manifest["max_steps"] = max_steps
+        for session in manifest["sessions"]:  # a session that never wrote its end was killed
+            if session.get("end_time") is None:
+                session["end_time"] = session.get("last_save_time") or session["start_time"]
+                session["stop_reason"] = "killed"
+        self.save_manifest(manifest)
+        return manifest
+
+    def begin_session(self, start_step: int, gpu: str) -> dict:
+        manifest = self.load_manifest()
+        session = {
+            "index": len(manifest["sessions"]) + 1,
+            "start_time": time.time(),
+            "end_time": None,
+            "start_step": start_step,
+            "end_step": start_step,
+            "tokens_seen": 0,
+            "stop_reason": None,
+            "gpu": gpu,
+            "host": socket.gethostname(),
+        }
+        manifest["sessions"].append(session)
+        self.save_manifest(manifest)
+        return session
+
+    def update_session(self, **fields) -> None:
+        manifest = self.load_manifest()
+        manifest["sessions"][-1].update(fields)
+        self.save_manifest(manifest)
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """The stable status interface: finished, global_step, latest_checkpoint, sessions (+ loss)."""
+        manifest = self.load_manifest() or {"sessions": [], "max_steps": None}
+        latest = self.latest_valid(deep=False)
+        state = json.loads((latest / "trainer_state.json").read_text()) if latest else {}
+        step = int(state.get("global_step", 0))
+        max_steps = manifest.get("max_steps")
+        losses = [(e["step"], e["loss"]) for e in state.get("log_history", []) if "loss" in e]
+        return {
+            "run_id": manifest.get("run_id"),
+            "finished": bool(max_steps) and step >= max_steps,
+            "global_step": step,
+            "max_steps": max_steps,
+            "latest_checkpoint": str(latest) if latest else None,
+            "sessions": manifest["sessions"],
+            "loss": losses[-1][1] if losses else None,
+            "loss_history": losses,
+        }
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for k in set(a) | set(b):
+            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".")}

@@ -1,0 +1,87 @@
+"""`kaggle-t2sql` command line: thin wrappers over the package; errors print one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+
+from .errors import T2SQLError
+
+
+def _add_config_args(p: argparse.ArgumentParser, default_preset: str | None = None) -> None:
+    p.add_argument("--preset", default=default_preset, required=default_preset is None, help="tiny | arctic-7b-t4")
+    p.add_argument("--config", help="YAML file of overrides")
+    p.add_argument("--set", dest="set_args", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set training.max_steps=100 (repeatable)")
+
+
+def _config(args):
+    from .config import build_config
+
+    return build_config(args.preset, args.config, args.set_args)
+
+
+def cmd_config(args) -> int:
+    print(yaml.safe_dump(_config(args).to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_data(args) -> int:
+    """Read, order, tokenize and pack the configured stages; print what a training run would see."""
+    from .dataset import build_rows
+    from .model import load_tokenizer
+
+    cfg = _config(args)
+    tokenizer = load_tokenizer(cfg.model)
+    _rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .schema import schema_text
+
+    print(schema_text(args.db, args.value_limit))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kaggle-t2sql", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="print the resolved run configuration as YAML")
+    _add_config_args(p, "tiny")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("data", help="build the training data of a preset and print its statistics")
+    _add_config_args(p, "tiny")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("schema", help="print the schema text (db_details) of a SQLite file")
+    p.add_argument("db")
+    p.add_argument("--value-limit", type=int, default=2)
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except T2SQLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

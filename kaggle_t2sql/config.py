@@ -1,0 +1,387 @@
+"""One typed configuration for a run, named presets, and overrides.
+
+Overrides come from a YAML file, `--set key=value` on the command line, or a plain
+dict (papermill parameters). Keys are dotted paths (`training.learning_rate`);
+unknown keys and bad values raise ConfigError naming the key, the value and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+COMPLEXITY_LEVELS = ["Simple", "Moderate", "Complex", "Highly Complex"]
+TINY_MODEL = "tiny"  # model.name_or_path that selects the embedded tiny Qwen2 model
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "Snowflake/Arctic-Text2SQL-R1-7B"  # hub id, local path, or "tiny"
+    revision: str = ""
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+
+
+@dataclass
+class QuantizationConfig:
+    load_in_4bit: bool = True
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(ALL_PROJECTIONS))
+
+
+@dataclass
+class StageConfig:
+    """One block of training data; stages run one after another on the same adapter."""
+
+    name: str = "main"
+    source: Literal["bundled", "synsql", "spider", "bird", "jsonl"] = "bundled"
+    path: str = ""  # dataset root (synsql/spider/bird) or JSONL file
+    db_root: str = ""  # folder of SQLite files; default derived from `path`
+    split: str = "train"
+    per_complexity: int = 0  # sample N per sql_complexity level (0 = keep all)
+    limit: int = 0  # keep the first N examples after sampling (0 = all)
+    epochs: int = 1
+
+
+@dataclass
+class DataConfig:
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
+    max_seq_length: int = 2048
+    packing: bool = True
+    curriculum: Literal["complexity", "none"] = "complexity"
+    prompt_style: Literal["arctic", "omnisql"] = "arctic"
+    value_limit: int = 2  # example values per column in the schema text
+    seed: int = 42
+
+
+@dataclass
+class TrainingConfig:
+    learning_rate: float = 1e-4
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 8
+    max_steps: int = 0  # 0 = one pass over the staged data
+    warmup_steps: int = 10
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "paged_adamw_8bit"
+    seed: int = 42
+    logging_steps: int = 1
+    save_steps: int = 50
+    save_interval_minutes: float = 20.0  # also save by wall clock (0 = off)
+    keep_checkpoints: int = 2
+    gradient_checkpointing: bool = True
+
+
+@dataclass
+class BudgetConfig:
+    session_minutes: float = 690.0  # Kaggle stops a session at 12 h; leave room for setup
+    margin_minutes: float = 2.0  # extra room before the deadline, on top of measured save time
+
+
+@dataclass
+class StoreConfig:
+    uri: str = ""  # "" (none), "local:/path" or "kaggle:owner/slug"
+
+
+@dataclass
+class RunConfig:
+    preset: str = "arctic-7b-t4"
+    run_name: str = "arctic-t2sql"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of what shapes the training math: changing it mid-run breaks exact resume."""
+        d = self.to_dict()
+        for volatile in ("budget", "store", "run_name", "preset"):
+            d.pop(volatile)
+        for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
+            d["training"].pop(volatile)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _arctic_7b_t4() -> RunConfig:
+    return RunConfig(
+        preset="arctic-7b-t4",
+        run_name="arctic-t2sql",
+        data=DataConfig(
+            stages=[StageConfig(name="synsql", source="synsql", path="", per_complexity=2000)],
+            max_seq_length=2048,
+        ),
+    )
+
+
+def _tiny() -> RunConfig:
+    return RunConfig(
+        preset="tiny",
+        run_name="tiny-demo",
+        model=ModelConfig(name_or_path=TINY_MODEL),
+        lora=LoraSettings(r=8, alpha=16, dropout=0.0),
+        training=TrainingConfig(
+            learning_rate=5e-3,
+            batch_size=2,
+            gradient_accumulation_steps=1,
+            max_steps=0,
+            warmup_steps=2,
+            optim="adamw_torch",
+            save_steps=5,
+            save_interval_minutes=0.0,
+            keep_checkpoints=2,
+            gradient_checkpointing=False,
+        ),
+        data=DataConfig(stages=[StageConfig(name="bundled", source="bundled")], max_seq_length=4096),
+        budget=BudgetConfig(session_minutes=60.0, margin_minutes=0.0),
+    )
+
+
+PRESETS: dict[str, typing.Callable[[], RunConfig]] = {"arctic-7b-t4": _arctic_7b_t4, "tiny": _tiny}
+
+
+def preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Turn `value` into type `tp` or raise ConfigError naming key, value and what is allowed."""
+
+    def bad(allowed: str) -> ConfigError:
+        return ConfigError(f"bad value for {key!r}: {value!r} (expected {allowed})")
+
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise bad(_type_name(tp))
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str) and item_tp is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise bad(_type_name(tp))
+        return [_coerce(f"{key}.{i}", v, item_tp) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise bad(f"a mapping of {tp.__name__} fields")
+        obj = tp()
+        _apply(obj, value, key + ".")
+        return obj
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise bad("true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad("an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise bad("an integer")
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad("a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise bad("a number")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad("a string")
+    raise bad(_type_name(tp))  # pragma: no cover - every field type is handled above
+
+
+def _apply(obj: Any, mapping: dict[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for raw_key, value in mapping.items():
+        head, _, rest = str(raw_key).partition(".")
+        key = prefix + head
+        if head not in names:
+            raise ConfigError(f"unknown key {key!r} (allowed: {', '.join(prefix + n for n in names)})")
+        tp = hints[head]
+        current = getattr(obj, head)
+        if rest:
+            if dataclasses.is_dataclass(current):
+                _apply(current, {rest: value}, key + ".")
+            elif isinstance(current, list) and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+                index, _, field_rest = rest.partition(".")
+                if not index.isdigit() or int(index) >= len(current) or not field_rest:
+                    raise ConfigError(
+                        f"unknown key {prefix + raw_key!r}: use {key}.N.<field> with N below {len(current)}"
+                    )
+                _apply(current[int(index)], {field_rest: value}, f"{key}.{index}.")
+            else:
+                raise ConfigError(f"unknown key {prefix + raw_key!r}: {key!r} has no sub-keys")
+        elif dataclasses.is_dataclass(current) and isinstance(value, dict):
+            _apply(current, value, key + ".")
+        else:
+            setattr(obj, head, _coerce(key, value, tp))
+
+
+def _validate(cfg: RunConfig) -> None:
+    positive = {
+        "lora.r": cfg.lora.r,
+        "lora.alpha": cfg.lora.alpha,
+        "training.learning_rate": cfg.training.learning_rate,
+        "training.batch_size": cfg.training.batch_size,
+        "training.gradient_accumulation_steps": cfg.training.gradient_accumulation_steps,
+        "training.logging_steps": cfg.training.logging_steps,
+        "training.save_steps": cfg.training.save_steps,
+        "training.keep_checkpoints": cfg.training.keep_checkpoints,
+        "budget.session_minutes": cfg.budget.session_minutes,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number > 0)")
+    non_negative = {
+        "lora.dropout": cfg.lora.dropout,
+        "training.max_steps": cfg.training.max_steps,
+        "training.warmup_steps": cfg.training.warmup_steps,
+        "training.save_interval_minutes": cfg.training.save_interval_minutes,
+        "budget.margin_minutes": cfg.budget.margin_minutes,
+        "data.value_limit": cfg.data.value_limit,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number >= 0)")
+    if not 0 <= cfg.lora.dropout < 1:
+        raise ConfigError(f"bad value for 'lora.dropout': {cfg.lora.dropout!r} (expected 0 <= dropout < 1)")
+    if cfg.data.max_seq_length < 64:
+        raise ConfigError(f"bad value for 'data.max_seq_length': {cfg.data.max_seq_length!r} (expected >= 64)")
+    if not cfg.lora.target_modules:
+        raise ConfigError("bad value for 'lora.target_modules': [] (name at least one module, e.g. q_proj)")
+    if not cfg.data.stages:
+        raise ConfigError("bad value for 'data.stages': [] (give at least one stage)")
+    for i, stage in enumerate(cfg.data.stages):
+        if stage.epochs < 1:
+            raise ConfigError(f"bad value for 'data.stages.{i}.epochs': {stage.epochs!r} (expected >= 1)")
+        if stage.per_complexity < 0 or stage.limit < 0:
+            raise ConfigError(f"bad value in 'data.stages.{i}': per_complexity and limit must be >= 0")
+    uri = cfg.store.uri
+    if uri and not (uri.startswith("local:") or uri.startswith("kaggle:")):
+        raise ConfigError(f"bad value for 'store.uri': {uri!r} (expected '', 'local:/path' or 'kaggle:owner/slug')")
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Return a copy of `cfg` with nested or dotted-key overrides applied and validated."""
+    out = copy.deepcopy(cfg)
+    _apply(out, dict(overrides))
+    _validate(out)
+    return out
+
+
+def parse_set_args(pairs: list[str]) -> dict[str, Any]:
+    """`["training.max_steps=20", ...]` -> {"training.max_steps": 20}; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --set {pair!r}: write it as key=value, e.g. training.max_steps=100")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found: pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def build_config(
+    preset_name: str,
+    config_file: str | Path | None = None,
+    set_args: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset, then YAML file, then a dict (papermill), then `--set` pairs: later wins."""
+    cfg = preset(preset_name)
+    merged: list[dict[str, Any]] = []
+    if config_file:
+        data = load_yaml(config_file)
+        if "preset" in data and data["preset"] != preset_name:
+            cfg = preset(str(data["preset"]))
+        merged.append({k: v for k, v in data.items() if k != "preset"})
+    if overrides:
+        merged.append(dict(overrides))
+    if set_args:
+        merged.append(parse_set_args(set_args))
+    for layer in merged:
+        cfg = apply_overrides(cfg, layer)
+    _validate(cfg)
+    return cfg
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig saved with `to_dict` (e.g. from a run manifest)."""
+    data = dict(data)
+    cfg = preset(data.pop("preset", "arctic-7b-t4"))
+    return apply_overrides(cfg, data)
+

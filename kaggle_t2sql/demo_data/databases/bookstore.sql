@@ -1,0 +1,191 @@
+-- bookstore demo database (CC0). Small online bookshop: authors, books, customers, orders, order_items.
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE authors (
+    author_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    country TEXT,
+    birth_year INTEGER
+);
+
+CREATE TABLE books (
+    book_id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    author_id INTEGER NOT NULL,
+    genre TEXT NOT NULL,
+    price REAL NOT NULL,
+    published_year INTEGER,
+    pages INTEGER,
+    stock INTEGER NOT NULL DEFAULT 0,
+    FOREIGN KEY (author_id) REFERENCES authors(author_id)
+);
+
+CREATE TABLE customers (
+    customer_id INTEGER PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    email TEXT,
+    city TEXT,
+    country TEXT,
+    joined_date TEXT
+);
+
+CREATE TABLE orders (
+    order_id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL,
+    order_date TEXT NOT NULL,
+    status TEXT NOT NULL,
+    FOREIGN KEY (customer_id) REFERENCES customers(customer_id)
+);
+
+CREATE TABLE order_items (
+    order_item_id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL,
+    book_id INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price REAL NOT NULL,
+    FOREIGN KEY (order_id) REFERENCES orders(order_id),
+    FOREIGN KEY (book_id) REFERENCES books(book_id)
+);
+
+INSERT INTO authors (author_id, name, country, birth_year) VALUES
+(1, 'George Orwell', 'United Kingdom', 1903),
+(2, 'Jane Austen', 'United Kingdom', 1775),
+(3, 'Gabriel Garcia Marquez', 'Colombia', 1927),
+(4, 'Haruki Murakami', 'Japan', 1949),
+(5, 'Toni Morrison', 'United States', 1931),
+(6, 'Chimamanda Ngozi Adichie', 'Nigeria', 1977),
+(7, 'Agatha Christie', 'United Kingdom', 1890),
+(8, 'Isaac Asimov', 'United States', 1920),
+(9, 'Ursula K. Le Guin', 'United States', 1929),
+(10, 'Yuval Noah Harari', 'Israel', 1976),
+(11, 'Margaret Atwood', 'Canada', 1939),
+(12, 'Elena Ferrante', 'Italy', NULL);
+
+INSERT INTO books (book_id, title, author_id, genre, price, published_year, pages, stock) VALUES
+(1, 'Nineteen Eighty-Four', 1, 'Dystopian', 9.99, 1949, 328, 12),
+(2, 'Animal Farm', 1, 'Satire', 7.50, 1945, 112, 20),
+(3, 'Pride and Prejudice', 2, 'Romance', 6.99, 1813, 432, 15),
+(4, 'Emma', 2, 'Romance', 8.25, 1815, 474, 4),
+(5, 'One Hundred Years of Solitude', 3, 'Magical Realism', 12.99, 1967, 417, 9),
+(6, 'Love in the Time of Cholera', 3, 'Romance', 11.50, 1985, 348, 0),
+(7, 'Norwegian Wood', 4, 'Literary Fiction', 10.99, 1987, 296, 7),
+(8, 'Kafka on the Shore', 4, 'Magical Realism', 13.49, 2002, 505, 5),
+(9, '1Q84', 4, 'Magical Realism', 18.99, 2009, 928, 3),
+(10, 'Beloved', 5, 'Literary Fiction', 11.99, 1987, 324, 6),
+(11, 'Song of Solomon', 5, 'Literary Fiction', 10.50, 1977, 337, 0),
+(12, 'Half of a Yellow Sun', 6, 'Historical Fiction', 12.00, 2006, 433, 8),
+(13, 'Americanah', 6, 'Literary Fiction', 13.99, 2013, 477, 11),
+(14, 'Murder on the Orient Express', 7, 'Mystery', 8.99, 1934, 256, 14),
+(15, 'And Then There Were None', 7, 'Mystery', 8.99, 1939, 272, 18),
+(16, 'Death on the Nile', 7, 'Mystery', 9.49, 1937, 288, 2),
+(17, 'Foundation', 8, 'Science Fiction', 9.99, 1951, 255, 10),
+(18, 'I, Robot', 8, 'Science Fiction', 8.75, 1950, 253, 6),
+(19, 'The Left Hand of Darkness', 9, 'Science Fiction', 10.25, 1969, 304, 5),
+(20, 'A Wizard of Earthsea', 9, 'Fantasy', 9.25, 1968, 183, 9),
+(21, 'Sapiens', 10, 'Nonfiction', 19.99, 2011, 443, 25),
+(22, 'Homo Deus', 10, 'Nonfiction', 17.99, 2015, 450, 13),
+(23, 'The Handmaid''s Tale', 11, 'Dystopian', 11.25, 1985, 311, 7),
+(24, 'Oryx and Crake', 11, 'Dystopian', 12.75, 2003, 376, 1),
+(25, 'My Brilliant Friend', 12, 'Literary Fiction', 14.50, 2011, NULL, 6),
+(26, 'The Story of a New Name', 12, 'Literary Fiction', 14.50, 2012, 480, 4),
+(27, 'The Dispossessed', 9, 'Science Fiction', 11.00, 1974, 387, 3),
+(28, 'The End of Eternity', 8, 'Science Fiction', 7.99, 1955, 191, 0),
+(29, 'Persuasion', 2, 'Romance', 6.50, 1817, 249, 10),
+(30, '21 Lessons for the 21st Century', 10, 'Nonfiction', 16.50, 2018, 372, 12);
+
+INSERT INTO customers (customer_id, first_name, last_name, email, city, country, joined_date) VALUES
+(1, 'Alice', 'Johnson', 'alice.johnson@example.com', 'London', 'United Kingdom', '2021-03-14'),
+(2, 'Bob', 'Smith', 'bob.smith@example.com', 'New York', 'United States', '2020-11-02'),
+(3, 'Carla', 'Gomez', NULL, 'Madrid', 'Spain', '2022-01-20'),
+(4, 'David', 'Lee', 'david.lee@example.com', 'Toronto', 'Canada', '2021-07-08'),
+(5, 'Emma', 'Brown', 'emma.brown@example.com', 'London', 'United Kingdom', '2019-05-30'),
+(6, 'Farid', 'Haddad', 'farid.h@example.com', 'Paris', 'France', '2022-09-11'),
+(7, 'Grace', 'Kim', 'grace.kim@example.com', 'Seoul', 'South Korea', '2023-02-01'),
+(8, 'Henry', 'Wilson', NULL, 'Chicago', 'United States', '2020-06-17'),
+(9, 'Isabel', 'Rossi', 'isabel.rossi@example.com', 'Rome', 'Italy', '2021-12-05'),
+(10, 'James', 'Taylor', 'james.t@example.com', 'New York', 'United States', '2022-04-22'),
+(11, 'Keiko', 'Tanaka', 'keiko.tanaka@example.com', 'Tokyo', 'Japan', '2020-02-28'),
+(12, 'Liam', 'Murphy', 'liam.murphy@example.com', 'Dublin', 'Ireland', '2023-06-10'),
+(13, 'Maria', 'Silva', 'maria.silva@example.com', 'Lisbon', 'Portugal', '2021-08-19'),
+(14, 'Noah', 'Davis', NULL, 'Toronto', 'Canada', '2022-11-30'),
+(15, 'Olivia', 'Martin', 'olivia.martin@example.com', 'Paris', 'France', '2019-10-12'),
+(16, 'Pedro', 'Alvarez', 'pedro.alvarez@example.com', 'Madrid', 'Spain', '2023-03-03'),
+(17, 'Quinn', 'Parker', 'quinn.p@example.com', 'Chicago', 'United States', '2021-01-09'),
+(18, 'Rachel', 'Green', 'rachel.green@example.com', 'London', 'United Kingdom', '2020-08-25'),
+(19, 'Samuel', 'Okafor', 'samuel.okafor@example.com', 'Lagos', 'Nigeria', '2022-07-14'),
+(20, 'Tara', 'Singh', 'tara.singh@example.com', 'Mumbai', 'India', '2023-09-01');
+
+INSERT INTO orders (order_id, customer_id, order_date, status) VALUES
+(1, 1, '2022-01-15', 'Delivered'),
+(2, 2, '2022-02-03', 'Delivered'),
+(3, 5, '2022-02-18', 'Delivered'),
+(4, 3, '2022-03-07', 'Cancelled'),
+(5, 4, '2022-03-22', 'Delivered'),
+(6, 1, '2022-04-10', 'Delivered'),
+(7, 6, '2022-05-01', 'Delivered'),
+(8, 8, '2022-05-19', 'Delivered'),
+(9, 9, '2022-06-02', 'Delivered'),
+(10, 10, '2022-06-25', 'Cancelled'),
+(11, 11, '2022-07-11', 'Delivered'),
+(12, 2, '2022-08-08', 'Delivered'),
+(13, 13, '2022-08-30', 'Delivered'),
+(14, 15, '2022-09-14', 'Delivered'),
+(15, 5, '2022-10-03', 'Delivered'),
+(16, 17, '2022-10-27', 'Delivered'),
+(17, 18, '2022-11-15', 'Delivered'),
+(18, 1, '2022-12-01', 'Delivered'),
+(19, 19, '2022-12-20', 'Delivered'),
+(20, 4, '2023-01-09', 'Delivered'),
+(21, 14, '2023-01-28', 'Cancelled'),
+(22, 16, '2023-02-14', 'Delivered'),
+(23, 2, '2023-03-05', 'Delivered'),
+(24, 9, '2023-03-30', 'Shipped'),
+(25, 11, '2023-04-18', 'Delivered'),
+(26, 5, '2023-05-06', 'Shipped'),
+(27, 10, '2023-05-25', 'Delivered'),
+(28, 18, '2023-06-12', 'Pending'),
+(29, 6, '2023-06-29', 'Pending'),
+(30, 3, '2023-07-04', 'Shipped');
+
+INSERT INTO order_items (order_item_id, order_id, book_id, quantity, unit_price) VALUES
+(1, 1, 1, 1, 9.99),
+(2, 1, 2, 2, 7.50),
+(3, 2, 21, 1, 19.99),
+(4, 3, 3, 1, 6.99),
+(5, 3, 4, 1, 8.25),
+(6, 4, 9, 1, 18.99),
+(7, 5, 14, 2, 8.99),
+(8, 5, 15, 1, 8.99),
+(9, 6, 5, 1, 12.99),
+(10, 7, 13, 1, 13.99),
+(11, 7, 12, 1, 12.00),
+(12, 8, 17, 1, 9.99),
+(13, 9, 25, 1, 14.50),
+(14, 9, 26, 1, 14.50),
+(15, 10, 22, 1, 17.99),
+(16, 11, 7, 1, 10.99),
+(17, 11, 8, 1, 13.49),
+(18, 12, 1, 3, 9.99),
+(19, 13, 23, 1, 11.25),
+(20, 14, 21, 2, 19.99),
+(21, 14, 30, 1, 16.50),
+(22, 15, 29, 1, 6.50),
+(23, 16, 19, 1, 10.25),
+(24, 17, 15, 1, 8.99),
+(25, 18, 22, 1, 17.99),
+(26, 18, 10, 1, 11.99),
+(27, 19, 12, 2, 12.00),
+(28, 20, 17, 1, 9.99),
+(29, 21, 9, 1, 18.99),
+(30, 22, 5, 1, 12.99),
+(31, 22, 6, 1, 11.50),
+(32, 23, 21, 1, 19.99),
+(33, 23, 1, 1, 9.99),
+(34, 24, 25, 2, 14.50),
+(35, 25, 9, 1, 18.99),
+(36, 26, 14, 1, 8.99),
+(37, 27, 30, 1, 16.50),
+(38, 28, 13, 1, 13.99),
+(39, 29, 2, 1, 7.50),
+(40, 30, 3, 2, 6.99);

@@ -1,0 +1,92 @@
+"""The embedded default model: a tiny Qwen2-architecture model and a ChatML tokenizer built
+locally (no download), cached after first use, so the real 4-bit + LoRA + Trainer path runs
+on a CPU in seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from . import atomic
+from .bundled import cache_root, corpus_texts
+from .prompts import ARCTIC_ASSISTANT_PREFIX, ARCTIC_OUTPUT_FORMAT, INSTRUCTIONS, OMNISQL_OUTPUT_FORMAT, SCHEMA_NOTE, SYSTEM_PROMPT
+
+# Qwen2.5's ChatML (without its default system prompt, which the tiny model does not need).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+VOCAB_SIZE = 4096
+MODEL_SHAPE = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=4096,
+    rope_theta=1_000_000.0,
+    tie_word_embeddings=False,
+)
+SEED = 0
+
+
+def _build_tokenizer(texts: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHATML_TEMPLATE,
+        model_max_length=MODEL_SHAPE["max_position_embeddings"],
+    )
+
+
+def _texts() -> list[str]:
+    fixed = [SYSTEM_PROMPT, SCHEMA_NOTE, INSTRUCTIONS, ARCTIC_OUTPUT_FORMAT, OMNISQL_OUTPUT_FORMAT, ARCTIC_ASSISTANT_PREFIX]
+    return fixed * 20 + corpus_texts()
+
+
+@lru_cache(maxsize=1)
+def tiny_model_dir() -> Path:
+    """Build (once) and return the folder holding the tiny model and tokenizer."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    texts = _texts()
+    key = json.dumps({"texts": texts, "shape": MODEL_SHAPE, "vocab": VOCAB_SIZE, "seed": SEED}, sort_keys=True)
+    target = cache_root() / "tiny-model" / hashlib.sha256(key.encode()).hexdigest()[:12]
+    if (target / "config.json").is_file():
+        return target
+    with atomic.staged_dir(target) as tmp:
+        tokenizer = _build_tokenizer(texts)
+        tokenizer.save_pretrained(tmp)
+        config = Qwen2Config(
+            vocab_size=len(tokenizer),
+            bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **MODEL_SHAPE,
+        )
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(SEED)
+        model = Qwen2ForCausalLM(config)
+        torch.random.set_rng_state(generator_state)
+        model.save_pretrained(tmp)
+    return target

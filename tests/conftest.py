@@ -1,0 +1,56 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(os.environ.get("KAGGLE_T2SQL_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+SPIDER = SHARED_DATA / "spider_dev"
+BIRD = SHARED_DATA / "bird_minidev"
+
+needs_spider = pytest.mark.skipif(not SPIDER.is_dir(), reason="../shared/data/spider_dev not present")
+needs_bird = pytest.mark.skipif(not BIRD.is_dir(), reason="../shared/data/bird_minidev not present")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Built artefacts (demo databases, tiny model) go to a per-run cache, never the user's home."""
+    if not os.environ.get("KAGGLE_T2SQL_CACHE"):
+        os.environ["KAGGLE_T2SQL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(_cache_dir):
+    from kaggle_t2sql.config import ModelConfig
+    from kaggle_t2sql.model import load_tokenizer
+
+    return load_tokenizer(ModelConfig(name_or_path="tiny"))
+
+
+def make_db(path: Path, script: str) -> Path:
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(script)
+    conn.commit()
+    conn.close()
+    return path
+
+
+SHOP_SQL = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "group" TEXT, city TEXT);
+CREATE TABLE orders (
+    order_id INTEGER, customer_id INTEGER, total REAL, note TEXT,
+    PRIMARY KEY (order_id),
+    FOREIGN KEY (customer_id) REFERENCES customers (id)
+);
+INSERT INTO customers VALUES (1, 'Ada', 'gold', 'London'), (2, 'Bob', NULL, ''), (3, 'Cyd', 'silver', 'Paris');
+INSERT INTO orders VALUES (10, 1, 9.5, 'a very long note that goes well past forty characters in length'),
+                          (11, 1, 20.0, NULL), (12, 3, 5.25, 'short');
+"""
+
+
+@pytest.fixture
+def shop_db(tmp_path) -> Path:
+    return make_db(tmp_path / "dbs" / "shop" / "shop.sqlite", SHOP_SQL)

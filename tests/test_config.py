@@ -1,0 +1,86 @@
+import pytest
+
+from kaggle_t2sql.config import ConfigError, apply_overrides, build_config, from_dict, parse_set_args, preset
+
+
+def test_presets_differ_where_they_should():
+    tiny, arctic = preset("tiny"), preset("arctic-7b-t4")
+    assert tiny.model.name_or_path == "tiny"
+    assert arctic.model.name_or_path == "Snowflake/Arctic-Text2SQL-R1-7B"
+    assert arctic.quantization.quant_type == "nf4" and arctic.quantization.double_quant
+    assert arctic.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert arctic.training.save_interval_minutes == 20.0
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ConfigError, match="unknown preset 'big'.*arctic-7b-t4, tiny"):
+        preset("big")
+
+
+def test_overrides_from_yaml_dict_and_set_in_that_order(tmp_path):
+    f = tmp_path / "over.yaml"
+    f.write_text("training:\n  learning_rate: 0.01\n  max_steps: 7\ndata:\n  packing: false\n")
+    cfg = build_config(
+        "tiny",
+        config_file=f,
+        overrides={"training.max_steps": 9, "lora": {"r": 4}},
+        set_args=["training.max_steps=11", "training.learning_rate=1e-4", "lora.target_modules=q_proj,v_proj"],
+    )
+    assert cfg.training.max_steps == 11  # --set wins over dict wins over file
+    assert cfg.training.learning_rate == pytest.approx(1e-4)  # "1e-4" is a YAML string: coerced to float
+    assert cfg.data.packing is False and cfg.lora.r == 4
+    assert cfg.lora.target_modules == ["q_proj", "v_proj"]
+
+
+def test_papermill_style_string_values_are_coerced():
+    cfg = apply_overrides(preset("tiny"), {"data.packing": "false", "training.batch_size": "2", "budget.session_minutes": "0.5"})
+    assert cfg.data.packing is False and cfg.training.batch_size == 2 and cfg.budget.session_minutes == 0.5
+
+
+def test_stage_lists_from_yaml_and_indexed_keys():
+    cfg = apply_overrides(
+        preset("tiny"),
+        {"data": {"stages": [{"name": "general", "source": "bundled"}, {"name": "mine", "source": "jsonl", "path": "x.jsonl"}]}},
+    )
+    assert [s.name for s in cfg.data.stages] == ["general", "mine"]
+    cfg = apply_overrides(cfg, {"data.stages.1.epochs": 3})
+    assert cfg.data.stages[1].epochs == 3
+
+
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (["training.lr=1"], r"unknown key 'training.lr' \(allowed: training.learning_rate"),
+        (["nope=1"], r"unknown key 'nope'"),
+        (["training.batch_size=abc"], r"bad value for 'training.batch_size': 'abc' \(expected an integer\)"),
+        (["data.curriculum=random"], r"bad value for 'data.curriculum': 'random' \(expected one of 'complexity', 'none'\)"),
+        (["data.packing=maybe"], r"bad value for 'data.packing': 'maybe' \(expected true or false\)"),
+        (["training.learning_rate=-1"], r"'training.learning_rate': -1.0 \(expected a number > 0\)"),
+        (["data.stages.4.limit=1"], r"data.stages.N.<field> with N below 1"),
+        (["store.uri=s3://x"], r"store.uri.*'local:/path' or 'kaggle:owner/slug'"),
+        (["training.max_steps"], r"write it as key=value"),
+    ],
+)
+def test_bad_overrides_name_key_value_and_what_is_allowed(pairs, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config("tiny", set_args=pairs)
+
+
+def test_bad_yaml_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        build_config("tiny", config_file=tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        build_config("tiny", config_file=tmp_path / "list.yaml")
+
+
+def test_round_trip_and_fingerprint_ignores_budget_only():
+    cfg = build_config("tiny", set_args=["training.max_steps=5"])
+    assert from_dict(cfg.to_dict()) == cfg
+    same = apply_overrides(cfg, {"budget.session_minutes": 1, "store.uri": "local:/tmp/x", "training.save_steps": 3})
+    assert same.fingerprint() == cfg.fingerprint()
+    assert apply_overrides(cfg, {"training.learning_rate": 0.5}).fingerprint() != cfg.fingerprint()
+
+
+def test_parse_set_args_types():
+    assert parse_set_args(["a=1", "b=true", "c=x", "d="]) == {"a": 1, "b": True, "c": "x", "d": ""}

@@ -1,0 +1,46 @@
+import pytest
+
+from kaggle_t2sql.errors import DataError
+from kaggle_t2sql.examples import Example
+from kaggle_t2sql.prompts import training_target
+from kaggle_t2sql.tokenization import IGNORE_INDEX, encode_example, encode_examples, end_of_turn_id, prompt_text
+
+
+@pytest.fixture
+def example(shop_db):
+    return Example(id="e1", db_id="shop", db_path=str(shop_db), question="Who ordered the most?",
+                   sql="SELECT name FROM customers ORDER BY id LIMIT 1", external_knowledge="most means max total")
+
+
+def test_labels_mask_the_prompt_and_keep_the_target(example, tiny_tokenizer):
+    item = encode_example(example, tiny_tokenizer, max_seq_length=4096)
+    prompt_ids = tiny_tokenizer(prompt_text(example, tiny_tokenizer), add_special_tokens=False)["input_ids"]
+    n = len(prompt_ids)
+    assert item["input_ids"][:n] == prompt_ids
+    assert item["labels"][:n] == [IGNORE_INDEX] * n
+    assert item["labels"][n:] == item["input_ids"][n:]
+    assert item["labels"][-1] == end_of_turn_id(tiny_tokenizer) == tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tiny_tokenizer.decode(item["labels"][n:-1]) == training_target(example)
+    assert item["value_limit"] == 2
+
+
+def test_truncation_shrinks_schema_values_then_drops_never_cuts_the_target(example, tiny_tokenizer):
+    full = len(encode_example(example, tiny_tokenizer, 4096)["input_ids"])
+    no_values = len(encode_example(example, tiny_tokenizer, 4096, value_limit=0)["input_ids"])
+    assert no_values < full
+    shrunk = encode_example(example, tiny_tokenizer, full - 1)
+    assert shrunk is not None and shrunk["value_limit"] < 2 and len(shrunk["input_ids"]) <= full - 1
+    target = training_target(example)
+    n_target = sum(1 for x in shrunk["labels"] if x != IGNORE_INDEX)
+    assert tiny_tokenizer.decode(shrunk["labels"][-n_target:-1]) == target  # target intact
+    assert encode_example(example, tiny_tokenizer, no_values - 1) is None
+
+
+def test_encode_examples_counts_and_errors(example, tiny_tokenizer):
+    no_values = len(encode_example(example, tiny_tokenizer, 4096, value_limit=0)["input_ids"])
+    short = Example(id="e2", db_id="shop", db_path=example.db_path, question="Count?", sql="SELECT 1")
+    encoded, stats = encode_examples([example, short], tiny_tokenizer, no_values - 1, progress=False)
+    assert [e["id"] for e in encoded] == ["e2"]
+    assert (stats.kept, stats.dropped, stats.dropped_ids) == (1, 1, ["e1"])
+    with pytest.raises(DataError, match="raise data.max_seq_length"):
+        encode_examples([example], tiny_tokenizer, 64, progress=False)
