@@ -20,12 +20,13 @@ class SessionClock:
     save_durations: list[float] = field(default_factory=list)
     step_durations: list[float] = field(default_factory=list)
     extra_reserve_s: float = 0.0  # e.g. the measured time of a checkpoint upload
+    wrap_up_s: float = 2.0  # after the last save: ledger, loss plot, releasing the model
 
     def reserve(self) -> float:
-        """Room to keep before the deadline: one more step, one save, the upload, the margin."""
+        """Room to keep before the deadline: one more step, one save, the upload, wrap-up, the margin."""
         save = max(self.save_durations) if self.save_durations else self.initial_save_estimate_s
         step = max(self.step_durations[-20:]) if self.step_durations else 0.0
-        return step + save + self.extra_reserve_s + self.margin_s
+        return step + save + self.extra_reserve_s + self.wrap_up_s + self.margin_s
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -48,6 +48,44 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """One session: resume from the run folder's latest valid checkpoint, or start fresh."""
+    from .trainer import ResumableTrainer
+
+    result = ResumableTrainer(_config(args), args.output_dir, progress=not args.no_progress).run()
+    print_json(result.to_dict()) if args.json else print(result.summary())
+    return 0
+
+
+def cmd_status(args) -> int:
+    from pathlib import Path
+
+    from .checkpoints import KaggleCheckpointManager
+    from .demo import session_table
+    from .errors import ConfigError
+
+    manager = KaggleCheckpointManager(args.output_dir)
+    if not Path(args.output_dir).is_dir():
+        raise ConfigError(f"--output-dir {args.output_dir!r} does not exist: give the run folder used with train")
+    status = manager.status()
+    if args.json:
+        print_json({k: v for k, v in status.items() if k != "loss_history"})
+        return 0
+    print(f"run {status['run_id']}: step {status['global_step']} of {status['max_steps']}, "
+          f"{'finished' if status['finished'] else 'not finished'}, loss {status['loss']}")
+    print(f"latest checkpoint: {status['latest_checkpoint']}")
+    print(session_table(status["sessions"], status["loss_history"]))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.output_dir, session_seconds=args.session_seconds, max_sessions=args.max_sessions,
+             overrides=args.set_args, progress=not args.no_progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaggle-t2sql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("db")
     p.add_argument("--value-limit", type=int, default=2)
     p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("train", help="run one training session (resumes by itself)")
+    _add_config_args(p)
+    p.add_argument("--output-dir", required=True, help="the run folder (checkpoints, ledger, logs)")
+    p.add_argument("--json", action="store_true", help="print the session result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("status", help="progress of a run folder")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--json", action="store_true", help="stable keys: finished, global_step, latest_checkpoint, sessions")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the tiny preset")
+    p.add_argument("--output-dir", help="run folder (default: runs/demo-<time>)")
+    p.add_argument("--session-seconds", type=float, default=20.0, help="time budget of each session")
+    p.add_argument("--max-sessions", type=int, default=20)
+    p.add_argument("--set", dest="set_args", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

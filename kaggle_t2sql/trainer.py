@@ -142,6 +142,7 @@ class ResumableTrainer:
         session_start: float | None = None,
         on_checkpoint=None,
         progress: bool = True,
+        callbacks: list | None = None,
     ):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -153,6 +154,7 @@ class ResumableTrainer:
         )
         self.on_checkpoint = on_checkpoint
         self.progress = progress
+        self.extra_callbacks = list(callbacks or [])
 
     def run(self) -> SessionResult:
         import torch
@@ -193,6 +195,7 @@ class ResumableTrainer:
         budget_cb = TimeBudgetCallback(self.clock)
         signal_cb = SignalStopCallback()
         callbacks = [
+            *self.extra_callbacks,  # first: what they ask of `control` is seen by the stop callbacks below
             budget_cb,
             WallClockSaveCallback(cfg.training.save_interval_minutes * 60),
             signal_cb,

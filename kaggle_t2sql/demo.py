@@ -1,0 +1,51 @@
+"""The main job on the embedded default: the `tiny` preset trained as a chain of short local
+sessions, each cut by its time budget as Kaggle's 12-hour limit would, each resuming where
+the previous one stopped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .checkpoints import KaggleCheckpointManager
+from .config import build_config
+from .trainer import ResumableTrainer, SessionResult
+
+
+def session_table(sessions: list[dict], losses: list[tuple[int, float]]) -> str:
+    """One line per session: steps, why it stopped, time, tokens, loss at its last step."""
+    loss_at = dict(losses)
+    lines = [f"{'session':>7}  {'steps':>11}  {'stopped by':>10}  {'seconds':>7}  {'tokens':>8}  {'loss':>7}"]
+    for s in sessions:
+        secs = (s["end_time"] or s["start_time"]) - s["start_time"]
+        loss = loss_at.get(s["end_step"])
+        lines.append(
+            f"{s['index']:>7}  {s['start_step']:>4} -> {s['end_step']:<4}  {str(s['stop_reason']):>10}  "
+            f"{secs:>7.1f}  {s.get('tokens_seen', 0):>8}  {'' if loss is None else f'{loss:.4f}':>7}"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(
+    output_dir: str | Path | None = None,
+    session_seconds: float = 20.0,
+    max_sessions: int = 20,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+) -> list[SessionResult]:
+    run_dir = Path(output_dir or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg = build_config("tiny", set_args=[f"budget.session_minutes={session_seconds / 60}", *(overrides or [])])
+    print(f"demo: tiny preset, sessions of {session_seconds:.0f} s each, run folder {run_dir}", flush=True)
+    results = []
+    for _ in range(max_sessions):
+        result = ResumableTrainer(cfg, run_dir, progress=progress).run()
+        results.append(result)
+        print(result.summary(), flush=True)
+        if result.status == "finished":
+            break
+    status = KaggleCheckpointManager(run_dir).status()
+    print()
+    print(session_table(status["sessions"], status["loss_history"]))
+    print(f"\nfinished: {status['finished']}, global step {status['global_step']} of {status['max_steps']}")
+    print(f"loss curve: {KaggleCheckpointManager(run_dir).plot_path}")
+    return results

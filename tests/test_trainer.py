@@ -1,0 +1,206 @@
+"""Exact resume: sessions cut by signal, budget or SIGKILL end bit-identical to one uninterrupted run."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+from kaggle_t2sql.config import build_config
+from kaggle_t2sql.errors import ConfigError
+from kaggle_t2sql.trainer import ResumableTrainer
+
+MAX_STEPS = 8
+SMALL = [
+    "data.stages.0.limit=16",
+    "data.max_seq_length=2048",
+    "training.batch_size=1",
+    f"training.max_steps={MAX_STEPS}",
+    "training.save_steps=2",
+    "training.keep_checkpoints=3",
+]
+
+
+def small_config(*extra):
+    return build_config("tiny", set_args=[*SMALL, *extra])
+
+
+class CutAt(TrainerCallback):
+    """Sends this process a real SIGTERM at the end of the given steps, as Kaggle would at the limit."""
+
+    def __init__(self, steps):
+        self.steps = set(steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def adapter(run_dir, step=MAX_STEPS):
+    return load_file(str(Path(run_dir) / "checkpoints" / f"checkpoint-{step}" / "adapter_model.safetensors"))
+
+
+def losses(run_dir, step=MAX_STEPS):
+    state = json.loads((Path(run_dir) / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    return [(e["step"], e["loss"]) for e in state["log_history"] if "loss" in e]
+
+
+def assert_identical(run_dir, reference):
+    a, b = adapter(run_dir), adapter(reference)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert losses(run_dir) == losses(reference)
+
+
+def run_until_finished(cfg, run_dir, max_sessions=20, **kwargs):
+    results = []
+    for _ in range(max_sessions):
+        results.append(ResumableTrainer(cfg, run_dir, progress=False, **kwargs).run())
+        if results[-1].status == "finished":
+            return results
+    raise AssertionError(f"not finished after {max_sessions} sessions")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("reference")
+    (result,) = run_until_finished(small_config(), run_dir)
+    assert (result.status, result.stop_reason, result.end_step) == ("finished", "finished", MAX_STEPS)
+    return run_dir
+
+
+def test_uninterrupted_run_leaves_ledger_plot_and_tensorboard(reference):
+    manager = KaggleCheckpointManager(reference)
+    status = manager.status()
+    assert status["finished"] and status["global_step"] == MAX_STEPS
+    assert [s["stop_reason"] for s in status["sessions"]] == ["finished"]
+    assert len(losses(reference)) == MAX_STEPS  # one loss per step
+    assert manager.plot_path.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in manager.checkpoints()] == ["checkpoint-8", "checkpoint-6", "checkpoint-4"]  # keep 3
+
+
+@pytest.mark.parametrize("cuts", [[3], [1, 4, 6]], ids=["1-cut", "3-cuts"])
+def test_exact_resume_after_signal_cuts(tmp_path, reference, cuts):
+    cfg = small_config()
+    results = []
+    for i in range(len(cuts) + 1):
+        cb = [CutAt([cuts[i]])] if i < len(cuts) else []
+        results.append(ResumableTrainer(cfg, tmp_path, progress=False, callbacks=cb).run())
+    assert [(r.start_step, r.end_step, r.stop_reason) for r in results] == [
+        (start, end, "signal") for start, end in zip([0, *cuts[:-1]], cuts)
+    ] + [(cuts[-1], MAX_STEPS, "finished")]
+    assert_identical(tmp_path, reference)
+    sessions = KaggleCheckpointManager(tmp_path).status()["sessions"]
+    assert [(s["start_step"], s["end_step"]) for s in sessions] == [(r.start_step, r.end_step) for r in results]
+
+
+def test_time_budget_cuts_every_session_and_still_ends_identical(tmp_path, reference):
+    cfg = small_config("budget.session_minutes=0.001")  # 0.06 s: every session stops after its first step
+    results = run_until_finished(cfg, tmp_path)
+    assert len(results) == MAX_STEPS
+    assert all(r.stop_reason == "budget" for r in results[:-1]) and results[-1].stop_reason == "finished"
+    assert all(r.end_step == r.start_step + 1 for r in results)
+    assert_identical(tmp_path, reference)
+
+
+def test_budget_stops_before_the_deadline_with_a_checkpoint(tmp_path):
+    cfg = small_config("training.max_steps=400", "budget.session_minutes=0.25")
+    start = time.monotonic()
+    result = ResumableTrainer(cfg, tmp_path, progress=False, session_start=start).run()
+    assert result.stop_reason == "budget" and result.status == "paused" and result.end_step > 1
+    assert time.monotonic() - start <= 15  # saved and returned inside the 15 s budget
+    assert result.checkpoint.endswith(f"checkpoint-{result.end_step}")
+
+
+def test_corrupt_checkpoints_are_skipped_with_a_warning(tmp_path, reference):
+    cfg = small_config()
+    ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[CutAt([6])]).run()
+    manager = KaggleCheckpointManager(tmp_path)
+    newest = manager.checkpoints()[0]
+    assert newest.name == "checkpoint-6"
+    blob = newest / "adapter_model.safetensors"
+    blob.write_bytes(blob.read_bytes()[:-7] + b"garbage")  # same size, wrong bytes
+    half = tmp_path / "checkpoints" / "checkpoint-7"  # a save that never finished: no checkpoint.json
+    half.mkdir()
+    (half / "trainer_state.json").write_text("{}")
+    with pytest.warns(UserWarning, match="checkpoint-6: adapter_model.safetensors does not match its sha256"):
+        assert manager.latest_valid().name == "checkpoint-4"
+    results = run_until_finished(cfg, tmp_path)
+    assert results[0].start_step == 4
+    assert_identical(tmp_path, reference)
+
+
+def test_changed_config_in_same_run_folder_is_refused(tmp_path):
+    ResumableTrainer(small_config(), tmp_path, progress=False, callbacks=[CutAt([1])]).run()
+    with pytest.raises(ConfigError, match=r"different configuration \(changed: training.learning_rate\)"):
+        ResumableTrainer(small_config("training.learning_rate=0.1"), tmp_path, progress=False).run()
+
+
+def _train_cmd(run_dir):
+    args = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(run_dir), "--json", "--no-progress"]
+    for pair in SMALL:
+        args += ["--set", pair]
+    return args
+
+
+def test_sigterm_in_a_real_process_saves_and_exits_cleanly(tmp_path):
+    proc = subprocess.Popen(_train_cmd(tmp_path) + ["--set", "training.max_steps=400"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    manager = KaggleCheckpointManager(tmp_path)
+    deadline = time.monotonic() + 120
+    while not manager.checkpoints() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    result = json.loads(out[out.index("{"):])
+    assert result["stop_reason"] == "signal" and result["status"] == "paused"
+    assert manager.latest_valid().name == f"checkpoint-{result['end_step']}"
+    assert manager.status()["sessions"][-1]["stop_reason"] == "signal"
+
+
+def test_sigkill_at_random_moments_always_resumes_identical(tmp_path, reference):
+    """10 trials: kill -9 at a random moment (half of them the instant a save starts), then resume."""
+    rng = random.Random(1234)
+    kinds = ["during-save"] * 5 + ["random"] * 5
+    rng.shuffle(kinds)
+    killed_mid_save = 0
+    for trial, kind in enumerate(kinds):
+        run_dir = tmp_path / f"trial-{trial}"
+        manager = KaggleCheckpointManager(run_dir)
+        proc = subprocess.Popen(_train_cmd(run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if kind == "random":
+            time.sleep(rng.uniform(4.0, 9.0))
+        else:
+            saves_to_skip = rng.randrange(3)
+            seen, deadline = set(), time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                staging = {p.name for p in run_dir.glob("checkpoints/.staging-*")}
+                if staging - seen:
+                    seen |= staging
+                    if len(seen) > saves_to_skip:
+                        break
+                time.sleep(0.001)
+        proc.kill()
+        proc.wait()
+        killed_mid_save += bool(list(run_dir.glob("checkpoints/.staging-*")))
+        before = manager.latest_valid()
+        results = run_until_finished(small_config(), run_dir)
+        expected_start = int(before.name.split("-")[1]) if before else 0
+        assert results[0].start_step == expected_start, (trial, kind)
+        assert not list(run_dir.glob("checkpoints/.staging-*"))
+        assert_identical(run_dir, reference)
+        sessions = manager.status()["sessions"]
+        if len(sessions) > 1:
+            assert sessions[0]["stop_reason"] == "killed"
+    assert killed_mid_save >= 3  # the half-written saves were really there, and were never chosen
