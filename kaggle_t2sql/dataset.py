@@ -41,7 +41,7 @@ def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = Tr
     if data.packing:
         rows = pack_encoded(encoded, data.max_seq_length)
     else:
-        rows = [{"input_ids": e["input_ids"], "labels": e["labels"], "attention_mask": [1] * len(e["input_ids"])} for e in encoded]
+        rows = [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in encoded]  # the collator adds the mask
     report = DataReport(
         stages=plans,
         examples=len(stream),
@@ -54,10 +54,23 @@ def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = Tr
     return rows, report
 
 
-def to_hf_dataset(rows: list[dict]):
-    from datasets import Dataset
+class RowsDataset:
+    """Map-style dataset over in-memory rows (a torch Dataset by protocol).
 
-    return Dataset.from_list([{k: r[k] for k in MODEL_INPUTS if k in r} for r in rows])
+    Rows of repeated examples (epochs, stages) share their token lists, so a
+    100k-example stream costs memory for its unique examples only; indexing is O(1),
+    which is what lets a resumed Trainer skip thousands of batches instantly.
+    """
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        row = self.rows[i]
+        return {k: row[k] for k in MODEL_INPUTS if k in row}
 
 
 def collator_for(data: DataConfig, tokenizer):

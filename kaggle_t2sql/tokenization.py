@@ -75,16 +75,18 @@ def encode_examples(
     """Encode in order; report how many were shrunk or dropped. Raises when nothing fits."""
     stats = EncodeStats()
     encoded = []
+    memo: dict[Example, dict | None] = {}  # epochs and repeated stages encode each example once
     for ex in tqdm(examples, desc="tokenizing", unit="ex", disable=not progress, leave=False):
-        item = encode_example(ex, tokenizer, max_seq_length, style, value_limit)
+        if ex not in memo:
+            memo[ex] = encode_example(ex, tokenizer, max_seq_length, style, value_limit)
+        item = memo[ex]
         if item is None:
             stats.dropped += 1
             stats.dropped_ids.append(ex.id)
             continue
         stats.kept += 1
         stats.shrunk += item["value_limit"] < value_limit
-        item["id"] = ex.id
-        encoded.append(item)
+        encoded.append({**item, "id": ex.id})
     if not encoded:
         raise DataError(
             f"all {len(examples)} examples are longer than data.max_seq_length={max_seq_length} tokens "

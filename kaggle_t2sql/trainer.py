@@ -161,7 +161,7 @@ class ResumableTrainer:
         from transformers import set_seed
         from transformers.integrations import TensorBoardCallback
 
-        from .dataset import build_rows, collator_for, to_hf_dataset
+        from .dataset import RowsDataset, build_rows, collator_for
         from .model import build_model, load_tokenizer
         from .plots import plot_loss_curve
 
@@ -206,7 +206,7 @@ class ResumableTrainer:
         trainer = _hf_trainer_class()(
             model=model,
             args=args,
-            train_dataset=to_hf_dataset(rows),
+            train_dataset=RowsDataset(rows),
             data_collator=collator_for(cfg.data, tokenizer),
             callbacks=callbacks,
         )

@@ -204,3 +204,11 @@ def test_sigkill_at_random_moments_always_resumes_identical(tmp_path, reference)
         if len(sessions) > 1:
             assert sessions[0]["stop_reason"] == "killed"
     assert killed_mid_save >= 3  # the half-written saves were really there, and were never chosen
+
+
+def test_no_packing_mode_trains_and_resumes(tmp_path):
+    cfg = small_config("data.packing=false", "training.batch_size=2", "training.max_steps=3")
+    first = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[CutAt([1])]).run()
+    second = ResumableTrainer(cfg, tmp_path, progress=False).run()
+    assert (first.end_step, second.start_step, second.end_step, second.status) == (1, 1, 3, "finished")
+    assert second.tokens_seen > 0
