@@ -99,10 +99,16 @@ class SignalStopCallback(TrainerCallback):
 
 
 class CheckpointHookCallback(TrainerCallback):
-    """Tell the outside world (e.g. the background uploader) that a checkpoint was published."""
+    """Tell the outside world (e.g. the background uploader) that a checkpoint was published.
 
-    def __init__(self, hook):
+    With `skip_final`, the save that ends the session is left to the caller, who pushes it
+    after the ledger and plot are final (one push of that checkpoint, not two).
+    """
+
+    def __init__(self, hook, skip_final: bool = False):
         self.hook = hook
+        self.skip_final = skip_final
 
     def on_save(self, args, state, control, **kwargs):
-        self.hook(state.global_step)
+        if not (self.skip_final and control.should_training_stop):
+            self.hook(state.global_step)

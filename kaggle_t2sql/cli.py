@@ -86,6 +86,29 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    """push: the latest valid checkpoint as a new store version; pull: the best one into the run folder."""
+    import tempfile
+
+    from .bundle import make_bundle
+    from .checkpoints import KaggleCheckpointManager
+    from .stores import open_store
+    from .sync import pull_for_session
+
+    store = open_store(args.store)
+    if args.action == "push":
+        with tempfile.TemporaryDirectory(prefix="t2sql-push-") as tmp:
+            manifest = make_bundle(args.output_dir, tmp)
+            version = store.push(tmp, note=f"step {manifest['global_step']}")
+        print(f"pushed step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
+    elif args.action == "pull":
+        fingerprint = (KaggleCheckpointManager(args.output_dir).load_manifest() or {}).get("fingerprint")
+        print(pull_for_session(args.output_dir, store, args.input_root, fingerprint).summary())
+    else:
+        print_json(store.status())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaggle-t2sql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True)
     p.add_argument("--json", action="store_true", help="stable keys: finished, global_step, latest_checkpoint, sessions")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("sync", help="push / pull / inspect checkpoints in a store (local:/path or kaggle:owner/slug)")
+    p.add_argument("action", choices=["push", "pull", "status"])
+    p.add_argument("--output-dir", required=True, help="the run folder")
+    p.add_argument("--store", required=True, help="local:/path or kaggle:owner/slug")
+    p.add_argument("--input-root", default="/kaggle/input", help="where attached datasets are mounted (pull)")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the tiny preset")
     p.add_argument("--output-dir", help="run folder (default: runs/demo-<time>)")

@@ -102,6 +102,8 @@ class BudgetConfig:
 @dataclass
 class StoreConfig:
     uri: str = ""  # "" (none), "local:/path" or "kaggle:owner/slug"
+    input_root: str = "/kaggle/input"  # where attached datasets are mounted (searched by content)
+    final_push_timeout_minutes: float = 15.0  # how long the session end waits for the last push
 
 
 @dataclass

@@ -155,6 +155,7 @@ class ResumableTrainer:
         self.on_checkpoint = on_checkpoint
         self.progress = progress
         self.extra_callbacks = list(callbacks or [])
+        self.pushes: list[tuple[int, int]] = []
 
     def run(self) -> SessionResult:
         import torch
@@ -170,6 +171,14 @@ class ResumableTrainer:
         print(gpu.describe(devices), flush=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.manager.clean_staging()
+        store = uploader = None
+        if cfg.store.uri:
+            from .stores import open_store
+            from .sync import pull_for_session
+
+            store = open_store(cfg.store.uri)
+            pulled = pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.fingerprint())
+            print(pulled.summary(), flush=True)
 
         set_seed(cfg.training.seed)
         tokenizer = load_tokenizer(cfg.model)
@@ -201,6 +210,13 @@ class ResumableTrainer:
             signal_cb,
             TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))),
         ]
+        if store is not None:
+            from .stores import KaggleStore
+            from .uploader import BackgroundUploader
+
+            self.clock.extra_reserve_s = 30.0 if isinstance(store, KaggleStore) else 1.0  # until measured
+            uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload)
+            callbacks.append(CheckpointHookCallback(uploader.submit, skip_final=True))
         if self.on_checkpoint is not None:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))
         trainer = _hf_trainer_class()(
@@ -234,11 +250,21 @@ class ResumableTrainer:
                                     tokens_seen=max(tokens, 0))
         sessions = self.manager.load_manifest()["sessions"]
         plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
+        if uploader is not None:
+            if latest is not None:
+                uploader.submit(int(latest.name.split("-")[1]))  # the final push carries the final ledger and plot
+            pushed = uploader.close(cfg.store.final_push_timeout_minutes * 60)
+            self.pushes = uploader.pushed
+            print(f"pushed {len(uploader.pushed)} checkpoint(s) to {store.uri}"
+                  + ("" if pushed else " (final push still running at the timeout)"), flush=True)
         del trainer, model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         status = "finished" if end_step >= max_steps else "paused"
         return self._result(status, reason, session["start_step"], end_step, max_steps, max(tokens, 0), latest)
+
+    def _reserve_upload(self, seconds: float) -> None:
+        self.clock.extra_reserve_s = seconds
 
     def _result(self, status, reason, start, end, max_steps, tokens, checkpoint) -> SessionResult:
         return SessionResult(

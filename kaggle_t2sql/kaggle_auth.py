@@ -1,0 +1,115 @@
+"""Kaggle credentials and calls through the official client, with secrets kept out of every message.
+
+`import kaggle` authenticates at import time, so credentials are put in the
+environment first: from env vars (KAGGLE_API_TOKEN, or KAGGLE_USERNAME + KAGGLE_KEY),
+a kaggle.json / access_token file in KAGGLE_CONFIG_DIR or ~/.kaggle, or, inside a Kaggle
+notebook, Kaggle Secrets of the same names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import T2SQLError
+
+SECRET_NAMES = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
+HOW_TO = (
+    "add Kaggle credentials: in a notebook, Add-ons > Secrets: KAGGLE_API_TOKEN (or KAGGLE_USERNAME and "
+    "KAGGLE_KEY); elsewhere export them, or put kaggle.json in ~/.kaggle (chmod 600)"
+)
+
+
+class CredentialsError(T2SQLError):
+    pass
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
+
+
+def load_notebook_secrets() -> list[str]:
+    """Copy Kaggle Secrets into the environment (names only are returned, never values)."""
+    try:
+        from kaggle_secrets import UserSecretsClient  # only exists inside Kaggle notebooks
+    except ImportError:
+        return []
+    client, loaded = UserSecretsClient(), []
+    for name in SECRET_NAMES:
+        if os.environ.get(name):
+            continue
+        try:
+            value = client.get_secret(name)
+        except Exception:  # noqa: BLE001 - a secret that is not attached is simply absent
+            continue
+        if value:
+            os.environ[name] = value
+            loaded.append(name)
+    return loaded
+
+
+def credentials_source() -> str | None:
+    if os.environ.get("KAGGLE_API_TOKEN"):
+        return "KAGGLE_API_TOKEN"
+    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
+        return "KAGGLE_USERNAME/KAGGLE_KEY"
+    for name in ("access_token", "kaggle.json"):
+        if (config_dir() / name).is_file():
+            return str(config_dir() / name)
+    return None
+
+
+def secret_values() -> list[str]:
+    values = [os.environ[n] for n in ("KAGGLE_API_TOKEN", "KAGGLE_KEY") if os.environ.get(n)]
+    for name in ("access_token", "kaggle.json"):
+        path = config_dir() / name
+        if path.is_file():
+            text = path.read_text(errors="ignore")
+            values.append(text.strip())
+            if name == "kaggle.json":
+                import json
+
+                try:
+                    values.append(str(json.loads(text).get("key", "")))
+                except ValueError:
+                    pass
+    return [v for v in values if len(v) >= 8]
+
+
+def redact(text: str) -> str:
+    """Replace every known secret value in text (for exception messages and logs)."""
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return text
+
+
+def kaggle_api():
+    """An authenticated KaggleApi, or CredentialsError saying how to add credentials."""
+    load_notebook_secrets()
+    if credentials_source() is None:
+        raise CredentialsError(f"no Kaggle credentials found: {HOW_TO}")
+    try:
+        from kaggle.api.kaggle_api_extended import KaggleApi  # imports `kaggle`, which authenticates
+
+        api = KaggleApi()
+        api.authenticate()
+    except (SystemExit, OSError, ValueError) as exc:
+        raise CredentialsError(f"Kaggle credentials could not be used ({redact(str(exc))}): {HOW_TO}") from None
+    return api
+
+
+def kaggle_call(fn, *args, **kwargs):
+    """Call a KaggleApi method: 401/403 -> CredentialsError, 404 -> LookupError, secrets redacted."""
+    from requests import HTTPError
+
+    try:
+        return fn(*args, **kwargs)
+    except HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else None
+        if code == 401:
+            raise CredentialsError(f"Kaggle rejected the credentials (HTTP 401): {HOW_TO}") from None
+        if code == 403:
+            raise CredentialsError("Kaggle refused access (HTTP 403): the credentials do not own this dataset or kernel") from None
+        if code == 404:
+            raise LookupError(redact(str(exc))) from None
+        raise T2SQLError(f"Kaggle API call {getattr(fn, '__name__', fn)} failed: {redact(str(exc))}") from None
