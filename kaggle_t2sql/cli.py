@@ -109,6 +109,32 @@ def cmd_sync(args) -> int:
     return 0
 
 
+def cmd_chain(args) -> int:
+    """Push the training kernel session after session until the run is done (never while one runs)."""
+    from pathlib import Path
+
+    from .chain import run_chain
+    from .errors import ConfigError
+    from .kaggle_auth import kaggle_api
+    from .stores import open_store
+
+    folder = Path(args.folder)
+    meta_path = folder / "kernel-metadata.json"
+    if not meta_path.is_file():
+        raise ConfigError(f"{meta_path} not found: run chain from the repo root or pass --folder")
+    meta = json.loads(meta_path.read_text())
+    kernel = args.kernel or meta["id"]
+    if meta.get("id") != kernel:
+        raise ConfigError(f"--kernel {kernel!r} differs from kernel-metadata.json id {meta.get('id')!r}: make them match")
+    store_uri = args.store or (f"kaggle:{meta['dataset_sources'][0]}" if meta.get("dataset_sources") else "")
+    if not store_uri:
+        raise ConfigError("no checkpoint store: pass --store kaggle:owner/slug or list it in dataset_sources")
+    api = kaggle_api()
+    report = run_chain(api, kernel, folder, open_store(store_uri, api=api), max_sessions=args.max_sessions,
+                       poll_s=args.poll_seconds)
+    return 0 if report.stop_reason == "finished" or report.stop_reason.startswith("max sessions") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaggle-t2sql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, help="local:/path or kaggle:owner/slug")
     p.add_argument("--input-root", default="/kaggle/input", help="where attached datasets are mounted (pull)")
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("chain", help="push the Kaggle training kernel session after session until the run is done")
+    p.add_argument("--kernel", help="owner/slug (default: the id in kernel-metadata.json)")
+    p.add_argument("--folder", default=".", help="folder holding kernel-metadata.json")
+    p.add_argument("--store", help="kaggle:owner/slug (default: the first dataset_sources entry)")
+    p.add_argument("--max-sessions", type=int, default=10)
+    p.add_argument("--poll-seconds", type=float, default=60.0)
+    p.set_defaults(func=cmd_chain)
 
     p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the tiny preset")
     p.add_argument("--output-dir", help="run folder (default: runs/demo-<time>)")
