@@ -14,10 +14,13 @@ keep the database file byte-identical whatever the SQL says:
    size cap, and Python's sqlite3 runs one statement per call (`SELECT 1; DROP TABLE x`
    is an error, nothing runs).
 
-A deadline checked from SQLite's progress handler (every few thousand VM steps) and
-between fetches stops runaway queries such as an infinite recursive CTE; a row cap
-stops result sets that would exhaust memory. Neither hangs a worker, so a pool of
-workers never hangs either.
+A deadline checked from SQLite's progress handler (every thousand VM steps) and between
+fetches stops runaway queries such as an infinite recursive CTE; a row cap and a byte cap
+stop result sets that would exhaust memory. Neither hangs a worker, so a pool of workers
+never hangs either.
+
+A WAL-mode database gets `-wal`/`-shm` side files on first read (SQLite needs them even
+read-only); the database file itself is never written. Spider and BIRD files are not WAL.
 """
 
 from __future__ import annotations
@@ -29,16 +32,20 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import T2SQLError
+
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ROW_CAP = 100_000
-PROGRESS_STEPS = 2_000  # VM instructions between deadline checks: ~tens of microseconds
-FETCH_BATCH = 1_000
+PROGRESS_STEPS = 1_000  # VM instructions between deadline checks: microseconds apart, no measurable cost
+FETCH_BATCH = 100
 MAX_SQL_LENGTH = 1_000_000  # bytes of SQL text; a real query is a few KB
-MAX_VALUE_LENGTH = 100_000_000  # bytes of one string/blob: stops zeroblob/printf memory bombs
+MAX_VALUE_LENGTH = 10_000_000  # bytes of one string/blob: stops zeroblob/randomblob/printf memory bombs
+MAX_RESULT_BYTES = 256 << 20  # text/blob bytes of a whole result; with the two above, memory stays bounded
 
 # Pragmas that only describe the schema; they have no setter form.
 READ_ONLY_PRAGMAS = frozenset(
@@ -86,6 +93,8 @@ class _Authorizer:
             return None
         named = [r for r in self.refusals if r[1] not in _SCHEMA_TABLES] or self.refusals
         action, target = named[0]
+        if target in _SCHEMA_TABLES:
+            return "schema change (CREATE/DROP of a table, index, view or trigger)"
         what = _ACTION_NAMES.get(action, f"action {action}")
         return f"{what} {target}" if target else what
 
@@ -117,7 +126,7 @@ def open_sandboxed(db_path: str | Path) -> tuple[sqlite3.Connection, _Authorizer
     path = Path(db_path)
     if not path.is_file():
         raise FileNotFoundError(f"database file {path} not found: check db_root / the dataset's database folder")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False)
     conn.text_factory = _decode_text
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -137,6 +146,10 @@ def _error_text(exc: Exception, auth: _Authorizer, timed_out: bool, timeout: flo
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in msg:
         return "more than one statement in the SQL: only a single query may run"
     return f"{type(exc).__name__}: {msg}"
+
+
+def _text_bytes(rows: list[tuple]) -> int:
+    return sum(len(v) for row in rows for v in row if isinstance(v, (str, bytes)))
 
 
 def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
@@ -165,11 +178,16 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
             return ExecResult(None, "not a query: the statement returns no columns", time.perf_counter() - start)
         columns = tuple(d[0] for d in cur.description)
         rows: list[tuple] = []
+        size = 0
         while batch := cur.fetchmany(FETCH_BATCH):
             rows.extend(batch)
             if len(rows) > row_cap:
                 return ExecResult(None, f"row cap exceeded: more than {row_cap} rows", time.perf_counter() - start,
                                   columns=columns)
+            size += _text_bytes(batch)
+            if size > MAX_RESULT_BYTES:
+                return ExecResult(None, f"result too large: more than {MAX_RESULT_BYTES >> 20} MiB of text/blobs",
+                                  time.perf_counter() - start, columns=columns)
             if over_deadline():
                 raise sqlite3.OperationalError("interrupted")
         return ExecResult(rows, None, time.perf_counter() - start, columns=columns)
@@ -229,15 +247,21 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None =
             return out
         size = max(1, min(16, math.ceil(len(items) / (n_workers * 8))))
         results: list[Any] = [None] * len(items)
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
-            pending = {pool.submit(_run_chunk, fn, chunk): start for start, chunk in _chunks(items, size)}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    start = pending.pop(fut)
-                    chunk_out = fut.result()
-                    results[start:start + len(chunk_out)] = chunk_out
-                    bar.update(len(chunk_out))
+        try:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
+                pending = {pool.submit(_run_chunk, fn, chunk): start for start, chunk in _chunks(items, size)}
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        start = pending.pop(fut)
+                        chunk_out = fut.result()
+                        results[start:start + len(chunk_out)] = chunk_out
+                        bar.update(len(chunk_out))
+        except BrokenProcessPool:
+            raise T2SQLError(
+                f"a worker process died ({n_workers} workers, {len(items)} items): out of memory, or the main "
+                "script cannot be re-imported by workers (guard it with `if __name__ == \"__main__\":`); "
+                "rerun with 1 worker to see the failing item") from None
         return results
     finally:
         bar.close()

@@ -122,14 +122,18 @@ class KaggleStore(CheckpointStore):
             return None
 
     def wait_ready(self) -> dict | None:
-        """Kaggle refuses a new version while the previous one is processing: wait for `ready`."""
+        """Kaggle refuses a new version while the previous one is processing: wait for `ready`.
+
+        While processing, the client reports the databundle state (blobs_received,
+        blobs_decompressed, ...); only failed and deleted are final.
+        """
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             status = self._status()
             if status is None or status["status"] == "ready":
                 return status
-            if status["status"] not in ("pending", "running", "processing", "queued"):
-                raise BundleError(f"{self.uri}: dataset status is {status['status']!r}; check it on kaggle.com")
+            if status["status"] in ("failed", "deleted"):
+                raise BundleError(f"{self.uri}: the latest version is {status['status']!r}; check it on kaggle.com")
             if time.monotonic() > deadline:
                 raise BundleError(f"{self.uri}: still {status['status']!r} after {self.ready_timeout_s:.0f} s")
             time.sleep(self.poll_s)
@@ -145,14 +149,39 @@ class KaggleStore(CheckpointStore):
             "id": self.ref, "title": slug.replace("-", " ")[:50].ljust(6, "_"), "licenses": [{"name": "CC0-1.0"}]})
         try:
             if status is None:
-                kaggle_call(self.api.dataset_create_new, str(bundle), public=False, quiet=True, dir_mode="zip")
+                response = kaggle_call(self.api.dataset_create_new, str(bundle), public=False, quiet=True, dir_mode="zip")
             else:
-                kaggle_call(self.api.dataset_create_version, str(bundle), version_notes=note or "checkpoint",
-                            quiet=True, dir_mode="zip")
+                response = kaggle_call(self.api.dataset_create_version, str(bundle), version_notes=note or "checkpoint",
+                                       quiet=True, dir_mode="zip")
         finally:
             (Path(bundle) / "dataset-metadata.json").unlink(missing_ok=True)
+        if getattr(response, "status", "ok") not in ("ok", None, ""):
+            raise BundleError(f"{self.uri}: Kaggle refused the push: {getattr(response, 'error', '') or response.status}")
         status = self.wait_ready()
-        return int(status["current_version_number"]) if status else 1
+        version = int(status["current_version_number"]) if status else 1
+        self._check_complete(bundle, version)
+        return version
+
+    def _listed_files(self, version: int) -> list[str]:
+        names, token = [], None
+        while True:
+            page = kaggle_call(self.api.dataset_list_files, f"{self.ref}/{version}", page_token=token, page_size=200)
+            names += [f.name for f in (page.files or [])]
+            token = getattr(page, "next_page_token", None)
+            if not token:
+                return names
+
+    def _check_complete(self, bundle: Path, version: int) -> None:
+        """The client leaves out a file whose upload the server refused, silently: look for every entry."""
+        listed = self._listed_files(version)
+        missing = [
+            p.name for p in Path(bundle).iterdir()
+            if p.name != "dataset-metadata.json"
+            and not any(n == p.name or n == f"{p.name}.zip" or n.startswith(f"{p.name}/") for n in listed)
+        ]
+        if missing:
+            raise BundleError(f"{self.uri} version {version} lacks {', '.join(sorted(missing))}: an upload was dropped; "
+                              "the next push retries (pulls skip incomplete versions)")
 
     def latest(self) -> dict | None:
         status = self._status()
@@ -161,7 +190,7 @@ class KaggleStore(CheckpointStore):
         version = int(status["current_version_number"])
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                kaggle_call(self.api.dataset_download_file, f"{self.ref}/versions/{version}", SYNC_MANIFEST, path=tmp,
+                kaggle_call(self.api.dataset_download_file, f"{self.ref}/{version}", SYNC_MANIFEST, path=tmp,
                             force=True, quiet=True)
             except LookupError:
                 return None
@@ -171,7 +200,7 @@ class KaggleStore(CheckpointStore):
 
     def fetch(self, version: int, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
-        kaggle_call(self.api.dataset_download_files, f"{self.ref}/versions/{version}", path=str(dest), force=True,
+        kaggle_call(self.api.dataset_download_files, f"{self.ref}/{version}", path=str(dest), force=True,
                     quiet=True, unzip=True)
         unpack_zipped_folders(dest)
         for leftover in dest.glob("*.zip"):

@@ -1,0 +1,227 @@
+"""The Kaggle store and session chaining, driven through the real `kaggle` client against the local
+Kaggle API emulator (tests/kaggle_emulator.py): no request leaves the machine."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from kaggle_emulator import KaggleEmulator
+from test_trainer import MAX_STEPS, SMALL, assert_identical, reference, small_config  # noqa: F401 - fixture
+
+from kaggle_t2sql.bundle import make_bundle
+from kaggle_t2sql.chain import run_chain
+from kaggle_t2sql.kaggle_auth import CredentialsError, kaggle_api
+from kaggle_t2sql.stores import KaggleStore
+from kaggle_t2sql.sync import pull_for_session
+
+REF = "tester/t2sql-ckpt"
+KERNEL = "tester/t2sql-train"
+
+
+@pytest.fixture
+def emu(tmp_path, monkeypatch):
+    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as server:
+        server.install(monkeypatch, tmp_path / "client")
+        yield server
+
+
+def secrets(emu):
+    return [emu.key, emu.token]
+
+
+def scan_for_secrets(emu, *roots, texts=()):
+    """No file under the roots and no captured text holds a credential."""
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file() and path.suffix not in (".sqlite",):
+                data = path.read_bytes()
+                for secret in secrets(emu):
+                    assert secret.encode() not in data, path
+    for text in texts:
+        for secret in secrets(emu):
+            assert secret not in text
+
+
+def train_cmd(run_dir, input_root, *extra):
+    args = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(run_dir), "--no-progress",
+            "--set", f"store.uri=kaggle:{REF}", "--set", f"store.input_root={input_root}"]
+    for pair in [*SMALL, *extra]:
+        args += ["--set", pair]
+    return args
+
+
+def mount_latest(emu, input_root: Path, layout: int) -> None:
+    """What Kaggle does at session start: the attached dataset's latest ready version, read-only, by slug."""
+    shutil.rmtree(input_root, ignore_errors=True)
+    versions = emu.dataset_versions(REF)
+    if not versions:
+        input_root.mkdir(parents=True)
+        return
+    target = input_root / ("t2sql-ckpt" if layout % 2 else "datasets/tester/t2sql-ckpt")
+    shutil.copytree(emu.version_dir(REF), target)
+
+
+def test_push_pull_round_trip_private_zip_and_processing(emu, tmp_path):
+    from test_sync import session
+
+    session(small_config(), tmp_path / "run", cut=2)
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    bundle = tmp_path / "bundle"
+    make_bundle(tmp_path / "run", bundle)
+    emu.processing_polls = 3  # the new version processes for a while: the next push must wait for "ready"
+    assert store.push(bundle, "first") == 1
+    assert store.push(bundle, "second") == 2
+    creates = [c for c in emu.calls() if c.get("rpc", "").endswith(("CreateDataset", "CreateDatasetVersion"))]
+    assert [c["rpc"].rsplit("/", 1)[1] for c in creates] == ["CreateDataset", "CreateDatasetVersion"]
+    assert creates[0]["body"].get("isPrivate") is True
+    assert store.latest()["global_step"] == 2 and store.versions() == [1, 2]
+    pulled = store.pull(tmp_path / "pulled")
+    assert pulled is not None and (pulled / "checkpoint-2" / "adapter_model.safetensors").read_bytes() == (
+        bundle / "checkpoint-2" / "adapter_model.safetensors").read_bytes()
+    scan_for_secrets(emu, tmp_path / "run", tmp_path / "pulled", emu.root)
+
+
+def test_chained_kaggle_sessions_some_killed_end_identical(emu, tmp_path, reference):  # noqa: F811
+    """`chain` pushes the kernel; each emulated session gets /kaggle/input from the emulator, an empty
+    /kaggle/working, and runs the real `train`; sessions 1 and 3 are killed mid-run."""
+    env = emu.subprocess_env(tmp_path / "client")
+    logs, session_no = [], {"n": 0}
+
+    def kaggle_session(ref, version, folder):
+        session_no["n"] += 1
+        n = session_no["n"]
+        input_root, working = tmp_path / f"s{n}" / "input", tmp_path / f"s{n}" / "working"
+        mount_latest(emu, input_root, n)
+        proc = subprocess.Popen(train_cmd(working, input_root, "budget.session_minutes=0.35"), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if n in (1, 3):  # killed once its first push has reached the dataset
+            start = len(emu.dataset_versions(REF))
+            deadline = time.monotonic() + 120
+            while len(emu.dataset_versions(REF)) == start and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            proc.kill()
+        out, _ = proc.communicate(timeout=300)
+        logs.append(out)
+        emu.set_kernel_status(ref, "complete" if proc.returncode == 0 else "error", version)
+
+    emu.on_kernel_push = kaggle_session
+    folder = tmp_path / "kernel"
+    folder.mkdir()
+    (folder / "train.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (folder / "kernel-metadata.json").write_text(json.dumps({
+        "id": KERNEL, "title": "t2sql train", "code_file": "train.ipynb", "language": "python", "kernel_type": "notebook",
+        "is_private": True, "enable_gpu": True, "enable_internet": True, "machine_shape": "NvidiaTeslaT4",
+        "dataset_sources": [REF]}))
+    api = kaggle_api()
+    report = run_chain(api, KERNEL, folder, KaggleStore(REF, api=api, poll_s=0.01), max_sessions=12, poll_s=0.01,
+                       log=lambda *_: None)
+    assert report.stop_reason == "finished", (report, logs[-1][-3000:])
+    assert report.sessions >= 3 and report.steps[-1] == MAX_STEPS
+    last = tmp_path / f"s{session_no['n']}" / "working"
+    assert_identical(last, reference)
+    assert any("starting from mount:" in log for log in logs[1:])
+    scan_for_secrets(emu, tmp_path / "s1", last, emu.root, texts=logs)
+
+
+def test_stale_mount_is_replaced_by_the_newer_store_version(emu, tmp_path):
+    from test_sync import session
+
+    env = emu.subprocess_env(tmp_path / "client")
+    run = tmp_path / "first"
+    subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
+                   capture_output=True)
+    mount_latest(emu, tmp_path / "input", 1)  # the mount shows step 1 ...
+    subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
+                   capture_output=True)  # ... while the store moved on to step 2
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "input", small_config().fingerprint())
+    assert report.global_step == 2 and "mount is stale (step 1)" in report.summary()
+    del session
+
+
+def test_corrupt_download_falls_back_to_the_previous_version(emu, tmp_path):
+    env = emu.subprocess_env(tmp_path / "client")
+    for _ in range(2):
+        subprocess.run(train_cmd(tmp_path / "run", tmp_path / "none", "budget.session_minutes=0.001"), env=env,
+                       check=True, capture_output=True)
+    latest = emu.version_dir(REF)
+    blob = next(latest.rglob("optimizer.pt"))
+    blob.write_bytes(blob.read_bytes()[:50])
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    with pytest.warns(UserWarning, match=r"version 2 is corrupt"):
+        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().fingerprint())
+    assert report.global_step == 1
+
+
+def test_missing_and_rejected_credentials(emu, tmp_path, monkeypatch):
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(CredentialsError, match="no Kaggle credentials found: .*Secrets"):
+        kaggle_api()
+    monkeypatch.setenv("KAGGLE_USERNAME", "tester")
+    monkeypatch.setenv("KAGGLE_KEY", "wrong-key-123456")
+    store = KaggleStore(REF, api=kaggle_api())
+    with pytest.raises(CredentialsError, match=r"rejected the credentials \(HTTP 401\)") as err:
+        store.latest()
+    assert "wrong-key-123456" not in str(err.value)
+    out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "status", "--output-dir", str(tmp_path),
+                          "--store", f"kaggle:{REF}"], env={**emu.subprocess_env(tmp_path / "client", auth="none")},
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "no Kaggle credentials found" in out.stderr
+
+
+def test_chain_never_pushes_while_the_kernel_runs_and_stops_without_progress(emu, tmp_path):
+    folder = tmp_path / "kernel"
+    folder.mkdir()
+    (folder / "n.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (folder / "kernel-metadata.json").write_text(json.dumps({"id": KERNEL, "title": "t2sql train", "code_file": "n.ipynb",
+                                                             "language": "python", "kernel_type": "notebook"}))
+    api = kaggle_api()
+    api.kernels_push(str(folder))  # a session is already running
+    emu.set_kernel_status(KERNEL, "running")
+    threading.Timer(0.5, lambda: emu.set_kernel_status(KERNEL, "complete")).start()
+    emu.on_kernel_push = lambda ref, version, f: emu.set_kernel_status(ref, "complete", version)  # no progress at all
+    emu.clear_log()
+    report = run_chain(api, KERNEL, folder, KaggleStore(REF, api=api, poll_s=0.01), max_sessions=5, poll_s=0.05,
+                       log=lambda *_: None)
+    assert report.stop_reason == "no progress in two sessions in a row" and report.sessions == 2
+    rpcs = [c.get("rpc", "") for c in emu.calls()]
+    first_push = next(i for i, r in enumerate(rpcs) if r.endswith("SaveKernel"))
+    statuses_before = [r for r in rpcs[:first_push] if r.endswith("GetKernelSessionStatus")]
+    assert len(statuses_before) >= 2  # it polled while the kernel was running, and pushed only after
+
+
+def test_chain_stops_at_the_weekly_gpu_quota(emu, tmp_path):
+    emu.gpu_hours_remaining = 5.0
+    api = kaggle_api()
+    report = run_chain(api, KERNEL, tmp_path, KaggleStore(REF, api=api), poll_s=0.01, log=lambda *_: None)
+    assert report.sessions == 0 and report.stop_reason.startswith("weekly GPU quota: 5.0 h left")
+
+
+def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
+    env = emu.subprocess_env(tmp_path / "client")
+    run = tmp_path / "run"
+    subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
+                   capture_output=True)
+    emu.hold_next_upload = True
+    proc = subprocess.Popen([sys.executable, "-m", "kaggle_t2sql", "sync", "push", "--output-dir", str(run), "--store",
+                             f"kaggle:{REF}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not emu.upload_held.is_set() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emu.upload_held.is_set()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    emu.release_uploads()
+    assert [v["number"] for v in emu.dataset_versions(REF)] == [1]
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().fingerprint())
+    assert report.global_step == 1

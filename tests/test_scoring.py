@@ -1,0 +1,307 @@
+"""Scoring: official verdicts for each kind of prediction, the fixtures score 1.000 against themselves."""
+
+import hashlib
+import json
+import time
+from argparse import ArgumentParser
+from pathlib import Path
+
+import pytest
+
+from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
+from kaggle_t2sql.errors import DataError
+from kaggle_t2sql.scoring import (
+    add_score_arguments,
+    exact_match,
+    find_column_permutation,
+    has_order_by,
+    normalize_sql,
+    prediction_line,
+    read_gold,
+    render_markdown,
+    results_match_bird,
+    results_match_test_suite,
+    run_score_command,
+    score_files,
+    spider_hardness,
+    strip_distinct,
+    write_jsonl,
+    write_report,
+)
+
+SHOP = """
+CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, city TEXT);
+INSERT INTO people VALUES (1, 'Ada', 36, 'London'), (2, 'Bob', 17, 'Paris'), (3, 'Cyd', 52, 'Paris'),
+                          (4, 'Dan', 41, 'London'), (5, 'Eve', 29, 'Rome');
+"""
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+
+# (gold, prediction, test-suite verdict, bird verdict)
+CASES = {
+    "same": ("SELECT name FROM people WHERE age > 30", "select  NAME from PEOPLE where age > 30;", True, True),
+    "reordered_columns": ("SELECT name, age FROM people", "SELECT age, name FROM people", True, False),
+    "distinct_added": ("SELECT city FROM people", "SELECT DISTINCT city FROM people", True, True),
+    "distinct_removed": ("SELECT DISTINCT city FROM people", "SELECT city FROM people", True, True),
+    "count_distinct": ("SELECT count(DISTINCT city) FROM people", "SELECT count(city) FROM people", True, False),
+    "order_flipped": ("SELECT name FROM people ORDER BY age DESC", "SELECT name FROM people ORDER BY age ASC",
+                      False, True),
+    "order_irrelevant": ("SELECT name FROM people", "SELECT name FROM people ORDER BY name DESC", True, True),
+    "wrong_literal": ("SELECT name FROM people WHERE city = 'Paris'",
+                      "SELECT name FROM people WHERE city = 'London'", False, False),
+    "syntax_error": ("SELECT name FROM people", "SELEC name FROM people", False, False),
+    "write": ("SELECT count(*) FROM people", "DELETE FROM people", False, False),
+    "multi_statement": ("SELECT 1", "SELECT 1; DROP TABLE people", False, False),
+    "empty": ("SELECT name FROM people", "", False, False),
+    "runaway": ("SELECT count(*) FROM people", RUNAWAY, False, False),
+    "extra_column": ("SELECT name FROM people", "SELECT name, age FROM people", False, False),
+    "both_empty": ("SELECT name FROM people WHERE age > 99", "SELECT id, age FROM people WHERE age < 0", True, True),
+}
+
+
+def make_dataset(tmp_path: Path, pairs, db_id: str = "shop", gold_name: str = "gold.sql"):
+    """gold file, pred file and db root for (gold, pred) pairs on one small database."""
+    db_root = tmp_path / "dbs"
+    if not (db_root / db_id / f"{db_id}.sqlite").exists():
+        make_db(db_root / db_id / f"{db_id}.sqlite", SHOP)
+    gold = tmp_path / gold_name
+    gold.write_text("".join(f"{g}\t{db_id}\n" for g, _ in pairs))
+    pred = tmp_path / "pred.sql"
+    pred.write_text("".join(prediction_line(p) + "\n" for _, p in pairs))
+    return gold, pred, db_root
+
+
+@pytest.fixture(scope="module")
+def verdict_reports(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("verdicts")
+    names = list(CASES)
+    gold, pred, db_root = make_dataset(tmp_path, [(CASES[n][0], CASES[n][1]) for n in names])
+    db = db_root / "shop" / "shop.sqlite"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    start = time.perf_counter()
+    reports = {sem: score_files(gold, pred, db_root, semantics=sem, timeout=1.0, workers=1, progress=False)
+               for sem in ("test-suite", "bird")}
+    elapsed = time.perf_counter() - start
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    return names, reports, elapsed
+
+
+@pytest.mark.parametrize("semantics, column", [("test-suite", 2), ("bird", 3)])
+def test_official_verdicts(verdict_reports, semantics, column):
+    names, reports, _ = verdict_reports
+    got = {n: ex["correct"] for n, ex in zip(names, reports[semantics]["examples"])}
+    assert got == {n: CASES[n][column] for n in names}
+
+
+def test_failures_are_recorded(verdict_reports):
+    names, reports, elapsed = verdict_reports
+    ex = dict(zip(names, reports["test-suite"]["examples"]))
+    assert "syntax error" in ex["syntax_error"]["error"]
+    assert "refused by the sandbox: delete people" in ex["write"]["error"]
+    assert "more than one statement" in ex["multi_statement"]["error"]
+    assert ex["empty"]["error"] == "empty prediction" and not ex["empty"]["exact_match"]
+    assert ex["runaway"]["timed_out"] and 0.9 < ex["runaway"]["pred_seconds"] < 1.5
+    assert elapsed < 2 * 1.0 + 3  # two runs, one runaway each, bounded by the timeout
+    assert all(e["gold_error"] is None for e in ex.values())
+    assert ex["same"]["exact_match"] and not ex["reordered_columns"]["exact_match"]
+    s = reports["test-suite"]["summary"]
+    assert s["n"] == len(CASES) and s["timeouts"] == 1 and s["empty_predictions"] == 1
+    assert s["errors"] == 5 and s["gold_errors"] == 0
+    assert s["execution_accuracy"] == pytest.approx(sum(c[2] for c in CASES.values()) / len(CASES))
+    assert s["semantics"] == "test-suite" and s["distinct_stripped"] and s["keep_distinct"] is False
+    assert [e["index"] for e in reports["bird"]["examples"]] == list(range(len(CASES)))
+
+
+def test_keep_distinct_makes_duplicates_matter(tmp_path):
+    pairs = [(CASES[n][0], CASES[n][1]) for n in ("distinct_added", "distinct_removed", "count_distinct", "same")]
+    gold, pred, db_root = make_dataset(tmp_path, pairs)
+    report = score_files(gold, pred, db_root, keep_distinct=True, workers=1, progress=False)
+    assert [e["correct"] for e in report["examples"]] == [False, False, False, True]
+    assert report["summary"]["keep_distinct"] and not report["summary"]["distinct_stripped"]
+
+
+def test_parallel_equals_serial(tmp_path):
+    pairs = [(CASES[n][0], CASES[n][1]) for n in CASES if n != "runaway"] * 3 + [CASES["runaway"][:2]]
+    gold, pred, db_root = make_dataset(tmp_path, pairs)
+    timing = ("pred_seconds", "gold_seconds")
+
+    def verdicts(workers):
+        report = score_files(gold, pred, db_root, timeout=1.0, workers=workers, progress=False)
+        return [{k: v for k, v in e.items() if k not in timing} for e in report["examples"]]
+
+    assert verdicts(2) == verdicts(1)
+
+
+# ---------------------------------------------------------------- comparison rules
+
+
+def test_test_suite_comparison():
+    rows = [(1, "a", 2.5), (2, "b", None), (2, "b", None)]
+    assert results_match_test_suite(rows, list(reversed(rows)), order_matters=False)
+    assert not results_match_test_suite(rows, list(reversed(rows)), order_matters=True)
+    permuted = [(c, a, b) for a, b, c in rows]
+    assert results_match_test_suite(rows, permuted, order_matters=True)
+    assert not results_match_test_suite(rows, rows[:2], order_matters=False)  # duplicates count
+    assert not results_match_test_suite(rows, [r[:2] for r in rows], order_matters=False)
+    assert results_match_test_suite([(1,)], [(1.0,)], order_matters=False)  # Python ==, as upstream
+    assert not results_match_test_suite([(0.1 + 0.2,)], [(0.3,)], order_matters=False)  # no float tolerance
+    assert results_match_test_suite([], [], order_matters=True)
+
+
+def test_column_permutation_with_interchangeable_columns():
+    gold = [(1, 1, 2), (1, 2, 1)]
+    pred = [(1, 2, 1), (2, 1, 1)]  # every column holds {1, 1, 2}-ish values: needs the search
+    perm = find_column_permutation(gold, pred, order_matters=False)
+    assert perm is not None
+    assert sorted(tuple(r[p] for p in perm) for r in pred) == sorted(gold)
+    wide = [tuple((i >> k) & 1 for k in range(10)) for i in range(1024)]  # ten columns, all 512 zeros/ones
+    shuffled = [r[3:] + r[:3] for r in reversed(wide)]
+    perm = find_column_permutation(wide, shuffled, order_matters=False)
+    assert perm is not None and sorted(tuple(r[p] for p in perm) for r in shuffled) == sorted(wide)
+    assert find_column_permutation([(1, 2)], [(1, 3)], order_matters=False) is None
+
+
+def test_bird_comparison():
+    assert results_match_bird([(1, "a"), (1, "a"), (2, "b")], [(2, "b"), (1, "a")])
+    assert not results_match_bird([(1, "a")], [("a", 1)])
+
+
+def test_strip_distinct_is_token_based():
+    assert strip_distinct("SELECT DISTINCT name FROM t").split() == ["SELECT", "name", "FROM", "t"]
+    assert strip_distinct("select count(distinct x) from t") == "select count( x) from t"
+    kept = "SELECT 'distinct', \"distinct\" FROM t WHERE a IS NOT DISTINCT FROM b OR c IS DISTINCT FROM d"
+    assert strip_distinct(kept) == kept
+    assert strip_distinct("SELECT name FROM t -- DISTINCT") == "SELECT name FROM t -- DISTINCT"
+
+
+def test_order_by_detection_and_normalization():
+    assert has_order_by("SELECT a FROM t ORDER\n  BY a")
+    assert has_order_by("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b LIMIT 1)")  # as upstream
+    assert not has_order_by("SELECT 'order by' FROM t -- order by")
+    assert normalize_sql('SELECT T1."Name"  FROM `singer` AS t1 WHERE x = \'Ab\';') == \
+        normalize_sql("select t1.name from [SINGER] as T1 where X='Ab' -- note")
+    assert not exact_match("SELECT a FROM t WHERE x = 'Ab'", "SELECT a FROM t WHERE x = 'ab'")
+    assert not exact_match("SELECT 1", "")
+    assert prediction_line("SELECT a\nFROM t\twhere  b = 1") == "SELECT a FROM t where b = 1"
+
+
+def test_spider_hardness_rules():
+    def sql(**kw):
+        base = {"select": [False, [[3, [0, [0, 0, False], None]]]], "from": {"table_units": [["table_unit", 0]],
+                "conds": []}, "where": [], "groupBy": [], "having": [], "orderBy": [], "limit": None,
+                "intersect": None, "union": None, "except": None}
+        return base | kw
+
+    assert spider_hardness(sql()) == "easy"  # SELECT count(*) FROM t
+    two_cols = [False, [[0, [0, [0, 1, False], None]], [0, [0, [0, 2, False], None]]]]
+    assert spider_hardness(sql(select=two_cols, orderBy=["desc", [[0, [0, 2, False], None]]])) == "medium"
+    assert spider_hardness(sql(union=sql())) == "hard"
+    assert spider_hardness(sql(union=sql(), limit=1, orderBy=["asc", [[0, [0, 2, False], None]]])) == "extra"
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+
+def test_difficulty_labels_come_from_the_json_beside_gold(tmp_path):
+    pairs = [("SELECT 1", "SELECT 1"), ("SELECT 2", "SELECT 3"), ("SELECT 3", "SELECT 3")]
+    gold, pred, db_root = make_dataset(tmp_path, pairs, gold_name="dev_gold.sql")
+    (tmp_path / "dev.json").write_text(json.dumps(
+        [{"db_id": "shop", "difficulty": d} for d in ("simple", "challenging", "simple")]))
+    (tmp_path / "tables.json").write_text(json.dumps([{"db_id": "shop"}]))
+    report = score_files(gold, pred, db_root, workers=1, progress=False)
+    assert [e["difficulty"] for e in report["examples"]] == ["simple", "challenging", "simple"]
+    assert report["summary"]["by_difficulty"] == {
+        "simple": {"n": 2, "execution_accuracy": 1.0, "exact_match": 1.0},
+        "challenging": {"n": 1, "execution_accuracy": 0.0, "exact_match": 0.0},
+    }
+    labels = score_files(gold, pred, db_root, workers=1, progress=False, difficulties=["a", None, "a"])
+    assert list(labels["summary"]["by_difficulty"]) == ["a"]
+    assert score_files(gold, pred, db_root, workers=1, progress=False, difficulties=None)["summary"][
+        "by_difficulty"] == {}
+
+
+def test_prediction_lines_tolerate_crlf_and_a_db_id_column(tmp_path):
+    gold, _pred, db_root = make_dataset(tmp_path, [("SELECT 1", "")] * 2)
+    pred = tmp_path / "p.sql"
+    pred.write_bytes(b"SELECT 1\tshop\r\nSELECT 1\r\n\n")  # extra blank lines at the end are ignored
+    report = score_files(gold, pred, db_root, workers=1, progress=False)
+    assert report["summary"]["execution_accuracy"] == 1.0
+
+
+def _error(tmp_path, gold_text=None, pred_text=None, db_root=None, **kw) -> str:
+    gold, pred, root = make_dataset(tmp_path, [("SELECT 1", "SELECT 1"), ("SELECT 2", "SELECT 2")])
+    if gold_text is not None:
+        gold.write_text(gold_text)
+    if pred_text is not None:
+        pred.write_text(pred_text)
+    with pytest.raises(DataError) as info:
+        score_files(gold, pred, db_root or root, workers=1, progress=False, **kw)
+    return str(info.value)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    msg = _error(tmp_path, pred_text="SELECT 1\n")
+    assert "pred.sql has 1 prediction lines but" in msg and "2 gold lines" in msg and "empty line" in msg
+    msg = _error(tmp_path, gold_text="SELECT 1\tshop\nSELECT 2 shop\n")
+    assert "gold.sql:2: expected 'SQL<TAB>db_id'" in msg
+    assert "gold.sql:1:" in _error(tmp_path, gold_text="\tshop\nSELECT 1\tshop\n")
+    assert "gold file is empty" in _error(tmp_path, gold_text="\n\n")
+    msg = _error(tmp_path, gold_text="SELECT 1\tshop\nSELECT 1\tnowhere\n")
+    assert "1 database(s) missing" in msg and "nowhere (first used on" in msg and "gold.sql:2" in msg
+    assert "is not a folder" in _error(tmp_path, db_root=tmp_path / "absent")
+    assert "unknown semantics 'spider'" in _error(tmp_path, semantics="spider")
+    assert "timeout must be > 0" in _error(tmp_path, timeout=0)
+    assert "3 difficulty labels given for 2 gold lines" in _error(tmp_path, difficulties=["a", "b", "c"])
+    with pytest.raises(DataError, match="pred file .* not found"):
+        gold, _, root = make_dataset(tmp_path, [("SELECT 1", "SELECT 1")])
+        score_files(gold, tmp_path / "missing.sql", root, progress=False)
+    assert [g.line for g in read_gold(gold)] == [1]
+
+
+def test_reports_are_written_atomically_and_the_command_prints_the_table(tmp_path, capsys):
+    gold, pred, db_root = make_dataset(tmp_path, [("SELECT name FROM people", "SELECT name FROM people"),
+                                                  ("SELECT 1", "SELEC 1")])
+    out = tmp_path / "out"
+    parser = add_score_arguments(ArgumentParser())
+    args = parser.parse_args(["--gold", str(gold), "--pred", str(pred), "--db-root", str(db_root),
+                              "--out", str(out / "report.json"), "--markdown", str(out / "report.md"),
+                              "--jsonl", str(out / "examples.jsonl"), "--workers", "1", "--timeout", "2",
+                              "--no-progress"])
+    assert run_score_command(args) == 0
+    printed = capsys.readouterr().out
+    assert "| **all** | 2 | **0.500** |" in printed and "prediction errors: 1" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["summary"]["execution_accuracy"] == 0.5 and report["summary"]["timeout"] == 2.0
+    lines = (out / "examples.jsonl").read_text().splitlines()
+    assert [json.loads(line)["correct"] for line in lines] == [True, False]
+    assert (out / "report.md").read_text() == render_markdown(report)
+    assert sorted(p.name for p in out.iterdir()) == ["examples.jsonl", "report.json", "report.md"]  # no temp files
+    write_report(report, out / "report.json")
+    write_jsonl(report, out / "examples.jsonl")
+    assert json.loads((out / "report.json").read_text()) == report
+
+
+# ---------------------------------------------------------------- reference data
+
+
+@needs_spider
+def test_spider_gold_scores_itself_perfectly(tmp_path):
+    gold = SPIDER / "dev_gold.sql"
+    pred = tmp_path / "pred.sql"
+    pred.write_text("".join(g.sql + "\n" for g in read_gold(gold)))
+    report = score_files(gold, pred, SPIDER / "database", workers=2, progress=False)
+    s = report["summary"]
+    assert s["n"] == 972 and s["execution_accuracy"] == 1.0 and s["exact_match"] == 1.0
+    assert s["errors"] == 0 and s["gold_errors"] == 0
+    assert list(s["by_difficulty"]) == ["easy", "medium", "hard", "extra"]  # Spider hardness from dev.json
+    assert report["examples"][0]["difficulty"] == "easy" and report["examples"][2]["difficulty"] == "medium"
+
+
+@needs_bird
+def test_bird_gold_scores_itself_perfectly(tmp_path):
+    gold = BIRD / "mini_dev_sqlite_gold.sql"
+    pred = tmp_path / "pred.sql"
+    pred.write_text("".join(g.sql + "\n" for g in read_gold(gold)))
+    report = score_files(gold, pred, BIRD / "dev_databases", semantics="bird", workers=2, progress=False)
+    s = report["summary"]
+    assert s["n"] == 140 and s["execution_accuracy"] == 1.0 and s["errors"] == 0
+    assert {k: v["n"] for k, v in s["by_difficulty"].items()} == {"simple": 40, "moderate": 65, "challenging": 35}
