@@ -20,8 +20,8 @@ SPLITS = ("train", "dev")
 
 
 def cache_root() -> Path:
-    """Where built artefacts (demo databases, tiny model) live: $KAGGLE_T2SQL_CACHE or ~/.cache/kaggle_t2sql."""
-    return Path(os.environ.get("KAGGLE_T2SQL_CACHE") or Path.home() / ".cache" / "kaggle_t2sql")
+    """Where built artefacts (demo databases, tiny model) live: $T2SQL_CACHE_DIR or ~/.cache/kaggle_t2sql."""
+    return Path(os.environ.get("T2SQL_CACHE_DIR") or Path.home() / ".cache" / "kaggle_t2sql")
 
 
 def data_dir() -> Path:

@@ -135,6 +135,79 @@ def cmd_chain(args) -> int:
     return 0 if report.stop_reason == "finished" or report.stop_reason.startswith("max sessions") else 1
 
 
+def cmd_prepare(args) -> int:
+    """Sample a training subset into a folder (and publish it as a Kaggle Dataset)."""
+    from .config import StageConfig
+    from .prepare import publish_folder, write_subset
+
+    stage = StageConfig(name="subset", source=args.source, path=args.path or "", split=args.split,
+                        per_complexity=args.per_complexity, limit=args.limit)
+    summary = write_subset(stage, args.out, seed=args.seed)
+    print_json(summary)
+    if args.publish:
+        version = publish_folder(args.publish, args.out, note=f"{summary['examples']} examples")
+        print(f"published {args.out} as {args.publish} version {version}")
+    return 0
+
+
+def cmd_publish_wheel(args) -> int:
+    """Build the package wheel (+ the wheels Kaggle's image lacks) and publish them as a dataset."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from .prepare import publish_folder
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp, str(root)], check=True)
+        if args.with_deps:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", tmp, "-r", str(root / "requirements.txt")],
+                           check=True)
+        names = sorted(p.name for p in Path(tmp).iterdir())
+        if args.dataset:
+            version = publish_folder(args.dataset, tmp, note="kaggle_t2sql wheel")
+            print(f"published {', '.join(names)} as {args.dataset} version {version}")
+        else:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                (out / name).write_bytes((Path(tmp) / name).read_bytes())
+            print(f"wrote {', '.join(names)} to {out}")
+    return 0
+
+
+def cmd_notebooks(args) -> int:
+    """Regenerate every notebooks/*.ipynb from its jupytext .py source (or --check they match)."""
+    from .pairs import out_of_sync, regenerate
+
+    if args.check:
+        stale = out_of_sync(args.folder)
+        if stale:
+            print(f"out of sync with their .py: {', '.join(stale)}; run: kaggle-t2sql notebooks", file=sys.stderr)
+            return 1
+        print("notebooks in sync")
+        return 0
+    for path in regenerate(args.folder):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    """Generate with the 4-bit base (+ adapter), execute read-only, score; write the report files."""
+    from .evaluate import EvalSettings, markdown_report, run_eval
+
+    cfg = _config(args)
+    settings = EvalSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
+                            samples=args.samples, temperature=args.temperature, batch_size=args.batch_size,
+                            max_new_tokens=args.max_new_tokens or (48 if cfg.model.name_or_path == "tiny" else 1024),
+                            semantics=args.semantics, timeout=args.timeout, workers=args.workers)
+    report = run_eval(cfg, settings, args.adapter, args.out_dir, progress=not args.no_progress)
+    print(markdown_report(report))
+    print(f"\nreport: {args.out_dir}/report.json, report.md, report.png, examples.jsonl")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaggle-t2sql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +250,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sessions", type=int, default=10)
     p.add_argument("--poll-seconds", type=float, default=60.0)
     p.set_defaults(func=cmd_chain)
+
+    p = sub.add_parser("prepare", help="sample a training subset (e.g. SynSQL) into a folder / Kaggle Dataset")
+    p.add_argument("--source", required=True, choices=["synsql", "spider", "bird", "jsonl", "bundled"])
+    p.add_argument("--path", help="the source dataset folder or JSONL file")
+    p.add_argument("--split", default="train")
+    p.add_argument("--per-complexity", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="output folder (pairs.jsonl + databases/)")
+    p.add_argument("--publish", help="owner/slug: also publish the folder as a private Kaggle Dataset")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("publish-wheel", help="build the wheel and publish it as a Kaggle Dataset for offline installs")
+    p.add_argument("--dataset", help="owner/slug of the (private) wheel dataset")
+    p.add_argument("--out", default="dist", help="without --dataset: write the wheels here")
+    p.add_argument("--with-deps", action="store_true", help="also the wheels of requirements.txt (for offline sessions)")
+    p.set_defaults(func=cmd_publish_wheel)
+
+    p = sub.add_parser("notebooks", help="regenerate notebooks/*.ipynb from their .py sources (jupytext)")
+    p.add_argument("--folder", default="notebooks")
+    p.add_argument("--check", action="store_true", help="only check; exit 1 when a pair is out of sync")
+    p.set_defaults(func=cmd_notebooks)
+
+    p = sub.add_parser("eval", help="generate SQL with base + adapter and score it by execution")
+    _add_config_args(p, "tiny")
+    p.add_argument("--adapter", help="a checkpoint-N folder (default: the base model alone)")
+    p.add_argument("--data", default="bundled", choices=["bundled", "spider", "bird", "jsonl"])
+    p.add_argument("--data-path", help="Spider/BIRD folder or JSONL file")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--samples", type=int, default=1, help="> 1: self-consistency, vote by execution result")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (48 for the tiny preset)")
+    p.add_argument("--semantics", default="test-suite", choices=["test-suite", "bird"])
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--out-dir", default="eval")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    from .scoring import add_score_arguments, run_score_command
+
+    p = sub.add_parser("score", help="score predictions by execution (Spider test-suite or BIRD semantics)")
+    add_score_arguments(p)
+    p.set_defaults(func=run_score_command)
 
     p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the tiny preset")
     p.add_argument("--output-dir", help="run folder (default: runs/demo-<time>)")

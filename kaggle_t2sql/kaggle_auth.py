@@ -24,8 +24,10 @@ class CredentialsError(T2SQLError):
     pass
 
 
-def config_dir() -> Path:
-    return Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
+def config_dirs() -> list[Path]:
+    """Where the client looks for kaggle.json / access_token (it reads ~/.kaggle whatever KAGGLE_CONFIG_DIR says)."""
+    dirs = [Path(os.environ["KAGGLE_CONFIG_DIR"])] if os.environ.get("KAGGLE_CONFIG_DIR") else []
+    return dirs + [Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
 
 
 def load_notebook_secrets() -> list[str]:
@@ -53,20 +55,20 @@ def credentials_source() -> str | None:
         return "KAGGLE_API_TOKEN"
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         return "KAGGLE_USERNAME/KAGGLE_KEY"
-    for name in ("access_token", "kaggle.json"):
-        if (config_dir() / name).is_file():
-            return str(config_dir() / name)
+    for folder in config_dirs():
+        for name in ("access_token", "kaggle.json"):
+            if (folder / name).is_file():
+                return str(folder / name)
     return None
 
 
 def secret_values() -> list[str]:
     values = [os.environ[n] for n in ("KAGGLE_API_TOKEN", "KAGGLE_KEY") if os.environ.get(n)]
-    for name in ("access_token", "kaggle.json"):
-        path = config_dir() / name
+    for path in (folder / name for folder in config_dirs() for name in ("access_token", "kaggle.json")):
         if path.is_file():
             text = path.read_text(errors="ignore")
             values.append(text.strip())
-            if name == "kaggle.json":
+            if path.name == "kaggle.json":
                 import json
 
                 try:

@@ -212,7 +212,9 @@ def read_bird(root: str | Path, split: str = "dev") -> list[Example]:
 def read_jsonl(path: str | Path, db_root: str | Path | None = None) -> list[Example]:
     """Your own {db_id, question, sql[, external_knowledge, sql_complexity, cot, id]} lines."""
     path = Path(path)
-    db_root = Path(db_root) if db_root else path.parent
+    if not db_root:  # a prepared subset keeps its databases in databases/ beside the JSONL
+        db_root = path.parent / "databases" if (path.parent / "databases").is_dir() else path.parent
+    db_root = Path(db_root)
     if not path.is_file():
         raise DataError(f"{path} not found: give the JSONL file of your question/SQL pairs")
     out: list[Example] = []

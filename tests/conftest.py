@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(os.environ.get("KAGGLE_T2SQL_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+SHARED_DATA = Path(os.environ.get("T2SQL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
 SPIDER = SHARED_DATA / "spider_dev"
 BIRD = SHARED_DATA / "bird_minidev"
 
@@ -14,8 +14,8 @@ needs_bird = pytest.mark.skipif(not BIRD.is_dir(), reason="../shared/data/bird_m
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
     """Built artefacts (demo databases, tiny model) go to a per-run cache, never the user's home."""
-    if not os.environ.get("KAGGLE_T2SQL_CACHE"):
-        os.environ["KAGGLE_T2SQL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    if not os.environ.get("T2SQL_CACHE_DIR"):
+        os.environ["T2SQL_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     yield
 
 
