@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kaggle_t2sql.scoring import read_gold, score_files
 
-SHARED = Path(os.environ.get("KAGGLE_T2SQL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("T2SQL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 SPIDER = SHARED / "data" / "spider_dev"
 
 
