@@ -225,3 +225,25 @@ def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
     report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().fingerprint())
     assert report.global_step == 1
+
+
+def test_repo_kernel_metadata_is_accepted_by_kaggle_kernels_push(emu, tmp_path):
+    """The repo's kernel-metadata.json + notebooks/train.ipynb, pushed with the real `kaggle kernels push`."""
+    repo = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "kernel"
+    (folder / "notebooks").mkdir(parents=True)
+    meta = json.loads((repo / "kernel-metadata.json").read_text())
+    meta["id"] = KERNEL  # the template names a placeholder user
+    meta["dataset_sources"] = [REF]
+    (folder / "kernel-metadata.json").write_text(json.dumps(meta))
+    shutil.copy(repo / "notebooks" / "train.ipynb", folder / "notebooks" / "train.ipynb")
+    out = subprocess.run([sys.executable, "-m", "kaggle", "kernels", "push", "-p", str(folder)],
+                         env=emu.subprocess_env(tmp_path / "client"), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (run,) = emu.kernel_runs(KERNEL)
+    saved = [c for c in emu.calls() if c.get("rpc", "").endswith("SaveKernel")][-1]["body"]
+    assert saved["machineShape"] == "NvidiaTeslaT4" and saved["enableGpu"] and saved["enableInternet"]
+    assert saved["isPrivate"] and saved["datasetDataSources"] == [REF]
+    assert json.loads(saved["text"])["cells"][1]["metadata"]["tags"] == ["parameters"]
+    assert "kaggle.json" not in out.stdout + out.stderr and emu.key not in out.stdout + out.stderr
+    del run

@@ -8,7 +8,7 @@ from kaggle_t2sql.demo import run_demo
 
 def test_demo_chains_at_least_three_budget_cut_sessions(tmp_path, capsys):
     run_dir = tmp_path / "demo"
-    results = run_demo(run_dir, session_seconds=4.5, overrides=[
+    results = run_demo(run_dir, session_seconds=5, max_sessions=60, overrides=[
         "data.stages.0.limit=40", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=60"])
     assert len(results) >= 3 and results[-1].status == "finished"
     assert all(r.stop_reason == "budget" for r in results[:-1])
