@@ -24,8 +24,8 @@ from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
 from kaggle_t2sql.trainer import ResumableTrainer
 
-SETS = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=60",
-        "training.save_steps=5", "training.keep_checkpoints=2"]
+SETS = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=120",
+        "training.keep_checkpoints=2"]
 
 
 class StepTimer(TrainerCallback):
@@ -49,8 +49,9 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def session(work: Path, name: str, store: str) -> tuple[float, ResumableTrainer]:
-    sets = SETS + ([f"store.uri={store}", f"store.input_root={work / 'no-input'}"] if store else [])
+def session(work: Path, name: str, store: str, save_steps: int) -> tuple[float, ResumableTrainer]:
+    sets = SETS + [f"training.save_steps={save_steps}"]
+    sets += [f"store.uri={store}", f"store.input_root={work / 'no-input'}"] if store else []
     timer = StepTimer()
     trainer = ResumableTrainer(build_config("tiny", set_args=sets), work / name, progress=False, callbacks=[timer])
     trainer.run()
@@ -76,29 +77,34 @@ def main() -> int:
         else:
             store = f"local:{work / 'store'}"
         try:
-            plain, _ = session(work, "plain", "")
-            synced, trainer = session(work, "synced", store)
+            rates = {}
+            for save_steps in (5, 40):
+                rates[save_steps] = (session(work, f"plain-{save_steps}", "", save_steps)[0],
+                                     session(work, f"synced-{save_steps}", f"{store}-{save_steps}", save_steps))
         finally:
             if emulator:
                 emulator.stop()
-        checkpoint = KaggleCheckpointManager(work / "synced").latest_valid()
+        trainer = rates[5][1][1]
+        checkpoint = KaggleCheckpointManager(work / "synced-5").latest_valid()
         ckpt_bytes = folder_bytes(checkpoint)
         pushes = len(trainer.pushes)
         if store.startswith("local:"):
-            pushed = [folder_bytes(v) for v in sorted((work / "store").iterdir())]
+            pushed = [folder_bytes(v) for v in sorted((work / "store-5").iterdir())]
         else:
-            ref = store.split(":", 1)[1]
-            pushed = [folder_bytes(emulator.version_dir(ref, v["number"])) for v in emulator.dataset_versions(ref)]
+            ref = store.split(":", 1)[1] + "-5"
+            versions = emulator.dataset_versions(ref)
+            pushed = [folder_bytes(emulator.version_dir(ref, v["number"])) for v in versions]
         per_push = max(pushed) / ckpt_bytes
         extras = max(pushed) - ckpt_bytes
         arctic_ckpt = 40_370_176 * 4 * 3  # LoRA r=16 on all 7 projections x 28 layers: fp32 adapter + 2 Adam moments
-        print(f"store {store.split(':')[0]}: {pushes} pushes in one session (a save every 5 steps, 60 steps)")
+        print(f"store {store.split(':')[0]}: {pushes} pushes in one session (a save every 5 steps, 120 steps)")
         print(f"(a) bytes per push {max(pushed):,} vs one checkpoint {ckpt_bytes:,} -> {per_push:.3f}x (target <= 1.05x);"
               f" session total {sum(pushed):,} = {sum(pushed) / ckpt_bytes:.2f} checkpoints for {pushes} pushes")
         print(f"    the extras (ledger, plot, TensorBoard, manifest) are {extras:,} bytes: on an Arctic-7B r=16 checkpoint"
               f" (~{arctic_ckpt / 1e6:.0f} MB) that is {(arctic_ckpt + extras) / arctic_ckpt:.4f}x")
-        print(f"(b) training steps/s with background pushes {synced:.2f} vs without {plain:.2f} -> {synced / plain:.3f}x "
-              "(target >= 0.98x)")
+        for save_steps, (plain, (synced, _)) in rates.items():
+            print(f"(b) save + push every {save_steps} steps: training steps/s with background pushes {synced:.2f} vs "
+                  f"without {plain:.2f} -> {synced / plain:.3f}x (target >= 0.98x)")
     return 0
 
 
