@@ -7,6 +7,7 @@ durations are measured so the time budget can reserve room for the last one.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -50,6 +51,10 @@ class BackgroundUploader:
             self._cv.notify_all()
 
     def _loop(self) -> None:
+        try:  # background work yields the CPU to the training threads (Linux: per-thread niceness)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
         while True:
             with self._cv:
                 while self._queued is None and not self._closed:
