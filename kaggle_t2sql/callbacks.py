@@ -98,6 +98,33 @@ class SignalStopCallback(TrainerCallback):
         self._previous.clear()
 
 
+def any_rank(*flags: bool) -> tuple[bool, ...]:
+    """Each flag True on every process when it is True on any (one all-reduce; no-op when not distributed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return tuple(bool(f) for f in flags)
+    import torch
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([int(bool(f)) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
+
+
+class AgreeOnStopCallback(TrainerCallback):
+    """Data-parallel runs: every process saves and stops at the same step.
+
+    Budget, wall clock and signals are seen per process; one all-reduce per step makes
+    the union of their decisions everyone's (a save that only some ranks enter would hang).
+    Must come after the callbacks that decide.
+    """
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.world_size > 1:
+            control.should_save, control.should_training_stop = any_rank(control.should_save, control.should_training_stop)
+
+
 class CheckpointHookCallback(TrainerCallback):
     """Tell the outside world (e.g. the background uploader) that a checkpoint was published.
 

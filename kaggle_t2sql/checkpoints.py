@@ -124,11 +124,13 @@ class KaggleCheckpointManager:
         return None
 
     def staging_dir(self, step: int) -> Path:
-        return self.checkpoints_dir / f".staging-{step}-{os.getpid()}"
+        """Where a save is written before it is published; the same for every data-parallel rank."""
+        return self.checkpoints_dir / f".staging-{step}"
 
-    def publish(self, written: Path, step: int) -> Path:
+    def publish(self, written: Path, step: int, world_size: int = 1) -> Path:
         """Seal a fully written checkpoint folder (marker last, fsync) and rename it into place."""
-        atomic.write_json(written / MARKER, {"step": step, "files": file_digests(written), "time": time.time()})
+        atomic.write_json(written / MARKER, {"step": step, "files": file_digests(written), "time": time.time(),
+                                             "world_size": world_size})
         atomic.fsync_tree(written)
         final = self.checkpoints_dir / f"checkpoint-{step}"
         if final.exists():

@@ -52,8 +52,11 @@ def cmd_train(args) -> int:
     """One session: resume from the run folder's latest valid checkpoint, or start fresh."""
     from .trainer import ResumableTrainer
 
+    import os
+
     result = ResumableTrainer(_config(args), args.output_dir, progress=not args.no_progress).run()
-    print_json(result.to_dict()) if args.json else print(result.summary())
+    if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch, one process reports
+        print_json(result.to_dict()) if args.json else print(result.summary())
     return 0
 
 

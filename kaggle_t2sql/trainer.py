@@ -68,17 +68,22 @@ def _hf_trainer_class():
             return str(self._staging) if getattr(self, "_staging", None) else super()._get_output_dir(trial)
 
         def _save_checkpoint(self, model, trial):
+            """Every rank writes into one staging folder (rank 0 the model and optimizer, each its RNG
+            state); once all are done, rank 0 seals and publishes it."""
             start = time.monotonic()
             step = self.state.global_step
             self._staging = self.manager.staging_dir(step)
             try:
                 super()._save_checkpoint(model, trial)
+                self.accelerator.wait_for_everyone()
                 if self.args.should_save:
-                    self.manager.publish(self._staging / f"checkpoint-{step}", step)
+                    self.manager.publish(self._staging / f"checkpoint-{step}", step, world_size=self.args.world_size)
                     self.manager.prune(self.keep_checkpoints)
                     self.manager.update_session(end_step=step, last_save_time=time.time())
+                self.accelerator.wait_for_everyone()
             finally:
-                shutil.rmtree(self._staging, ignore_errors=True)
+                if self.args.should_save:
+                    shutil.rmtree(self._staging, ignore_errors=True)
                 self._staging = None
             self.clock.save_durations.append(time.monotonic() - start)
 
@@ -128,6 +133,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, max_steps: int):
         include_num_input_tokens_seen=True,
         gradient_checkpointing=False,  # enabled on the model itself, non-reentrant, before LoRA
         ddp_find_unused_parameters=False,
+        ddp_backend="gloo" if not on_gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
     return args
 
@@ -162,30 +168,37 @@ class ResumableTrainer:
         from transformers import set_seed
         from transformers.integrations import TensorBoardCallback
 
+        from .callbacks import AgreeOnStopCallback, any_rank
         from .dataset import RowsDataset, build_rows, collator_for
         from .model import build_model, load_tokenizer
         from .plots import plot_loss_curve
 
         cfg = self.cfg
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        main = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set these
         devices = gpu.check()
-        print(gpu.describe(devices), flush=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.manager.clean_staging()
-        store = uploader = None
-        if cfg.store.uri:
-            from .stores import open_store
-            from .sync import pull_for_session
-
-            store = open_store(cfg.store.uri)
-            pulled = pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.fingerprint())
-            print(pulled.summary(), flush=True)
+        say = print if main else (lambda *a, **k: None)
+        say(gpu.describe(devices), flush=True)
 
         set_seed(cfg.training.seed)
         tokenizer = load_tokenizer(cfg.model)
-        rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=self.progress)
-        print("data: " + "; ".join(report.lines()), flush=True)
-        max_steps = steps_for(len(rows), cfg, int(os.environ.get("WORLD_SIZE", "1")))
-        self.manager.open_run(cfg.to_dict(), cfg.fingerprint(), max_steps)
+        rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=self.progress and main)
+        say("data: " + "; ".join(report.lines()), flush=True)
+        max_steps = steps_for(len(rows), cfg, world_size)
+        args = training_arguments(cfg, self.run_dir, max_steps)  # also sets up the process group, if any
+
+        store = uploader = None
+        with args.main_process_first(local=False, desc="prepare the run folder"):
+            if main:  # one process owns the run folder, the pull and the pushes
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.manager.clean_staging()
+                if cfg.store.uri:
+                    from .stores import open_store
+                    from .sync import pull_for_session
+
+                    store = open_store(cfg.store.uri)
+                    say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.fingerprint()).summary(), flush=True)
+                self.manager.open_run(cfg.to_dict(), cfg.fingerprint(), max_steps)
 
         latest = self.manager.latest_valid()
         start_state = json.loads((latest / "trainer_state.json").read_text()) if latest else {}
@@ -193,11 +206,12 @@ class ResumableTrainer:
         tokens_before = int(start_state.get("num_input_tokens_seen", 0))
         if start_step >= max_steps:
             return self._result("finished", "finished", start_step, start_step, max_steps, 0, latest)
+        if latest is not None:
+            _warn_on_world_size_change(latest, world_size)
 
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
         self.clock.initial_save_estimate_s = _save_estimate(model)
-        args = training_arguments(cfg, self.run_dir, max_steps)
 
         from torch.utils.tensorboard import SummaryWriter
 
@@ -208,8 +222,10 @@ class ResumableTrainer:
             budget_cb,
             WallClockSaveCallback(cfg.training.save_interval_minutes * 60),
             signal_cb,
-            TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))),
+            AgreeOnStopCallback(),  # after every callback that decides to save or stop
         ]
+        if main:
+            callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))))
         if store is not None:
             from .stores import KaggleStore
             from .uploader import BackgroundUploader
@@ -217,7 +233,7 @@ class ResumableTrainer:
             self.clock.extra_reserve_s = 30.0 if isinstance(store, KaggleStore) else 1.0  # until measured
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload)
             callbacks.append(CheckpointHookCallback(uploader.submit, skip_final=True))
-        if self.on_checkpoint is not None:
+        if self.on_checkpoint is not None and main:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))
         trainer = _hf_trainer_class()(
             model=model,
@@ -233,35 +249,30 @@ class ResumableTrainer:
         trainer.manager, trainer.clock = self.manager, self.clock
         trainer.keep_checkpoints = cfg.training.keep_checkpoints
 
-        session = self.manager.begin_session(start_step, gpu.describe(devices))
+        if main:
+            self.manager.begin_session(start_step, gpu.describe(devices) + (f" x{world_size} processes" if world_size > 1 else ""))
         trainer.train(resume_from_checkpoint=str(latest) if latest else None)
         end_step = trainer.state.global_step
-        if signal_cb.received is not None:
-            reason = "signal"
-        elif end_step >= max_steps:
-            reason = "finished"
-        elif budget_cb.stopped:
-            reason = "budget"
-        else:
-            reason = "stopped"
+        by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped)
+        reason = "signal" if by_signal else "finished" if end_step >= max_steps else "budget" if by_budget else "stopped"
         latest = self.manager.latest_valid(deep=False)
-        tokens = int(trainer.state.num_input_tokens_seen) - tokens_before
-        self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason,
-                                    tokens_seen=max(tokens, 0))
-        sessions = self.manager.load_manifest()["sessions"]
-        plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
+        tokens = max(int(trainer.state.num_input_tokens_seen) - tokens_before, 0)
+        if main:
+            self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens)
+            sessions = self.manager.load_manifest()["sessions"]
+            plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
         if uploader is not None:
             if latest is not None:
                 uploader.submit(int(latest.name.split("-")[1]))  # the final push carries the final ledger and plot
             pushed = uploader.close(cfg.store.final_push_timeout_minutes * 60)
             self.pushes = uploader.pushed
-            print(f"pushed {len(uploader.pushed)} checkpoint(s) to {store.uri}"
-                  + ("" if pushed else " (final push still running at the timeout)"), flush=True)
+            say(f"pushed {len(uploader.pushed)} checkpoint(s) to {store.uri}"
+                + ("" if pushed else " (final push still running at the timeout)"), flush=True)
         del trainer, model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         status = "finished" if end_step >= max_steps else "paused"
-        return self._result(status, reason, session["start_step"], end_step, max_steps, max(tokens, 0), latest)
+        return self._result(status, reason, start_step, end_step, max_steps, tokens, latest)
 
     def _reserve_upload(self, seconds: float) -> None:
         self.clock.extra_reserve_s = seconds
@@ -277,6 +288,21 @@ class ResumableTrainer:
             elapsed_s=time.monotonic() - self.session_start,
             checkpoint=str(checkpoint) if checkpoint else None,
             run_dir=str(self.run_dir),
+        )
+
+
+def _warn_on_world_size_change(checkpoint: Path, world_size: int) -> None:
+    """Resuming with another number of processes works, but the data order is no longer the one an
+    uninterrupted run with the original count would have seen (batches are sharded per process)."""
+    import warnings
+
+    saved = json.loads((checkpoint / "checkpoint.json").read_text()).get("world_size", 1)
+    if saved != world_size:
+        warnings.warn(
+            f"{checkpoint.name} was written by {saved} process(es), this session runs {world_size}: training "
+            f"continues from step {checkpoint.name.split('-')[1]}, but batches are sharded differently from here on, "
+            f"so the result will not match an uninterrupted {saved}-process run bit for bit",
+            stacklevel=2,
         )
 
 
