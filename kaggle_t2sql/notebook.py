@@ -61,10 +61,43 @@ def environment() -> str:
 
 
 def train_session(cfg: RunConfig, output_dir: str | Path):
-    """Pull (when a store is set), train until done or out of budget, push; returns the SessionResult."""
-    from .trainer import ResumableTrainer
+    """Pull (when a store is set), train until done or out of budget, push; returns the SessionResult.
 
-    result = ResumableTrainer(cfg, output_dir).run()
+    With more than one GPU (Kaggle's "GPU T4 x2") the session runs data-parallel in a
+    `torchrun` subprocess, one process per GPU; otherwise in this kernel.
+    """
+    import torch
+
+    from .trainer import ResumableTrainer, SessionResult
+
+    gpus = torch.cuda.device_count()
+    if gpus < 2:
+        result = ResumableTrainer(cfg, output_dir).run()
+        print(result.summary())
+        return result
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from . import atomic
+
+    config_file = Path(output_dir) / "session-config.yaml"
+    atomic.write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus), "-m",
+           "kaggle_t2sql", "train", "--preset", cfg.preset, "--config", str(config_file), "--output-dir", str(output_dir),
+           "--json"]
+    print(f"{gpus} GPUs: running the session data-parallel with torchrun", flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        print(line, end="", flush=True)
+    if proc.wait() != 0:
+        raise RuntimeError(f"the torchrun session failed (exit {proc.returncode}); its output is above")
+    text = "".join(lines)
+    result = SessionResult(**json.loads(text[text.rindex("\n{") + 1 :]))
     print(result.summary())
     return result
 

@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from kaggle_t2sql.config import ConfigError, apply_overrides, build_config, from_dict, parse_set_args, preset
 
@@ -84,3 +85,11 @@ def test_round_trip_and_fingerprint_ignores_budget_only():
 
 def test_parse_set_args_types():
     assert parse_set_args(["a=1", "b=true", "c=x", "d="]) == {"a": 1, "b": True, "c": "x", "d": ""}
+
+
+def test_a_full_config_dumped_as_yaml_rebuilds_the_same_config(tmp_path):
+    """How the notebook hands its config to a torchrun session."""
+    cfg = build_config("tiny", set_args=["training.max_steps=7", "data.stages.0.limit=3", "store.uri=local:/x"])
+    f = tmp_path / "session-config.yaml"
+    f.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    assert build_config("tiny", config_file=f) == cfg
