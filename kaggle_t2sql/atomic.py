@@ -57,6 +57,25 @@ def fsync_tree(root: str | Path) -> None:
         fsync_dir(dirpath)
 
 
+def publish_dir(written: str | Path, final: str | Path) -> Path:
+    """fsync a fully written folder and rename it to `final`, replacing what was there.
+
+    A replaced folder is first moved aside (a hidden `.<name>.old-<pid>` that cleanup
+    code may remove), so `final` is always either the old or the new folder, whole.
+    """
+    written, final = Path(written), Path(final)
+    fsync_tree(written)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(written, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(written, final)
+    fsync_dir(final.parent)
+    return final
+
+
 @contextlib.contextmanager
 def staged_dir(final: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside `final`; on success it is fsynced and renamed to `final`.
@@ -69,15 +88,7 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
-        fsync_tree(tmp)
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_dir(final.parent)
+        publish_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

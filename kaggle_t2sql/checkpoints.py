@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import socket
@@ -131,23 +130,13 @@ class KaggleCheckpointManager:
         """Seal a fully written checkpoint folder (marker last, fsync) and rename it into place."""
         atomic.write_json(written / MARKER, {"step": step, "files": file_digests(written), "time": time.time(),
                                              "world_size": world_size})
-        atomic.fsync_tree(written)
-        final = self.checkpoints_dir / f"checkpoint-{step}"
-        if final.exists():
-            old = final.with_name(f".replaced-{step}-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(written, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(written, final)
-        atomic.fsync_dir(self.checkpoints_dir)
-        return final
+        return atomic.publish_dir(written, self.checkpoints_dir / f"checkpoint-{step}")
 
     def clean_staging(self) -> None:
         """Remove leftovers of saves that were killed half-way (never visible as checkpoints)."""
         if self.checkpoints_dir.is_dir():
             for p in self.checkpoints_dir.iterdir():
-                if p.name.startswith((".staging-", ".replaced-")):
+                if p.name.startswith((".staging-", ".checkpoint-")):  # killed saves, folders replaced mid-swap
                     shutil.rmtree(p, ignore_errors=True)
 
     def prune(self, keep: int) -> None:

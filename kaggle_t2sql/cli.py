@@ -163,7 +163,8 @@ def cmd_publish_wheel(args) -> int:
 
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp, str(root)], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, str(root)],
+                       check=True)  # no build isolation: builds offline with the setuptools already installed
         if args.with_deps:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", tmp, "-r", str(root / "requirements.txt")],
                            check=True)

@@ -80,7 +80,6 @@ def load_base_model(cfg: RunConfig):
 
 
 def add_lora(model, lora: LoraSettings, gradient_checkpointing: bool):
-    import torch
     from peft import LoraConfig, get_peft_model
 
     for p in model.parameters():

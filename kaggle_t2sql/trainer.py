@@ -31,7 +31,7 @@ from .config import RunConfig
 @dataclass
 class SessionResult:
     status: str  # "finished" | "paused"
-    stop_reason: str  # finished | budget | signal | max_steps
+    stop_reason: str  # finished | budget | signal | stopped
     start_step: int
     end_step: int
     max_steps: int

@@ -1141,7 +1141,7 @@ class KaggleEmulator:
 
     def _rpc_delete_dataset(self, body, user):
         ref = f"{body.get('ownerSlug', '')}/{body.get('datasetSlug', '')}"
-        ds = self._dataset_for(body.get("ownerSlug", ""), body.get("datasetSlug", ""), user, write=True)
+        self._dataset_for(body.get("ownerSlug", ""), body.get("datasetSlug", ""), user, write=True)  # checks access
         del self._state["datasets"][ref]
         shutil.rmtree(self._dataset_dir(ref), ignore_errors=True)
         self._save()

@@ -247,3 +247,18 @@ def test_repo_kernel_metadata_is_accepted_by_kaggle_kernels_push(emu, tmp_path):
     assert json.loads(saved["text"])["cells"][1]["metadata"]["tags"] == ["parameters"]
     assert "kaggle.json" not in out.stdout + out.stderr and emu.key not in out.stdout + out.stderr
     del run
+
+
+def test_publish_wheel_puts_an_installable_wheel_in_a_dataset(emu, tmp_path):
+    import zipfile
+
+    out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "publish-wheel", "--dataset", "tester/t2sql-wheel"],
+                         env=emu.subprocess_env(tmp_path / "client"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    files = emu.dataset_files("tester/t2sql-wheel")
+    (wheel,) = [name for name in files if name.endswith(".whl")]
+    assert wheel.startswith("kaggle_t2sql-")
+    (tmp_path / wheel).write_bytes(files[wheel])
+    names = zipfile.ZipFile(tmp_path / wheel).namelist()
+    assert "kaggle_t2sql/demo_data/train.jsonl" in names and "kaggle_t2sql/demo_data/databases/music.sql" in names
+    assert any(n.endswith("entry_points.txt") for n in names)

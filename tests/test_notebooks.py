@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from kaggle_t2sql.pairs import out_of_sync
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
