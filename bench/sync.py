@@ -108,8 +108,9 @@ def main() -> int:
         extras = max(pushed) - ckpt_bytes
         arctic_ckpt = 40_370_176 * 4 * 3  # LoRA r=16 on all 7 projections x 28 layers: fp32 adapter + 2 Adam moments
         print(f"store {store.split(':')[0]}: {pushes} pushes in one session (a save every 5 steps, 120 steps)")
-        print(f"(a) bytes per push {max(pushed):,} vs one checkpoint {ckpt_bytes:,} -> {per_push:.3f}x (target <= 1.05x);"
-              f" session total {sum(pushed):,} = {sum(pushed) / ckpt_bytes:.2f} checkpoints for {pushes} pushes")
+        print(f"(a) bytes per push {max(pushed):,} vs one checkpoint {ckpt_bytes:,} -> {per_push:.3f}x (target <= 1.05x)"
+              + (f"; session total {sum(pushed):,} = {sum(pushed) / ckpt_bytes:.2f} checkpoints for {pushes} pushes"
+                 if store.startswith("local:") else ""))
         print(f"    the extras (ledger, plot, TensorBoard, manifest) are {extras:,} bytes: on an Arctic-7B r=16 checkpoint"
               f" (~{arctic_ckpt / 1e6:.0f} MB) that is {(arctic_ckpt + extras) / arctic_ckpt:.4f}x")
         for save_steps, (plain, (synced, _)) in rates.items():
