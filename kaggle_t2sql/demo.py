@@ -12,17 +12,21 @@ from .config import build_config
 from .trainer import ResumableTrainer, SessionResult
 
 
+def session_rows(sessions: list[dict], losses: list[tuple[int, float]]) -> list[tuple]:
+    """Per session: index, start step, end step, stop reason, seconds, tokens, loss at its last step ('' if none)."""
+    loss_at = dict(losses)
+    return [
+        (s["index"], s["start_step"], s["end_step"], str(s["stop_reason"]), (s["end_time"] or s["start_time"]) - s["start_time"],
+         s.get("tokens_seen", 0), "" if loss_at.get(s["end_step"]) is None else f"{loss_at[s['end_step']]:.4f}")
+        for s in sessions
+    ]
+
+
 def session_table(sessions: list[dict], losses: list[tuple[int, float]]) -> str:
     """One line per session: steps, why it stopped, time, tokens, loss at its last step."""
-    loss_at = dict(losses)
     lines = [f"{'session':>7}  {'steps':>11}  {'stopped by':>10}  {'seconds':>7}  {'tokens':>8}  {'loss':>7}"]
-    for s in sessions:
-        secs = (s["end_time"] or s["start_time"]) - s["start_time"]
-        loss = loss_at.get(s["end_step"])
-        lines.append(
-            f"{s['index']:>7}  {s['start_step']:>4} -> {s['end_step']:<4}  {str(s['stop_reason']):>10}  "
-            f"{secs:>7.1f}  {s.get('tokens_seen', 0):>8}  {'' if loss is None else f'{loss:.4f}':>7}"
-        )
+    for index, start, end, reason, secs, tokens, loss in session_rows(sessions, losses):
+        lines.append(f"{index:>7}  {start:>4} -> {end:<4}  {reason:>10}  {secs:>7.1f}  {tokens:>8}  {loss:>7}")
     return "\n".join(lines)
 
 

@@ -104,15 +104,12 @@ def train_session(cfg: RunConfig, output_dir: str | Path):
 
 def session_table_markdown(output_dir: str | Path) -> str:
     from .checkpoints import KaggleCheckpointManager
+    from .demo import session_rows
 
     status = KaggleCheckpointManager(output_dir).status()
-    loss_at = dict(status["loss_history"])
     rows = ["| session | steps | stopped by | minutes | tokens | loss |", "|---|---|---|---|---|---|"]
-    for s in status["sessions"]:
-        minutes = ((s["end_time"] or s["start_time"]) - s["start_time"]) / 60
-        loss = loss_at.get(s["end_step"])
-        rows.append(f"| {s['index']} | {s['start_step']} → {s['end_step']} | {s['stop_reason']} | {minutes:.1f} | "
-                    f"{s.get('tokens_seen', 0)} | {'' if loss is None else f'{loss:.4f}'} |")
+    for index, start, end, reason, secs, tokens, loss in session_rows(status["sessions"], status["loss_history"]):
+        rows.append(f"| {index} | {start} → {end} | {reason} | {secs / 60:.1f} | {tokens} | {loss} |")
     rows.append(f"\n**step {status['global_step']} of {status['max_steps']}** — "
                 f"{'finished' if status['finished'] else 'not finished yet'}")
     return "\n".join(rows)
