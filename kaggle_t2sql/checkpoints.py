@@ -173,8 +173,9 @@ class KaggleCheckpointManager:
                 "sessions": [],
             }
         elif manifest["fingerprint"] != fingerprint:
-            old = manifest.get("config", {})
-            changed = sorted(_diff_keys(old, config))
+            from .config import training_math
+
+            changed = sorted(_diff_keys(training_math(manifest.get("config", {})), training_math(config)))
             raise ConfigError(
                 f"{self.run_dir} holds a run with a different configuration (changed: {', '.join(changed) or 'data'}): "
                 "resume with the same settings, or use a new --output-dir"

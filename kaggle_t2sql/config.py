@@ -123,12 +123,17 @@ class RunConfig:
 
     def fingerprint(self) -> str:
         """Hash of what shapes the training math: changing it mid-run breaks exact resume."""
-        d = self.to_dict()
-        for volatile in ("budget", "store", "run_name", "preset"):
-            d.pop(volatile)
-        for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
-            d["training"].pop(volatile)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(training_math(self.to_dict()), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def training_math(config: dict) -> dict:
+    """A config dict without what may change between sessions (budget, store, save cadence, names)."""
+    d = copy.deepcopy(config)
+    for volatile in ("budget", "store", "run_name", "preset"):
+        d.pop(volatile, None)
+    for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
+        d.get("training", {}).pop(volatile, None)
+    return d
 
 
 def _arctic_7b_t4() -> RunConfig:
