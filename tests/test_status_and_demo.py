@@ -10,8 +10,8 @@ from kaggle_t2sql.demo import run_demo
 
 def test_demo_chains_at_least_three_budget_cut_sessions(tmp_path, capsys):
     run_dir = tmp_path / "demo"
-    results = run_demo(run_dir, session_seconds=4, max_sessions=60, overrides=[
-        "data.stages.0.limit=40", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=80"])
+    results = run_demo(run_dir, session_seconds=6, max_sessions=200, overrides=[
+        "data.stages.0.limit=40", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=60"])
     assert len(results) >= 3 and results[-1].status == "finished"
     assert all(r.stop_reason == "budget" for r in results[:-1])
     assert all(b.start_step == a.end_step for a, b in zip(results, results[1:]))  # each resumes where the last stopped
@@ -22,8 +22,8 @@ def test_demo_chains_at_least_three_budget_cut_sessions(tmp_path, capsys):
     assert main(["status", "--output-dir", str(run_dir), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert {"finished", "global_step", "latest_checkpoint", "sessions"} <= set(status)
-    assert status["finished"] is True and status["global_step"] == 80
-    assert status["latest_checkpoint"].endswith("checkpoint-80") and len(status["sessions"]) == len(results)
+    assert status["finished"] is True and status["global_step"] == 60
+    assert status["latest_checkpoint"].endswith("checkpoint-60") and len(status["sessions"]) == len(results)
     assert main(["status", "--output-dir", str(run_dir)]) == 0
     assert "finished" in capsys.readouterr().out
 
@@ -31,7 +31,7 @@ def test_demo_chains_at_least_three_budget_cut_sessions(tmp_path, capsys):
     acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
     acc.Reload()
     tb = {e.step: e.value for e in acc.Scalars("train/loss")}
-    assert sorted(tb) == list(range(1, 81))
+    assert sorted(tb) == list(range(1, 61))
     assert all(abs(tb[step] - loss) < 1e-5 for step, loss in status_loss_history(run_dir))
 
 
