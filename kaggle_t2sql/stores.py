@@ -10,7 +10,6 @@ version intact, and a corrupt latest version falls back to the one before it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -203,8 +202,6 @@ class KaggleStore(CheckpointStore):
         kaggle_call(self.api.dataset_download_files, f"{self.ref}/{version}", path=str(dest), force=True,
                     quiet=True, unzip=True)
         unpack_zipped_folders(dest)
-        for leftover in dest.glob("*.zip"):
-            os.unlink(leftover)
         return dest
 
 

@@ -13,7 +13,6 @@ Corrupt or partial copies are skipped with a warning and the next best one is us
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -101,5 +100,4 @@ def pull_for_session(
                         source, step = f"{store.uri} {pulled.name}", pulled_step
                 else:
                     notes.append(f"no intact version in {store.uri}")
-                shutil.rmtree(tmp, ignore_errors=True)
     return PullReport(source, step, notes)
