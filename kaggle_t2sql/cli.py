@@ -93,20 +93,25 @@ def cmd_sync(args) -> int:
     """push: the latest valid checkpoint as a new store version; pull: the best one into the run folder."""
     import tempfile
 
-    from .bundle import make_bundle
+    from .bundle import run_name_of, write_version
     from .checkpoints import KaggleCheckpointManager
+    from .errors import ConfigError
     from .stores import open_store
-    from .sync import pull_for_session
+    from .sync import carry_dir, pull_for_session
 
     store = open_store(args.store)
     if args.action == "push":
         with tempfile.TemporaryDirectory(prefix="t2sql-push-") as tmp:
-            manifest = make_bundle(args.output_dir, tmp)
+            name = run_name_of(args.output_dir)
+            manifest = write_version(tmp, args.output_dir, carry_dir(args.output_dir))["runs"][name]
             version = store.push(tmp, note=f"step {manifest['global_step']}")
-        print(f"pushed step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
+        print(f"pushed run {name} step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
     elif args.action == "pull":
-        fingerprint = (KaggleCheckpointManager(args.output_dir).load_manifest() or {}).get("fingerprint")
-        print(pull_for_session(args.output_dir, store, args.input_root, fingerprint).summary())
+        run = KaggleCheckpointManager(args.output_dir).load_manifest() or {}
+        config = run.get("config") or ({"run_name": args.run_name} if args.run_name else None)
+        if config is None:
+            raise ConfigError(f"{args.output_dir} holds no run yet: pass --run-name NAME to pull that run of the store")
+        print(pull_for_session(args.output_dir, store, args.input_root, config, run.get("plan")).summary())
     else:
         print_json(store.status())
     return 0
@@ -244,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["push", "pull", "status"])
     p.add_argument("--output-dir", required=True, help="the run folder")
     p.add_argument("--store", required=True, help="local:/path or kaggle:owner/slug")
-    p.add_argument("--input-root", default="/kaggle/input", help="where attached datasets are mounted (pull)")
+    p.add_argument("--input-root", default="", help="where attached datasets are mounted (pull; default: Kaggle's)")
+    p.add_argument("--run-name", default="", help="pull: the run to pull into an empty run folder")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("chain", help="push the Kaggle training kernel session after session until the run is done")

@@ -1,10 +1,11 @@
-"""CheckpointStore: where bundles live between sessions, chosen by a URI.
+"""CheckpointStore: where store versions live between sessions, chosen by a URI.
 
     local:/path          versioned folders /path/v0001, /path/v0002, ... (atomic renames)
     kaggle:owner/slug    a private Kaggle Dataset, one dataset version per push
 
-Both keep every version as a full snapshot, so an interrupted push leaves the previous
-version intact, and a corrupt latest version falls back to the one before it.
+Both keep every version as a full snapshot holding all runs of the store side by side
+(bundle.py), so an interrupted push leaves the previous version intact, and a corrupt
+latest version falls back to the one before it.
 """
 
 from __future__ import annotations
@@ -14,53 +15,70 @@ import shutil
 import tempfile
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 from . import atomic
-from .bundle import SYNC_MANIFEST, BundleError, read_manifest, unpack_zipped_folders, verify_bundle
+from .bundle import STORE_INDEX, BundleError, parse_index, read_index, unpack_zipped_folders, verify_bundle
 from .errors import ConfigError
 from .kaggle_auth import kaggle_api, kaggle_call
 
 
 class CheckpointStore:
-    """push(bundle) -> version; pull(dest) -> verified bundle folder or None; latest() -> manifest or None."""
+    """push(version root) -> version; index() -> latest index; pull(dest, run) -> verified version root."""
 
     uri: str
 
-    def push(self, bundle: Path, note: str = "") -> int:  # pragma: no cover - interface
+    def push(self, root: Path, note: str = "") -> int:  # pragma: no cover - interface
         raise NotImplementedError
 
     def versions(self) -> list[int]:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def latest(self) -> dict | None:  # pragma: no cover - interface
+    def index(self) -> dict | None:  # pragma: no cover - interface
+        """The newest version's store index (+ "version"), None when the store is empty."""
         raise NotImplementedError
 
     def fetch(self, version: int, dest: Path) -> Path:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def pull(self, dest: str | Path) -> Path | None:
-        """The newest version whose files all match their sha256; older ones are tried in turn."""
+    def check_access(self) -> None:
+        """Raise now (before any training) when pushes could not succeed."""
+
+    def latest(self, run_name: str) -> dict | None:
+        """That run's sync manifest in the newest version (+ "version"), None when the store lacks it."""
+        index = self.index()
+        entry = (index or {}).get("runs", {}).get(run_name)
+        return {**entry, "version": index["version"]} if entry else None
+
+    def pull(self, dest: str | Path, run_name: str) -> Path | None:
+        """The newest version whose copy of `run_name` matches every sha256 (the version root); older
+        ones are tried in turn. A version that does not hold the run counts when it is intact."""
         dest = Path(dest)
         for version in sorted(self.versions(), reverse=True):
             target = dest / f"v{version:04d}"
             shutil.rmtree(target, ignore_errors=True)
             try:
-                folder = self.fetch(version, target)
+                root = self.fetch(version, target)
             except Exception as exc:  # noqa: BLE001 - a failed download is one more bad version
                 warnings.warn(f"{self.uri} version {version} could not be downloaded ({exc}); trying the one before")
                 continue
-            problems = verify_bundle(folder)
+            index = read_index(root)
+            if index is None:
+                problems = [f"no readable {STORE_INDEX}"]
+            else:
+                problems = verify_bundle(root / run_name) if run_name in index["runs"] else []
             if not problems:
-                return folder
+                return root
             warnings.warn(f"{self.uri} version {version} is corrupt ({'; '.join(problems[:3])}); trying the one before")
             shutil.rmtree(target, ignore_errors=True)
         return None
 
     def status(self) -> dict:
-        latest = self.latest()
-        return {"store": self.uri, "versions": len(self.versions()), "latest": latest and {
-            k: latest.get(k) for k in ("run_id", "global_step", "max_steps", "finished", "checkpoint", "created")}}
+        index = self.index() or {"runs": {}}
+        keys = ("run_id", "global_step", "max_steps", "finished", "sessions", "checkpoint", "created")
+        return {"store": self.uri, "versions": len(self.versions()), "version": index.get("version"),
+                "runs": {name: {k: m.get(k) for k in keys} for name, m in index["runs"].items()}}
 
 
 class LocalStore(CheckpointStore):
@@ -73,21 +91,26 @@ class LocalStore(CheckpointStore):
             return []
         return sorted(int(p.name[1:]) for p in self.root.iterdir() if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit())
 
-    def push(self, bundle: Path, note: str = "") -> int:
+    def check_access(self) -> None:
+        parent = next((p for p in [self.root, *self.root.parents] if p.exists()), None)
+        if parent is None or not parent.is_dir():
+            raise ConfigError(f"store {self.uri}: {self.root} cannot be created: give a writable folder")
+
+    def push(self, root: Path, note: str = "") -> int:
         version = (self.versions() or [0])[-1] + 1
         with atomic.staged_dir(self.root / f"v{version:04d}") as tmp:
-            for path in sorted(Path(bundle).rglob("*")):
+            for path in sorted(Path(root).rglob("*")):
                 if path.is_file():
-                    target = tmp / path.relative_to(bundle)
+                    target = tmp / path.relative_to(root)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, target)
         return version
 
-    def latest(self) -> dict | None:
+    def index(self) -> dict | None:
         for version in reversed(self.versions()):
-            manifest = read_manifest(self.root / f"v{version:04d}")
-            if manifest:
-                return {**manifest, "version": version}
+            index = read_index(self.root / f"v{version:04d}")
+            if index:
+                return {**index, "version": version}
         return None
 
     def fetch(self, version: int, dest: Path) -> Path:
@@ -112,6 +135,11 @@ class KaggleStore(CheckpointStore):
         if self._api is None:
             self._api = kaggle_api()
         return self._api
+
+    def check_access(self) -> None:
+        """Credentials present and accepted (CredentialsError otherwise); a missing dataset is fine:
+        the first push creates it."""
+        self._status()
 
     def _status(self) -> dict | None:
         """{"status", "current_version_number"} or None when the dataset does not exist yet."""
@@ -141,24 +169,24 @@ class KaggleStore(CheckpointStore):
         status = self._status()
         return list(range(1, int(status["current_version_number"] or 0) + 1)) if status else []
 
-    def push(self, bundle: Path, note: str = "") -> int:
+    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:
         status = self.wait_ready()
         owner, slug = self.ref.split("/")
-        atomic.write_json(Path(bundle) / "dataset-metadata.json", {
+        atomic.write_json(Path(root) / "dataset-metadata.json", {
             "id": self.ref, "title": slug.replace("-", " ")[:50].ljust(6, "_"), "licenses": [{"name": "CC0-1.0"}]})
         try:
             if status is None:
-                response = kaggle_call(self.api.dataset_create_new, str(bundle), public=False, quiet=True, dir_mode="zip")
+                response = kaggle_call(self.api.dataset_create_new, str(root), public=False, quiet=True, dir_mode="zip")
             else:
-                response = kaggle_call(self.api.dataset_create_version, str(bundle), version_notes=note or "checkpoint",
-                                       quiet=True, dir_mode="zip")
+                response = kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
+                                       quiet=True, dir_mode="zip", delete_old_versions=delete_old_versions)
         finally:
-            (Path(bundle) / "dataset-metadata.json").unlink(missing_ok=True)
-        if getattr(response, "status", "ok") not in ("ok", None, ""):
+            (Path(root) / "dataset-metadata.json").unlink(missing_ok=True)
+        if str(getattr(response, "status", "ok") or "ok").lower() != "ok" or getattr(response, "error", ""):
             raise BundleError(f"{self.uri}: Kaggle refused the push: {getattr(response, 'error', '') or response.status}")
         status = self.wait_ready()
         version = int(status["current_version_number"]) if status else 1
-        self._check_complete(bundle, version)
+        self._check_complete(root, version)
         return version
 
     def _listed_files(self, version: int) -> list[str]:
@@ -170,11 +198,11 @@ class KaggleStore(CheckpointStore):
             if not token:
                 return names
 
-    def _check_complete(self, bundle: Path, version: int) -> None:
+    def _check_complete(self, root: Path, version: int) -> None:
         """The client leaves out a file whose upload the server refused, silently: look for every entry."""
         listed = self._listed_files(version)
         missing = [
-            p.name for p in Path(bundle).iterdir()
+            p.name for p in Path(root).iterdir()
             if p.name != "dataset-metadata.json"
             and not any(n == p.name or n == f"{p.name}.zip" or n.startswith(f"{p.name}/") for n in listed)
         ]
@@ -182,20 +210,19 @@ class KaggleStore(CheckpointStore):
             raise BundleError(f"{self.uri} version {version} lacks {', '.join(sorted(missing))}: an upload was dropped; "
                               "the next push retries (pulls skip incomplete versions)")
 
-    def latest(self) -> dict | None:
+    def index(self) -> dict | None:
         status = self._status()
         if not status or not status.get("current_version_number"):
             return None
         version = int(status["current_version_number"])
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                kaggle_call(self.api.dataset_download_file, f"{self.ref}/{version}", SYNC_MANIFEST, path=tmp,
+                kaggle_call(self.api.dataset_download_file, f"{self.ref}/{version}", STORE_INDEX, path=tmp,
                             force=True, quiet=True)
             except LookupError:
                 return None
-            found = next(Path(tmp).rglob(SYNC_MANIFEST), None)
-            manifest = read_manifest(found.parent) if found else None
-        return {**manifest, "version": version} if manifest else None
+            index = _read_downloaded_index(Path(tmp))
+        return {**index, "version": version} if index else None
 
     def fetch(self, version: int, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
@@ -203,6 +230,22 @@ class KaggleStore(CheckpointStore):
                     quiet=True, unzip=True)
         unpack_zipped_folders(dest)
         return dest
+
+
+def _read_downloaded_index(folder: Path) -> dict | None:
+    """The client names a single-file download after the last part of the download URL, and a large
+    file may come zipped: accept `t2sql-store.json` under any name, plain or inside a zip."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith(STORE_INDEX)]
+                if names:
+                    return parse_index(zf.read(names[0]))
+        else:
+            index = parse_index(path.read_bytes())
+            if index:
+                return index
+    return None
 
 
 def open_store(uri: str, api=None) -> CheckpointStore:

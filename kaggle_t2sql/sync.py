@@ -1,38 +1,52 @@
-"""Pull at session start: bring the newest trustworthy checkpoint into the run folder.
+"""Pull at session start: bring this run's newest trustworthy checkpoint into the run folder,
+and keep the store's other runs so every push carries them too.
 
-Candidates, newest global step wins:
+Candidates for this run (the store's folder named after `run_name`), newest global step wins:
   - the run folder itself (a machine that kept its disk);
-  - a checkpoint dataset mounted under /kaggle/input, found by content (its
-    t2sql-sync.json), wherever Kaggle mounted it (/kaggle/input/<slug> or
+  - a checkpoint dataset mounted under the Kaggle input root, found by content (its
+    t2sql-store.json), wherever Kaggle mounted it (/kaggle/input/<slug> or
     /kaggle/input/datasets/<owner>/<slug>), checked file by file against sha256;
-  - the store itself, when it is reachable (credentials present) and holds a newer
-    version than the mount: a mount can lag minutes behind a just-published version.
-Corrupt or partial copies are skipped with a warning and the next best one is used.
+  - the store itself, which holds a newer version than the mount when the mount lags
+    behind a just-published version. Missing or rejected credentials stop here, before
+    any training, naming what to add: a session that cannot push must not train for hours.
+A stored run of the same name whose settings or data differ is refused before anything
+is installed (ConfigError naming what changed): the store stays as it was. Corrupt or
+partial copies are skipped with a warning and the next best one is used.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import find_bundles, install_bundle, read_manifest, verify_bundle
+from . import kaggle_env
+from .bundle import (STORE_INDEX, find_bundles, install_bundle, keep_carried, read_index, read_manifest,
+                     verify_bundle)
 from .checkpoints import KaggleCheckpointManager
-from .errors import T2SQLError
-from .kaggle_auth import CredentialsError
-from .stores import CheckpointStore, KaggleStore
+from .errors import ConfigError
+from .stores import CheckpointStore
+
+CARRY_DIR = "store-carry"  # in the run folder: the store's other runs, re-pushed with every version
 
 
 @dataclass
 class PullReport:
     source: str  # "fresh" | "run folder" | "mount:<path>" | "<store uri> v<N>"
     global_step: int
-    notes: list[str]
+    notes: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)  # other runs of the store, kept for the next pushes
 
     def summary(self) -> str:
-        return f"starting from {self.source} at step {self.global_step}" + "".join(f"; {n}" for n in self.notes)
+        carried = f"; carrying the store's other runs: {', '.join(self.carried)}" if self.carried else ""
+        return f"starting from {self.source} at step {self.global_step}" + "".join(f"; {n}" for n in self.notes) + carried
+
+
+def carry_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CARRY_DIR
 
 
 def _local_step(run_dir: Path) -> int:
@@ -40,14 +54,46 @@ def _local_step(run_dir: Path) -> int:
     return json.loads((latest / "trainer_state.json").read_text())["global_step"] if latest else 0
 
 
-def best_mount(input_root: str | Path, fingerprint: str | None) -> tuple[Path | None, list[str]]:
-    """The verified mounted bundle with the highest step for this run's configuration."""
-    notes, best, best_step = [], None, -1
-    for folder in find_bundles(input_root):
-        manifest = read_manifest(folder) or {}
-        if fingerprint and manifest.get("fingerprint") not in (None, fingerprint):
-            notes.append(f"ignored {folder}: a run with another configuration")
+def run_changes(stored: dict, config: dict, plan: dict | None) -> list[str]:
+    """What differs between a stored run (its run.json or sync manifest) and this session ([] = may resume)."""
+    from .config import training_math
+
+    if not stored.get("config") or set(config) <= {"run_name"}:  # nothing to compare (e.g. a bare `sync pull`)
+        return []
+    from .checkpoints import _diff_keys
+
+    changed = sorted(_diff_keys(training_math(stored["config"]), training_math(config)))
+    return changed
+
+
+def refuse_if_changed(stored: dict, config: dict, plan: dict | None, where: str) -> None:
+    changed = run_changes(stored, config, plan)
+    if changed:
+        raise ConfigError(
+            f"{where} holds run {config.get('run_name')!r} with other settings or data (changed: {', '.join(changed)}): "
+            "nothing was trained or pushed. Resume it with its original settings, or start a new run on purpose "
+            "with a new run_name (runs sit side by side in one store)"
+        )
+
+
+def store_roots(input_root: str | Path) -> list[Path]:
+    """Mounted store versions under the input root (folders holding a store index), by content."""
+    roots = {p.parent for p in find_bundles(input_root) if (p.parent / STORE_INDEX).is_file()}
+    return sorted(roots)
+
+
+def best_mount(input_root: str | Path, run_name: str, config: dict, plan: dict | None) -> tuple[Path | None, Path | None, list[str]]:
+    """(this run's verified mounted folder with the highest step, the mounted version root to carry from, notes)."""
+    notes, best, best_step, newest_root = [], None, -1, None
+    for root in store_roots(input_root):
+        index = read_index(root)
+        if newest_root is None or index.get("created", 0) > (read_index(newest_root) or {}).get("created", 0):
+            newest_root = root
+        folder = root / run_name
+        manifest = read_manifest(folder)
+        if manifest is None:
             continue
+        refuse_if_changed(manifest, config, plan, f"the mounted checkpoint dataset {root}")
         problems = verify_bundle(folder)
         if problems:
             msg = f"mounted checkpoint {folder} is corrupt or partial ({'; '.join(problems[:3])}): falling back"
@@ -56,48 +102,57 @@ def best_mount(input_root: str | Path, fingerprint: str | None) -> tuple[Path | 
             continue
         if manifest["global_step"] > best_step:
             best, best_step = folder, manifest["global_step"]
-    return best, notes
+    return best, newest_root, notes
 
 
 def pull_for_session(
     run_dir: str | Path,
     store: CheckpointStore | None,
-    input_root: str | Path = "/kaggle/input",
-    fingerprint: str | None = None,
+    input_root: str | Path | None,
+    config: dict,
+    plan: dict | None = None,
 ) -> PullReport:
+    """Install the best copy of this run; refuse a stored run of the same name with other settings."""
     run_dir = Path(run_dir)
+    run_name = str(config.get("run_name"))
+    input_root = Path(input_root) if input_root else kaggle_env.input_root()
     local = _local_step(run_dir)
-    source, step = ("run folder", local) if local else ("fresh", 0)
-    mount, notes = best_mount(input_root, fingerprint)
+    report = PullReport(*(("run folder", local) if local else ("fresh", 0)))
+    mount, mount_root, report.notes = best_mount(input_root, run_name, config, plan)
     mount_step = read_manifest(mount)["global_step"] if mount else -1
-    if mount is not None and mount_step > step:
+    if mount is not None and mount_step > report.global_step:
         install_bundle(mount, run_dir)
-        source, step = f"mount:{mount}", mount_step
+        report.source, report.global_step = f"mount:{mount}", mount_step
+    carry_from = mount_root
 
+    index = None
     if store is not None:
-        try:
-            latest = store.latest()
-        except CredentialsError as exc:
-            if isinstance(store, KaggleStore):
-                notes.append(f"store not checked ({exc})")
-                latest = None
+        store.check_access()  # CredentialsError now, not after hours of training
+        index = store.index()
+    entry = (index or {}).get("runs", {}).get(run_name)
+    if entry:
+        refuse_if_changed(entry, config, plan, f"the store {store.uri} (version {index['version']})")
+    mounted_index = read_index(mount_root) if mount_root else None
+    others_newer = index is not None and {k: v.get("files") for k, v in index["runs"].items() if k != run_name} != {
+        k: v.get("files") for k, v in (mounted_index or {"runs": {}})["runs"].items() if k != run_name}
+    if index is not None and ((entry and entry["global_step"] > report.global_step) or others_newer):
+        if entry and mount is not None and entry["global_step"] > mount_step:
+            report.notes.append(f"mount is stale (step {mount_step}); store {store.uri} has step {entry['global_step']}")
+        with tempfile.TemporaryDirectory(prefix="t2sql-pull-") as tmp:
+            pulled = store.pull(tmp, run_name)
+            if pulled is None:
+                report.notes.append(f"no intact version in {store.uri}")
             else:
-                raise
-        except (T2SQLError, OSError, LookupError) as exc:
-            notes.append(f"store {store.uri} not reachable ({exc}): using what is mounted")
-            latest = None
-        if latest and latest.get("fingerprint") not in (None, fingerprint) and fingerprint:
-            notes.append(f"store {store.uri} holds a run with another configuration: not used")
-        elif latest and latest["global_step"] > step:
-            if mount is not None:
-                notes.append(f"mount is stale (step {mount_step}); store {store.uri} has step {latest['global_step']}")
-            with tempfile.TemporaryDirectory(prefix="t2sql-pull-") as tmp:
-                pulled = store.pull(tmp)
-                if pulled is not None:
-                    pulled_step = read_manifest(pulled)["global_step"]
-                    if pulled_step > step:
-                        install_bundle(pulled, run_dir)
-                        source, step = f"{store.uri} {pulled.name}", pulled_step
-                else:
-                    notes.append(f"no intact version in {store.uri}")
-    return PullReport(source, step, notes)
+                manifest = read_manifest(pulled / run_name)
+                if manifest and manifest["global_step"] > report.global_step:
+                    install_bundle(pulled / run_name, run_dir)
+                    report.source, report.global_step = f"{store.uri} {pulled.name}", manifest["global_step"]
+                report.carried = keep_carried(pulled, run_name, carry_dir(run_dir))
+                carry_from = None
+    if carry_from is not None:
+        report.carried = keep_carried(carry_from, run_name, carry_dir(run_dir))
+    return report
+
+
+def drop_carried(run_dir: str | Path) -> None:
+    shutil.rmtree(carry_dir(run_dir), ignore_errors=True)

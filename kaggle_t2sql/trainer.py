@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import gpu
@@ -39,11 +39,16 @@ class SessionResult:
     elapsed_s: float
     checkpoint: str | None
     run_dir: str
+    not_pushed: list[int] = field(default_factory=list)  # checkpoints that never reached the store
+    push_errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        unpushed = (f"; NOT PUSHED: step(s) {', '.join(map(str, self.not_pushed))} "
+                    f"({self.push_errors[-1] if self.push_errors else 'push timed out'})") if self.not_pushed else ""
         return (
             f"session {self.status} ({self.stop_reason}): steps {self.start_step} -> {self.end_step} of "
             f"{self.max_steps}, {self.tokens_seen} tokens, {self.elapsed_s:.1f} s; checkpoint {self.checkpoint}"
+            + unpushed
         )
 
     def to_dict(self) -> dict:
@@ -197,7 +202,7 @@ class ResumableTrainer:
                     from .sync import pull_for_session
 
                     store = open_store(cfg.store.uri)
-                    say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.fingerprint()).summary(), flush=True)
+                    say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.to_dict()).summary(), flush=True)
                 self.manager.open_run(cfg.to_dict(), cfg.fingerprint(), max_steps)
 
         latest = self.manager.latest_valid()
@@ -231,7 +236,10 @@ class ResumableTrainer:
             from .uploader import BackgroundUploader
 
             self.clock.extra_reserve_s = 30.0 if isinstance(store, KaggleStore) else 1.0  # until measured
-            uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload)
+            from .sync import carry_dir
+
+            uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
+                                          min_interval_s=cfg.store.push_interval_minutes * 60)
             callbacks.append(CheckpointHookCallback(uploader.submit, skip_final=True))
         if self.on_checkpoint is not None and main:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))
@@ -261,23 +269,29 @@ class ResumableTrainer:
             self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens)
             sessions = self.manager.load_manifest()["sessions"]
             plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
+        not_pushed, push_errors = [], []
         if uploader is not None:
-            if latest is not None:
-                uploader.submit(int(latest.name.split("-")[1]))  # the final push carries the final ledger and plot
-            pushed = uploader.close(cfg.store.final_push_timeout_minutes * 60)
+            final_step = int(latest.name.split("-")[1]) if latest is not None else None
+            if final_step is not None:
+                uploader.submit(final_step, final=True)  # the final push carries the final ledger and plot
+            done = uploader.close(cfg.store.final_push_timeout_minutes * 60)
             self.pushes = uploader.pushed
+            not_pushed, push_errors = uploader.not_pushed, uploader.errors
+            if not done and final_step is not None and final_step > uploader.last_pushed_step:
+                not_pushed = sorted(set(not_pushed) | {final_step})
+                push_errors = [*push_errors, f"final push still running after {cfg.store.final_push_timeout_minutes:g} min"]
             say(f"pushed {len(uploader.pushed)} checkpoint(s) to {store.uri}"
-                + ("" if pushed else " (final push still running at the timeout)"), flush=True)
+                + (f"; not pushed: step(s) {not_pushed}" if not_pushed else ""), flush=True)
         del trainer, model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         status = "finished" if end_step >= max_steps else "paused"
-        return self._result(status, reason, start_step, end_step, max_steps, tokens, latest)
+        return self._result(status, reason, start_step, end_step, max_steps, tokens, latest, not_pushed, push_errors)
 
     def _reserve_upload(self, seconds: float) -> None:
         self.clock.extra_reserve_s = seconds
 
-    def _result(self, status, reason, start, end, max_steps, tokens, checkpoint) -> SessionResult:
+    def _result(self, status, reason, start, end, max_steps, tokens, checkpoint, not_pushed=(), push_errors=()) -> SessionResult:
         return SessionResult(
             status=status,
             stop_reason=reason,
@@ -288,6 +302,8 @@ class ResumableTrainer:
             elapsed_s=time.monotonic() - self.session_start,
             checkpoint=str(checkpoint) if checkpoint else None,
             run_dir=str(self.run_dir),
+            not_pushed=list(not_pushed),
+            push_errors=list(push_errors),
         )
 
 

@@ -1,13 +1,16 @@
 """Stores, bundles and the pull at session start, with the local store (no network)."""
 
+import hashlib
 import json
 import shutil
 
 import pytest
 from test_trainer import MAX_STEPS, CutAt, assert_identical, reference, small_config  # noqa: F401 - fixture
 
-from kaggle_t2sql.bundle import SYNC_MANIFEST, find_bundles, make_bundle, verify_bundle
+from kaggle_t2sql.bundle import (STORE_INDEX, SYNC_MANIFEST, find_bundles, install_bundle, read_manifest, verify_bundle,
+                                 write_version)
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.stores import LocalStore, open_store
 from kaggle_t2sql.sync import pull_for_session
 from kaggle_t2sql.trainer import ResumableTrainer
@@ -17,20 +20,27 @@ def session(cfg, run_dir, cut=None):
     return ResumableTrainer(cfg, run_dir, progress=False, callbacks=[CutAt([cut])] if cut else []).run()
 
 
+def tree_digest(root):
+    """sha256 of every file under root, by relative path: 'byte-identical' made checkable."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def test_sessions_on_fresh_machines_resume_from_the_store_and_end_identical(tmp_path, reference):  # noqa: F811
     store_dir = tmp_path / "store"
     cfg = small_config(f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'no-input'}")
     for i, cut in enumerate([3, 5, None]):
         machine = tmp_path / f"machine-{i}"  # every session starts on an empty disk, as on Kaggle
         result = session(cfg, machine, cut)
-    assert result.status == "finished" and result.start_step == 5
+    assert result.status == "finished" and result.start_step == 5 and result.not_pushed == []
     assert_identical(machine, reference)
     store = LocalStore(store_dir)
-    assert [store.latest()["global_step"]] == [MAX_STEPS] and len(store.versions()) >= 3
+    assert store.latest(cfg.run_name)["global_step"] == MAX_STEPS and len(store.versions()) >= 3
     latest = store.root / f"v{store.versions()[-1]:04d}"
-    names = sorted(p.name for p in latest.iterdir())
+    assert sorted(p.name for p in latest.iterdir()) == sorted([cfg.run_name, STORE_INDEX])
+    names = sorted(p.name for p in (latest / cfg.run_name).iterdir())
     assert names == ["checkpoint-8", "loss_curve.png", "run.json", SYNC_MANIFEST, "tb"]
-    ledger = json.loads((latest / "run.json").read_text())
+    ledger = json.loads((latest / cfg.run_name / "run.json").read_text())
     assert [(s["start_step"], s["end_step"]) for s in ledger["sessions"]] == [(0, 3), (3, 5), (5, 8)]
     assert not list(latest.rglob("pytorch_model*")) and not list(latest.rglob("model*.safetensors"))  # never the base model
 
@@ -40,12 +50,12 @@ def test_mount_is_found_by_content_and_checked(tmp_path):
     session(cfg, tmp_path / "run", cut=2)
     for layout in ("my-ckpt", "datasets/tester/my-ckpt"):
         inputs = tmp_path / f"input-{layout.count('/')}"
-        make_bundle(tmp_path / "run", inputs / layout)
+        write_version(inputs / layout, tmp_path / "run")
         (inputs / "other-dataset").mkdir()
-        assert find_bundles(inputs) == [inputs / layout]
+        assert find_bundles(inputs) == [inputs / layout / cfg.run_name]
         fresh = tmp_path / f"fresh-{layout.count('/')}"
-        report = pull_for_session(fresh, None, inputs, cfg.fingerprint())
-        assert report.source == f"mount:{inputs / layout}" and report.global_step == 2
+        report = pull_for_session(fresh, None, inputs, cfg.to_dict())
+        assert report.source == f"mount:{inputs / layout / cfg.run_name}" and report.global_step == 2
         assert KaggleCheckpointManager(fresh).latest_valid().name == "checkpoint-2"
 
 
@@ -53,24 +63,24 @@ def test_corrupt_mount_falls_back_with_a_warning(tmp_path):
     cfg = small_config()
     session(cfg, tmp_path / "run", cut=2)
     inputs = tmp_path / "input"
-    make_bundle(tmp_path / "run", inputs / "old")
+    write_version(inputs / "old", tmp_path / "run")
     session(cfg, tmp_path / "run", cut=4)
-    make_bundle(tmp_path / "run", inputs / "new")
-    blob = inputs / "new" / "checkpoint-4" / "optimizer.pt"
+    write_version(inputs / "new", tmp_path / "run")
+    blob = inputs / "new" / cfg.run_name / "checkpoint-4" / "optimizer.pt"
     blob.write_bytes(blob.read_bytes()[:100])  # partial copy
-    with pytest.warns(UserWarning, match="new is corrupt or partial"):
-        report = pull_for_session(tmp_path / "fresh", None, inputs, cfg.fingerprint())
-    assert report.global_step == 2 and report.source.endswith("old")
+    with pytest.warns(UserWarning, match="new/tiny-demo is corrupt or partial"):
+        report = pull_for_session(tmp_path / "fresh", None, inputs, cfg.to_dict())
+    assert report.global_step == 2 and report.source.endswith("old/tiny-demo")
 
 
 def test_stale_mount_loses_to_a_newer_store_version(tmp_path):
     store_dir = tmp_path / "store"
-    cfg = small_config(f"store.uri=local:{store_dir}")
-    session(small_config(f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'none'}"), tmp_path / "run", cut=2)
+    cfg = small_config(f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'none'}")
+    session(cfg, tmp_path / "run", cut=2)
     inputs = tmp_path / "input"
     shutil.copytree(store_dir / "v0001", inputs / "ckpt")  # the mount shows version 1 ...
-    session(small_config(f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'none'}"), tmp_path / "run", cut=5)
-    report = pull_for_session(tmp_path / "fresh", open_store(cfg.store.uri), inputs, cfg.fingerprint())
+    session(cfg, tmp_path / "run", cut=5)
+    report = pull_for_session(tmp_path / "fresh", open_store(cfg.store.uri), inputs, cfg.to_dict())
     assert report.global_step == 5 and "mount is stale (step 2)" in report.summary()  # ... the store has a newer one
 
 
@@ -81,19 +91,66 @@ def test_corrupt_latest_store_version_falls_back_to_the_previous(tmp_path):
     session(cfg, tmp_path / "run", cut=4)
     store = LocalStore(store_dir)
     newest = store.root / f"v{store.versions()[-1]:04d}"
-    (newest / "checkpoint-4" / "adapter_model.safetensors").write_bytes(b"broken")
+    (newest / cfg.run_name / "checkpoint-4" / "adapter_model.safetensors").write_bytes(b"broken")
     with pytest.warns(UserWarning, match="is corrupt"):
-        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", cfg.fingerprint())
+        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", cfg.to_dict())
     assert report.global_step == 2
+
+
+def test_a_pull_keeps_the_checkpoint_exactly_as_written(tmp_path):
+    """Process count and per-rank RNG files survive a push and a pull byte for byte (checkpoint.json too)."""
+    cfg = small_config()
+    session(cfg, tmp_path / "run", cut=2)
+    written = tmp_path / "run" / "checkpoints" / "checkpoint-2"
+    marker = json.loads((written / "checkpoint.json").read_text())
+    # what a 2-process session leaves: one RNG state per rank, world_size 2 in the marker
+    shutil.copy(written / "rng_state.pth", written / "rng_state_1.pth")
+    (written / "rng_state.pth").rename(written / "rng_state_0.pth")
+    files = {n: m for n, m in marker["files"].items() if n != "rng_state.pth"}
+    from kaggle_t2sql.checkpoints import file_digests
+    marker.update(world_size=2, files={**files, **{n: m for n, m in file_digests(written).items() if n.startswith("rng")}})
+    (written / "checkpoint.json").write_text(json.dumps(marker))
+    write_version(tmp_path / "v", tmp_path / "run")
+    pulled = install_bundle(tmp_path / "v" / cfg.run_name, tmp_path / "fresh")
+    assert tree_digest(pulled) == tree_digest(written)
+    assert json.loads((pulled / "checkpoint.json").read_text())["world_size"] == 2
+
+
+def test_runs_sit_side_by_side_and_a_changed_setting_is_refused(tmp_path):
+    """Run A paused; run B (new run_name) shares the store and never overwrites A; a session of A with a changed
+    learning rate is refused before training, naming it, and leaves the store byte-identical."""
+    store_dir, inputs = tmp_path / "store", tmp_path / "none"
+    a = small_config(f"store.uri=local:{store_dir}", f"store.input_root={inputs}")
+    session(a, tmp_path / "a1", cut=2)
+    b = small_config(f"store.uri=local:{store_dir}", f"store.input_root={inputs}", "run_name=second-run")
+    session(b, tmp_path / "b1", cut=3)
+    store = LocalStore(store_dir)
+    index = store.index()
+    assert sorted(index["runs"]) == ["second-run", "tiny-demo"]
+    assert index["runs"]["tiny-demo"]["global_step"] == 2 and index["runs"]["second-run"]["global_step"] == 3
+    newest = store.root / f"v{store.versions()[-1]:04d}"
+    assert not verify_bundle(newest / "tiny-demo") and not verify_bundle(newest / "second-run")
+
+    before = tree_digest(store_dir)
+    changed = small_config(f"store.uri=local:{store_dir}", f"store.input_root={inputs}", "training.learning_rate=0.001")
+    with pytest.raises(ConfigError, match=r"changed: training\.learning_rate.*new run_name"):
+        session(changed, tmp_path / "a2")
+    assert tree_digest(store_dir) == before and not (tmp_path / "a2" / "checkpoints").exists()
+
+    result = session(a, tmp_path / "a3")  # the original settings resume run A from the store
+    assert result.start_step == 2 and result.status == "finished"
+    index = store.index()
+    assert index["runs"]["tiny-demo"]["finished"] and index["runs"]["second-run"]["global_step"] == 3
+    assert read_manifest(store.root / f"v{store.versions()[-1]:04d}" / "second-run")["global_step"] == 3
 
 
 def test_interrupted_local_push_leaves_the_previous_version(tmp_path):
     cfg = small_config()
     session(cfg, tmp_path / "run", cut=2)
     store = LocalStore(tmp_path / "store")
-    bundle = tmp_path / "bundle"
-    make_bundle(tmp_path / "run", bundle)
-    assert store.push(bundle) == 1
+    root = tmp_path / "version"
+    write_version(root, tmp_path / "run")
+    assert store.push(root) == 1
 
     class Boom(Exception):
         pass
@@ -110,10 +167,10 @@ def test_interrupted_local_push_leaves_the_previous_version(tmp_path):
     shutil.copy2 = copy_then_die
     try:
         with pytest.raises(Boom):
-            store.push(bundle)
+            store.push(root)
     finally:
         shutil.copy2 = original
-    assert store.versions() == [1] and not verify_bundle(store.root / "v0001")
+    assert store.versions() == [1] and not verify_bundle(store.root / "v0001" / cfg.run_name)
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
 
 
@@ -123,11 +180,14 @@ def test_sync_cli_push_pull_status(tmp_path, capsys):
     session(small_config(), tmp_path / "run", cut=2)
     store = f"local:{tmp_path / 'store'}"
     assert main(["sync", "push", "--output-dir", str(tmp_path / "run"), "--store", store]) == 0
-    assert "pushed step 2 (checkpoint-2)" in capsys.readouterr().out
+    assert "pushed run tiny-demo step 2 (checkpoint-2)" in capsys.readouterr().out
     assert main(["sync", "status", "--output-dir", str(tmp_path / "run"), "--store", store]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["versions"] == 1 and status["latest"]["global_step"] == 2
+    assert status["versions"] == 1 and status["runs"]["tiny-demo"]["global_step"] == 2
     assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh"), "--store", store,
+                 "--input-root", str(tmp_path / "none")]) == 2
+    assert "--run-name" in capsys.readouterr().err
+    assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh"), "--store", store, "--run-name", "tiny-demo",
                  "--input-root", str(tmp_path / "none")]) == 0
     assert "at step 2" in capsys.readouterr().out
     assert main(["sync", "push", "--output-dir", str(tmp_path / "empty"), "--store", store]) == 2
