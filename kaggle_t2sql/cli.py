@@ -50,13 +50,22 @@ def cmd_schema(args) -> int:
 
 def cmd_train(args) -> int:
     """One session: resume from the run folder's latest valid checkpoint, or start fresh."""
-    from .trainer import ResumableTrainer
-
     import os
 
-    result = ResumableTrainer(_config(args), args.output_dir, progress=not args.no_progress).run()
+    from . import atomic
+    from .kaggle_env import monotonic_from_epoch
+    from .trainer import ResumableTrainer
+
+    start = monotonic_from_epoch(args.started_at) if args.started_at else None
+    result = ResumableTrainer(_config(args), args.output_dir, session_start=start, progress=not args.no_progress).run()
     if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch, one process reports
         print_json(result.to_dict()) if args.json else print(result.summary())
+        if args.result_file:
+            atomic.write_json(args.result_file, result.to_dict())
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # else every NCCL rank warns at exit (pytorch#126275)
     return 0
 
 
@@ -119,28 +128,40 @@ def cmd_sync(args) -> int:
 
 def cmd_chain(args) -> int:
     """Push the training kernel session after session until the run is done (never while one runs)."""
-    from pathlib import Path
-
     from .chain import run_chain
-    from .errors import ConfigError
-    from .kaggle_auth import kaggle_api
+    from .kaggle_auth import check_client, kaggle_api
+    from .kernel import load_spec
     from .stores import open_store
 
-    folder = Path(args.folder)
-    meta_path = folder / "kernel-metadata.json"
-    if not meta_path.is_file():
-        raise ConfigError(f"{meta_path} not found: run chain from the repo root or pass --folder")
-    meta = json.loads(meta_path.read_text())
-    kernel = args.kernel or meta["id"]
-    if meta.get("id") != kernel:
-        raise ConfigError(f"--kernel {kernel!r} differs from kernel-metadata.json id {meta.get('id')!r}: make them match")
-    store_uri = args.store or (f"kaggle:{meta['dataset_sources'][0]}" if meta.get("dataset_sources") else "")
-    if not store_uri:
-        raise ConfigError("no checkpoint store: pass --store kaggle:owner/slug or list it in dataset_sources")
+    spec = load_spec(args.folder)
+    spec.check()
+    check_client()
     api = kaggle_api()
-    report = run_chain(api, kernel, folder, open_store(store_uri, api=api), max_sessions=args.max_sessions,
-                       poll_s=args.poll_seconds)
+    report = run_chain(api, spec.kernel, args.folder, open_store(f"kaggle:{spec.store}", api=api),
+                       spec.config().run_name, max_sessions=args.max_sessions, poll_s=args.poll_seconds)
     return 0 if report.stop_reason == "finished" or report.stop_reason.startswith("max sessions") else 1
+
+
+def cmd_kaggle_init(args) -> int:
+    """From zero to a kernel ready to chain: checks, datasets, kernel-metadata.json + parameterized notebook."""
+    from .config import parse_set_args
+    from .kaggle_auth import check_client
+    from .kaggle_init import init_kernel
+    from .kernel import KernelSpec
+
+    spec = KernelSpec(
+        user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
+        run_name=args.run_name, data_source=args.data_source, data_path=args.data_path,
+        per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
+        overrides=parse_set_args(args.set_args), package_source=args.package_source,
+        dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
+        internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
+        eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
+    check_client()
+    for line in init_kernel(spec, args.folder, publish_wheel=args.wheel, wheel_deps=not args.no_wheel_deps,
+                            create_store=not args.no_create_store):
+        print(line)
+    return 0
 
 
 def cmd_prepare(args) -> int:
@@ -160,20 +181,14 @@ def cmd_prepare(args) -> int:
 
 def cmd_publish_wheel(args) -> int:
     """Build the package wheel (+ the wheels Kaggle's image lacks) and publish them as a dataset."""
-    import subprocess
     import tempfile
     from pathlib import Path
 
     from .prepare import publish_folder
+    from .wheels import build_wheels
 
-    root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, str(root)],
-                       check=True)  # no build isolation: builds offline with the setuptools already installed
-        if args.with_deps:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", tmp, "-r", str(root / "requirements.txt")],
-                           check=True)
-        names = sorted(p.name for p in Path(tmp).iterdir())
+        names = build_wheels(tmp, with_deps=args.with_deps)
         if args.dataset:
             version = publish_folder(args.dataset, tmp, note="kaggle_t2sql wheel")
             print(f"published {', '.join(names)} as {args.dataset} version {version}")
@@ -237,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--output-dir", required=True, help="the run folder (checkpoints, ledger, logs)")
     p.add_argument("--json", action="store_true", help="print the session result as JSON")
+    p.add_argument("--result-file", help="also write the session result as JSON to this file (atomically)")
+    p.add_argument("--started-at", type=float, default=0.0,
+                   help="epoch seconds at which the session started (the time budget counts from there; default: now)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -253,10 +271,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", default="", help="pull: the run to pull into an empty run folder")
     p.set_defaults(func=cmd_sync)
 
+    p = sub.add_parser("kaggle-init", help="set up the Kaggle training kernel: datasets, kernel-metadata.json, notebook")
+    p.add_argument("--user", required=True, help="your Kaggle username (must match the credentials)")
+    p.add_argument("--folder", default="kaggle-kernel", help="where to write the kernel folder (default: kaggle-kernel)")
+    p.add_argument("--preset", default="arctic-7b-t4", help="tiny | arctic-7b-t4")
+    p.add_argument("--run-name", default="", help="name of the run (a new name starts a new run beside the others)")
+    p.add_argument("--kernel-slug", default="kaggle-t2sql-train")
+    p.add_argument("--store-slug", default="kaggle-t2sql-checkpoints", help="the checkpoint dataset's slug")
+    p.add_argument("--data-source", default="", help="synsql | spider | bird | jsonl | bundled (default: the preset's)")
+    p.add_argument("--data-path", default="", help="e.g. kaggle:<you>/synsql-subset/pairs.jsonl")
+    p.add_argument("--per-complexity", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--time-budget-minutes", type=float, default=0.0, help="per session (default: the preset's)")
+    p.add_argument("--set", dest="set_args", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--dataset-source", action="append", default=[], metavar="OWNER/SLUG",
+                   help="attach another dataset (e.g. the training subset); repeatable")
+    p.add_argument("--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
+                   help="attach a Kaggle Model (e.g. the base model, with --set model.name_or_path=kaggle-model:...)")
+    p.add_argument("--wheel", action="store_true", help="build and publish the wheel dataset (offline installs) and attach it")
+    p.add_argument("--wheel-slug", default="kaggle-t2sql-wheel")
+    p.add_argument("--no-wheel-deps", action="store_true",
+                   help="with --wheel: only this package's wheel (the image has the rest, or the notebook has internet)")
+    p.add_argument("--package-source", default="", help="pip spec installed when no wheel is attached (needs internet)")
+    p.add_argument("--no-internet", action="store_true")
+    p.add_argument("--self-chain", action="store_true", help="each session pushes the next one itself")
+    p.add_argument("--max-sessions", type=int, default=10, help="with --self-chain: stop after this many sessions")
+    p.add_argument("--eval-limit", type=int, default=20)
+    p.add_argument("--no-create-store", action="store_true",
+                   help="do not create the checkpoint dataset now (the first session creates it)")
+    p.set_defaults(func=cmd_kaggle_init)
+
     p = sub.add_parser("chain", help="push the Kaggle training kernel session after session until the run is done")
-    p.add_argument("--kernel", help="owner/slug (default: the id in kernel-metadata.json)")
-    p.add_argument("--folder", default=".", help="folder holding kernel-metadata.json")
-    p.add_argument("--store", help="kaggle:owner/slug (default: the first dataset_sources entry)")
+    p.add_argument("--folder", default="kaggle-kernel", help="the kernel folder written by kaggle-init")
     p.add_argument("--max-sessions", type=int, default=10)
     p.add_argument("--poll-seconds", type=float, default=60.0)
     p.set_defaults(func=cmd_chain)

@@ -14,14 +14,44 @@ from pathlib import Path
 from .errors import T2SQLError
 
 SECRET_NAMES = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
-HOW_TO = (
-    "add Kaggle credentials: in a notebook, Add-ons > Secrets: KAGGLE_API_TOKEN (or KAGGLE_USERNAME and "
-    "KAGGLE_KEY); elsewhere export them, or put kaggle.json in ~/.kaggle (chmod 600)"
-)
+MIN_KAGGLE = "1.7.4.5"  # oldest client with everything used here (see check_client)
 
 
 class CredentialsError(T2SQLError):
     pass
+
+
+def how_to() -> str:
+    """What to add, worded for where we run: a Kaggle notebook has Secrets, elsewhere the environment."""
+    from .kaggle_env import on_kaggle
+
+    if on_kaggle():
+        return ("in the notebook editor, Add-ons > Secrets: add a secret named KAGGLE_API_TOKEN (your token from "
+                "kaggle.com > Settings > API > Create New Token) and attach it to this notebook, then run it again")
+    return ("export KAGGLE_API_TOKEN (kaggle.com > Settings > API > Create New Token), or KAGGLE_USERNAME and "
+            "KAGGLE_KEY, or put kaggle.json in ~/.kaggle (chmod 600)")
+
+
+def check_client() -> str:
+    """The installed `kaggle` client, or T2SQLError naming the version needed and how to get it.
+
+    Kaggle's image only promises kaggle>=1.8.3 (docker-python kaggle_requirements.txt), so
+    this is checked at session start rather than assumed. Read from package metadata:
+    importing `kaggle` would authenticate.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        installed = version("kaggle")
+    except PackageNotFoundError:
+        raise T2SQLError(f"the kaggle client is not installed: pip install 'kaggle>={MIN_KAGGLE}'") from None
+    if Version(installed) < Version(MIN_KAGGLE):
+        raise T2SQLError(f"kaggle {installed} is too old (need >= {MIN_KAGGLE} for dataset_status(format=...) and "
+                         f"the kernels_push reply): pip install -U 'kaggle>={MIN_KAGGLE}' (or attach the wheel dataset "
+                         "made by `kaggle-t2sql publish-wheel`, which carries it)")
+    return installed
 
 
 def config_dirs() -> list[Path]:
@@ -34,9 +64,11 @@ def load_notebook_secrets() -> list[str]:
     """Copy Kaggle Secrets into the environment (names only are returned, never values)."""
     try:
         from kaggle_secrets import UserSecretsClient  # only exists inside Kaggle notebooks
-    except ImportError:
+
+        client = UserSecretsClient()  # may raise when the notebook has no secrets attached
+    except Exception:  # noqa: BLE001 - no secrets here: credentials must come from elsewhere
         return []
-    client, loaded = UserSecretsClient(), []
+    loaded = []
     for name in SECRET_NAMES:
         if os.environ.get(name):
             continue
@@ -89,14 +121,17 @@ def kaggle_api():
     """An authenticated KaggleApi, or CredentialsError saying how to add credentials."""
     load_notebook_secrets()
     if credentials_source() is None:
-        raise CredentialsError(f"no Kaggle credentials found: {HOW_TO}")
+        raise CredentialsError(f"no Kaggle credentials found: {how_to()}")
     try:
         from kaggle.api.kaggle_api_extended import KaggleApi  # imports `kaggle`, which authenticates
 
         api = KaggleApi()
         api.authenticate()
-    except (SystemExit, OSError, ValueError) as exc:
-        raise CredentialsError(f"Kaggle credentials could not be used ({redact(str(exc))}): {HOW_TO}") from None
+        # downloads print "Dataset URL: ..." unconditionally (kaggle 2.2.4); our callers report what they did
+        api._print_dataset_url_and_license = lambda *args, **kwargs: None
+    except (SystemExit, Exception) as exc:  # noqa: BLE001 - on a rejected token the client calls exit(1), which is
+        # itself a NameError inside a Jupyter kernel (no `exit` builtin there): any failure here means unusable credentials
+        raise CredentialsError(f"Kaggle credentials could not be used ({redact(str(exc))}): {how_to()}") from None
     return api
 
 
@@ -109,7 +144,7 @@ def kaggle_call(fn, *args, **kwargs):
     except HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else None
         if code == 401:
-            raise CredentialsError(f"Kaggle rejected the credentials (HTTP 401): {HOW_TO}") from None
+            raise CredentialsError(f"Kaggle rejected the credentials (HTTP 401): {how_to()}") from None
         if code == 403:
             raise CredentialsError("Kaggle refused access (HTTP 403): the credentials do not own this dataset or kernel") from None
         if code == 404:

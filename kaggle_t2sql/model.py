@@ -20,6 +20,11 @@ def model_path(model: ModelConfig) -> str:
         from .tiny import tiny_model_dir
 
         return str(tiny_model_dir())
+    from .kaggle_env import resolve_input
+
+    name = resolve_input(model.name_or_path)  # an attached Kaggle Model / Dataset, in either mount layout
+    if name != model.name_or_path:
+        return name
     path = Path(model.name_or_path).expanduser()
     if model.name_or_path.startswith(("/", ".", "~")) and not path.exists():
         raise ConfigError(f"model.name_or_path {model.name_or_path!r} does not exist: give a folder or a hub id")

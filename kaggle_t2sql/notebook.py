@@ -6,15 +6,30 @@ outside Jupyter, which is how the tests run it.
 
 from __future__ import annotations
 
-import os
+import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import kaggle_env
 from .config import RunConfig, build_config
+from .errors import ConfigError, T2SQLError
 
 
-def on_kaggle() -> bool:
-    return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE")) or Path("/kaggle/working").is_dir()
+@dataclass
+class Session:
+    """One notebook session: its config, run folder, and when the kernel started (the budget's zero)."""
+
+    cfg: RunConfig
+    output_dir: Path
+    started_at: float  # epoch seconds of the kernel's start: Kaggle's 12 hours count from there
+    chain: bool = False
+    spec: Any = None  # KernelSpec when the notebook chains itself
+
+    def seconds_left(self) -> float:
+        """Until Kaggle ends the session (12 h after it started)."""
+        return self.started_at + kaggle_env.SESSION_HOURS * 3600 - time.time()
 
 
 def make_config(
@@ -60,22 +75,62 @@ def environment() -> str:
     return line
 
 
-def train_session(cfg: RunConfig, output_dir: str | Path):
+def working_path(name: str) -> Path:
+    return kaggle_env.working_dir() / name
+
+
+def start_session(preset: str, run_name: str = "", output_dir: str = "", time_budget_minutes: float = 0.0,
+                  store: str = "", data_source: str = "", data_path: str = "", per_complexity: int = 0,
+                  limit: int = 0, overrides: dict | None = None, chain: bool = False,
+                  kernel_spec: dict | None = None) -> Session:
+    """Everything that can fail before training, checked in seconds: config, GPU, Kaggle client,
+    credentials for the store (and for chaining). A session that could not push must not train."""
+    started_at = kaggle_env.kernel_started_at()
+    cfg = make_config(preset, run_name, time_budget_minutes, store, data_source, data_path, per_complexity, limit,
+                      overrides)
+    spec = None
+    if chain:
+        from .kernel import KernelSpec
+
+        if not kernel_spec:
+            raise ConfigError("chain=True needs kernel_spec (written by `kaggle-t2sql kaggle-init --self-chain`)")
+        spec = KernelSpec.from_dict(kernel_spec)
+        if f"kaggle:{spec.store}" != cfg.store.uri:
+            raise ConfigError(f"store {cfg.store.uri!r} is not the kernel's checkpoint dataset kaggle:{spec.store}: "
+                              "regenerate the notebook with kaggle-init")
+    environment()
+    if cfg.store.uri.startswith("kaggle:") or chain:
+        from .kaggle_auth import check_client
+
+        check_client()
+    if cfg.store.uri:
+        from .stores import open_store
+
+        open_store(cfg.store.uri).check_access()
+    session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
+    used = (time.time() - started_at) / 60
+    print(f"session: budget {cfg.budget.session_minutes:g} min counted from kernel start ({used:.1f} min used by setup); "
+          f"run folder {session.output_dir}; store {cfg.store.uri or 'none'}", flush=True)
+    return session
+
+
+def train_session(session: Session, processes: int | None = None):
     """Pull (when a store is set), train until done or out of budget, push; returns the SessionResult.
 
-    With more than one GPU (Kaggle's "GPU T4 x2") the session runs data-parallel in a
-    `torchrun` subprocess, one process per GPU; otherwise in this kernel.
+    With more than one process (default: one per GPU, so 2 on Kaggle's "GPU T4 x2") the
+    session runs data-parallel in a `torchrun` subprocess; its result comes back in a file
+    (its output is only shown: NCCL ranks print warnings after the last line of our own).
     """
     import torch
 
     from .trainer import ResumableTrainer, SessionResult
 
-    gpus = torch.cuda.device_count()
-    if gpus < 2:
-        result = ResumableTrainer(cfg, output_dir).run()
+    cfg, output_dir = session.cfg, session.output_dir
+    processes = torch.cuda.device_count() if processes is None else processes
+    if processes < 2:
+        result = ResumableTrainer(cfg, output_dir, session_start=kaggle_env.monotonic_from_epoch(session.started_at)).run()
         print(result.summary())
         return result
-    import json
     import subprocess
     import sys
 
@@ -83,21 +138,20 @@ def train_session(cfg: RunConfig, output_dir: str | Path):
 
     from . import atomic
 
-    config_file = Path(output_dir) / "session-config.yaml"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_file, result_file = output_dir / "session-config.yaml", output_dir / "session-result.json"
+    result_file.unlink(missing_ok=True)
     atomic.write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus), "-m",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), "-m",
            "kaggle_t2sql", "train", "--preset", cfg.preset, "--config", str(config_file), "--output-dir", str(output_dir),
-           "--json"]
-    print(f"{gpus} GPUs: running the session data-parallel with torchrun", flush=True)
+           "--started-at", repr(session.started_at), "--result-file", str(result_file)]
+    print(f"{processes} processes: running the session data-parallel with torchrun", flush=True)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
     for line in proc.stdout:
-        lines.append(line)
         print(line, end="", flush=True)
-    if proc.wait() != 0:
-        raise RuntimeError(f"the torchrun session failed (exit {proc.returncode}); its output is above")
-    text = "".join(lines)
-    result = SessionResult(**json.loads(text[text.rindex("\n{") + 1 :]))
+    if proc.wait() != 0 or not result_file.is_file():
+        raise T2SQLError(f"the torchrun session failed (exit {proc.returncode}); its output is above")
+    result = SessionResult(**json.loads(result_file.read_text()))
     print(result.summary())
     return result
 
@@ -121,29 +175,52 @@ def loss_curve_path(output_dir: str | Path) -> Path:
     return KaggleCheckpointManager(output_dir).plot_path
 
 
-def push_next_session(kernel: str, store_uri: str) -> bool:
-    """In-notebook chaining: once the final push is `ready`, push the next version of this kernel.
+def push_next_session(session: Session, result) -> bool:
+    """In-notebook chaining, right after the final checkpoint push and before any optional work.
 
-    The kernel's own source and metadata are pulled from Kaggle first (`kernels_pull -m`),
-    so the next session runs exactly what this one ran.
+    Pushes the next version of this kernel (its source pulled from Kaggle, its metadata
+    rebuilt from the kernel spec: checkpoint dataset attached, GPU T4 x2, internet) unless
+    the run is finished, this session brought no progress to the store, the run reached
+    its session cap, or the weekly GPU quota would not cover another session.
     """
     import tempfile
 
+    from .chain import gpu_hours_left
     from .kaggle_auth import kaggle_api, kaggle_call
+    from .kernel import push_kernel, write_kernel_folder
     from .stores import open_store
 
-    api = kaggle_api()
-    store = open_store(store_uri, api=api)
-    if hasattr(store, "wait_ready"):
-        store.wait_ready()
-    latest = store.latest()
-    if latest and latest.get("finished"):
+    spec = session.spec
+    if result.status == "finished":
         print("run finished: no next session")
         return False
-    with tempfile.TemporaryDirectory() as folder:
-        kaggle_call(api.kernels_pull, kernel, path=folder, metadata=True, quiet=True)
-        kaggle_call(api.kernels_push, folder)
-    print(f"pushed the next session of {kernel}")
+    api = kaggle_api()
+    store = open_store(session.cfg.store.uri, api=api)
+    if hasattr(store, "wait_ready"):
+        store.wait_ready()
+    latest = store.latest(session.cfg.run_name) or {}
+    if latest.get("global_step", 0) <= result.start_step:
+        print(f"no next session: this session brought no progress to {store.uri} "
+              f"(store at step {latest.get('global_step', 0)}){'; ' + result.push_errors[-1] if result.push_errors else ''}")
+        return False
+    if latest.get("finished"):
+        print("run finished: no next session")
+        return False
+    if latest.get("sessions", 0) >= spec.max_sessions:
+        print(f"no next session: {latest.get('sessions')} sessions reached the cap of {spec.max_sessions}")
+        return False
+    left = gpu_hours_left(api)
+    if left is not None and left < kaggle_env.SESSION_HOURS:
+        print(f"no next session: weekly GPU quota has {left:.1f} h left, a session needs up to {kaggle_env.SESSION_HOURS} h")
+        return False
+    with tempfile.TemporaryDirectory() as pulled, tempfile.TemporaryDirectory() as folder:
+        kaggle_call(api.kernels_pull, spec.kernel, path=pulled, metadata=False, quiet=True)
+        source = next(Path(pulled).glob("*.ipynb"), None)
+        if source is None:
+            raise T2SQLError(f"kernels_pull {spec.kernel} returned no notebook: cannot push the next session")
+        write_kernel_folder(spec, folder, source=source.read_text())
+        version = push_kernel(api, folder)
+    print(f"pushed the next session of {spec.kernel} (version {version})")
     return True
 
 
@@ -152,20 +229,27 @@ def evaluate(cfg: RunConfig, adapter: str = "", data: str = "bundled", data_path
     """Generate, execute, score; returns the report with `markdown` and `chart` (PNG path) added."""
     from .evaluate import EvalSettings, markdown_report, run_eval
 
-    settings = EvalSettings(data=data, data_path=data_path, split=split, limit=limit, samples=samples,
-                            temperature=temperature, max_new_tokens=cfg_max_new_tokens(cfg))
-    report = run_eval(cfg, settings, adapter or None, out_dir)
+    settings = EvalSettings(data=data, data_path=kaggle_env.resolve_input(data_path), split=split, limit=limit,
+                            samples=samples, temperature=temperature, max_new_tokens=cfg_max_new_tokens(cfg))
+    report = run_eval(cfg, settings, kaggle_env.resolve_input(adapter) or None, out_dir)
     report["markdown"] = markdown_report(report)
     report["chart"] = str(Path(out_dir) / "report.png")
     return report
 
 
-def quick_eval(cfg: RunConfig, output_dir: str | Path, limit: int = 20) -> str:
-    """A short greedy evaluation of the run's latest checkpoint on the bundled dev split (Markdown)."""
+EVAL_RESERVE_MINUTES = 20.0  # the short evaluation runs only when this much of the session is left
+
+
+def quick_eval(session: Session, limit: int = 20) -> str:
+    """A short greedy evaluation of the run's latest checkpoint on the bundled dev split (Markdown),
+    skipped when the session is too close to Kaggle's limit: it is optional, the pushes are not."""
     from .checkpoints import KaggleCheckpointManager
 
-    latest = KaggleCheckpointManager(output_dir).latest_valid(deep=False)
-    report = evaluate(cfg, adapter=str(latest) if latest else "", limit=limit, out_dir=Path(output_dir) / "eval")
+    if session.seconds_left() < EVAL_RESERVE_MINUTES * 60:
+        return f"*Short evaluation skipped: {session.seconds_left() / 60:.0f} min left in this session.*"
+    latest = KaggleCheckpointManager(session.output_dir).latest_valid(deep=False)
+    report = evaluate(session.cfg, adapter=str(latest) if latest else "", limit=limit,
+                      out_dir=session.output_dir / "eval")
     return f"**Dev evaluation** ({limit} questions, adapter `{latest.name if latest else 'none'}`)\n\n" + report["markdown"]
 
 

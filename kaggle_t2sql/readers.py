@@ -255,19 +255,21 @@ def read_jsonl(path: str | Path, db_root: str | Path | None = None) -> list[Exam
 def read_stage(stage: StageConfig, seed: int = 42) -> list[Example]:
     """All examples of one configured stage (sampled and capped); never empty."""
     from . import bundled
+    from .kaggle_env import resolve_input
 
+    path, db_root = resolve_input(stage.path), resolve_input(stage.db_root)  # kaggle: refs -> wherever mounted
     if stage.source == "bundled":
         examples = bundled.load_examples(stage.split)
-    elif not stage.path:
+    elif not path:
         raise DataError(f"stage {stage.name!r}: source {stage.source!r} needs a path (set data.stages.N.path)")
     elif stage.source == "synsql":
-        examples = list(read_synsql(stage.path, per_complexity=stage.per_complexity, seed=seed))
+        examples = list(read_synsql(path, per_complexity=stage.per_complexity, seed=seed))
     elif stage.source == "spider":
-        examples = read_spider(stage.path, stage.split)
+        examples = read_spider(path, stage.split)
     elif stage.source == "bird":
-        examples = read_bird(stage.path, stage.split)
+        examples = read_bird(path, stage.split)
     else:
-        examples = read_jsonl(stage.path, stage.db_root or None)
+        examples = read_jsonl(path, db_root or None)
     if stage.per_complexity and stage.source != "synsql":
         examples = sample_per_complexity(examples, stage.per_complexity, seed)
     if stage.limit:

@@ -235,7 +235,7 @@ class ResumableTrainer:
             from .stores import KaggleStore
             from .uploader import BackgroundUploader
 
-            self.clock.extra_reserve_s = 30.0 if isinstance(store, KaggleStore) else 1.0  # until measured
+            self.clock.extra_reserve_s = _upload_estimate(model, isinstance(store, KaggleStore))  # until measured
             from .sync import carry_dir
 
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
@@ -320,6 +320,15 @@ def _warn_on_world_size_change(checkpoint: Path, world_size: int) -> None:
             f"so the result will not match an uninterrupted {saved}-process run bit for bit",
             stacklevel=2,
         )
+
+
+def _upload_estimate(model, remote: bool) -> float:
+    """Before the first push is measured: adapter + two Adam moments at a pessimistic 20 MB/s, plus 5 s of
+    API round trips (Kaggle); a second for a local store."""
+    if not remote:
+        return 1.0
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return 5.0 + 3 * trainable / 20e6
 
 
 def _save_estimate(model) -> float:

@@ -18,15 +18,37 @@
 
 # %% tags=["parameters"]
 preset = "arctic-7b-t4"  # "tiny" for the embedded default
-adapter = ""  # a checkpoint folder (e.g. /kaggle/working/run/checkpoints/checkpoint-N); "" = base model
+adapter = ""  # a checkpoint folder, or kaggle:<you>/kaggle-t2sql-checkpoints/<run>/checkpoint-N; "" = base model
 data = "bundled"  # bundled | spider | bird | jsonl
-data_path = ""  # Spider/BIRD folder or JSONL file
+data_path = ""  # Spider/BIRD folder or JSONL file, e.g. kaggle:<owner>/<dataset>/dev (either mount layout)
 split = "dev"
 limit = 50  # questions (0 = all)
 samples = 1  # 1 = greedy; > 1 = self-consistency with execution-result voting
 temperature = 0.8  # used when samples > 1
-out_dir = "/kaggle/working/eval"
+out_dir = ""  # "" = <Kaggle working dir>/eval
 overrides = {}
+package_source = ""  # pip spec used when no kaggle_t2sql wheel is attached
+
+# %%
+# Install kaggle_t2sql when the image lacks it: from the attached wheel dataset (offline), else with pip.
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("kaggle_t2sql") is None:
+    inputs = Path(os.environ.get("T2SQL_KAGGLE_ROOT") or "/kaggle") / "input"
+    wheels = sorted(inputs.rglob("kaggle_t2sql-*.whl"))
+    if wheels:
+        found = sorted({str(w.parent) for w in inputs.rglob("*.whl")})
+        src = ["--no-index", *(f"--find-links={d}" for d in found), "kaggle_t2sql"]
+    elif package_source:
+        src = [package_source]
+    else:
+        raise RuntimeError("kaggle_t2sql is not installed: attach the wheel dataset (kaggle-t2sql publish-wheel) "
+                           "or set package_source to a pip spec (needs internet)")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *src], check=True)
 
 # %%
 from IPython.display import Image, Markdown, display
@@ -38,7 +60,7 @@ nb.environment()
 
 # %%
 report = nb.evaluate(cfg, adapter=adapter, data=data, data_path=data_path, split=split, limit=limit,
-                     samples=samples, temperature=temperature, out_dir=out_dir)
+                     samples=samples, temperature=temperature, out_dir=out_dir or nb.working_path("eval"))
 display(Markdown(report["markdown"]))
 
 # %%

@@ -14,41 +14,45 @@
 # %% [markdown]
 # # kaggle-t2sql: one training session
 # Pulls the latest checkpoint, trains Arctic-Text2SQL-R1-7B (4-bit QLoRA) until the time
-# budget, pushes the checkpoint to the checkpoint dataset, and shows where the run stands.
-# Run it again (or let `chain` do it) and it carries on exactly where it stopped.
+# budget, pushes the checkpoint to the checkpoint dataset, pushes the next session (when
+# chaining), then shows where the run stands. Set it up with `kaggle-t2sql kaggle-init`,
+# which writes these parameters and the kernel's metadata from one spec.
 
 # %% tags=["parameters"]
 preset = "arctic-7b-t4"  # "tiny" runs the embedded default on a CPU in seconds
 run_name = ""
-output_dir = "/kaggle/working/run"
-time_budget_minutes = 0.0  # 0 = the preset's (690 min on Kaggle: sessions stop at 12 h)
+output_dir = ""  # "" = <Kaggle working dir>/run
+time_budget_minutes = 0.0  # 0 = the preset's (690 min: Kaggle stops a session 12 h after it starts)
 store = ""  # "kaggle:<you>/kaggle-t2sql-checkpoints" on Kaggle; "local:/path" elsewhere
 data_source = ""  # "" = the preset's; or synsql | spider | bird | jsonl | bundled
-data_path = ""
+data_path = ""  # e.g. "kaggle:<you>/synsql-subset/pairs.jsonl" (found in either Kaggle mount layout)
 per_complexity = 0  # SynSQL: examples per sql_complexity level
 limit = 0
 overrides = {}  # any other setting, e.g. {"lora.r": 8, "training.learning_rate": 1e-4}
 chain = False  # push the next session of this kernel when this one pauses
-kernel = ""  # "<you>/kaggle-t2sql-train", needed with chain
-eval_limit = 20  # dev questions for the short evaluation (0 = skip)
+kernel_spec = {}  # written by kaggle-init: the next session's push is rebuilt from it
+eval_limit = 20  # dev questions for the short evaluation (0 = skip); runs only if time is left
 package_source = ""  # pip spec used when no kaggle_t2sql wheel is attached, e.g. "git+https://github.com/<you>/kaggle-t2sql"
 
 # %%
+# Install kaggle_t2sql when the image lacks it: from the attached wheel dataset (offline), else with pip.
 import importlib.util
+import os
 import subprocess
 import sys
+from pathlib import Path
 
-if importlib.util.find_spec("kaggle_t2sql") is None:  # on Kaggle: the wheel dataset (offline), else pip
-    from pathlib import Path
-
-    wheels = sorted(Path("/kaggle/input").rglob("kaggle_t2sql-*.whl"))
+if importlib.util.find_spec("kaggle_t2sql") is None:
+    inputs = Path(os.environ.get("T2SQL_KAGGLE_ROOT") or "/kaggle") / "input"
+    wheels = sorted(inputs.rglob("kaggle_t2sql-*.whl"))
     if wheels:
-        src = ["--no-index", "--find-links", str(wheels[-1].parent), "kaggle_t2sql"]
+        found = sorted({str(w.parent) for w in inputs.rglob("*.whl")})
+        src = ["--no-index", *(f"--find-links={d}" for d in found), "kaggle_t2sql"]
     elif package_source:
         src = [package_source]
     else:
         raise RuntimeError("kaggle_t2sql is not installed: attach the wheel dataset (kaggle-t2sql publish-wheel) "
-                           "or set package_source to a pip spec")
+                           "or set package_source to a pip spec (needs internet)")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *src], check=True)
 
 # %%
@@ -56,23 +60,21 @@ from IPython.display import Image, Markdown, display
 
 from kaggle_t2sql import notebook as nb
 
-cfg = nb.make_config(preset, run_name, time_budget_minutes, store, data_source, data_path, per_complexity, limit, overrides)
-nb.environment()
+session = nb.start_session(preset, run_name, output_dir, time_budget_minutes, store, data_source, data_path,
+                           per_complexity, limit, overrides, chain, kernel_spec)
 
 # %%
-result = nb.train_session(cfg, output_dir)
+result = nb.train_session(session)
 
 # %%
-display(Markdown(nb.session_table_markdown(output_dir)))
+next_pushed = chain and nb.push_next_session(session, result)
 
 # %%
-display(Image(filename=str(nb.loss_curve_path(output_dir))))
+display(Markdown(nb.session_table_markdown(session.output_dir)))
 
 # %%
-if eval_limit:
-    report = nb.quick_eval(cfg, output_dir, limit=eval_limit)
-    display(Markdown(report))
+display(Image(filename=str(nb.loss_curve_path(session.output_dir))))
 
 # %%
-if chain and result.status == "paused":
-    nb.push_next_session(kernel, cfg.store.uri)
+if eval_limit and not next_pushed:  # the next session already runs: no second GPU session for an optional eval
+    display(Markdown(nb.quick_eval(session, limit=eval_limit)))

@@ -279,6 +279,9 @@ class KaggleEmulator:
 
         # kernels
         self.kernel_initial_status = "queued"
+        self.refuse_next_push: Optional[str] = None  # SaveKernel answers {"error": <this>} once (no version made)
+        self.max_concurrent_gpu_sessions = 2  # Kaggle: at most two GPU sessions at a time per user
+        self.model_exists: Callable[[str], bool] = lambda handle: False  # KaggleSessions registers models
         self.on_kernel_push: Optional[Callable[[str, int, Path], Any]] = None
         self.kernel_push_hook_async = False
         self.hook_errors: list[BaseException] = []
@@ -1158,6 +1161,9 @@ class KaggleEmulator:
         return kernel
 
     def _rpc_save_kernel(self, body, user):
+        refusal = self._push_refusal(body, user)
+        if refusal:
+            return {"ref": "", "url": "", "error": refusal}
         kernel = None
         if body.get("id") is not None:
             kernel = next((k for k in self._state["kernels"].values() if k["id"] == int(body["id"])), None)
@@ -1188,9 +1194,16 @@ class KaggleEmulator:
                 kernel[key] = body[key]
             else:
                 kernel.setdefault(key, default)
-        for key in ("datasetDataSources", "kernelDataSources", "competitionDataSources", "modelDataSources",
-                    "categoryIds"):
+        for key in ("kernelDataSources", "competitionDataSources", "categoryIds"):
             kernel[key] = list(body.get(key) or [])
+        # Sources that do not exist are left off the kernel and reported (kaggle 2.2.4 kernels_push_cli:
+        # "The following are not valid dataset sources and could not be added to the kernel")
+        invalid_datasets = [s for s in body.get("datasetDataSources") or []
+                            if "/".join(s.split("/")[:2]) not in self._state["datasets"]]
+        invalid_models = [m for m in body.get("modelDataSources") or [] if not self.model_exists(m)]
+        kernel["datasetDataSources"] = [s for s in body.get("datasetDataSources") or [] if s not in invalid_datasets]
+        kernel["modelDataSources"] = [m for m in body.get("modelDataSources") or [] if m not in invalid_models]
+        settings["datasetDataSources"], settings["modelDataSources"] = kernel["datasetDataSources"], kernel["modelDataSources"]
         if body.get("newTitle"):
             kernel["title"] = body["newTitle"]
         kernel["is_private"] = bool(kernel.get("isPrivate", True))
@@ -1213,12 +1226,26 @@ class KaggleEmulator:
                                    "failure_message": None, "created": time.time(), "code_file": code_file,
                                    "settings": settings, "secret": secrets.token_urlsafe(12)})
         self._save()
-        invalid_datasets = [s for s in kernel["datasetDataSources"]
-                            if "/".join(s.split("/")[:2]) not in self._state["datasets"]]
         if self.on_kernel_push is not None:  # runs before the response is sent, outside the lock
             self._tls.__dict__.setdefault("after", []).append(lambda: self._run_hook(ref, number, folder))
         return {"ref": f"/code/{ref}", "url": f"https://www.kaggle.com/code/{ref}", "versionNumber": number,
-                "kernelId": kernel["id"], "invalidDatasetSources": invalid_datasets}
+                "kernelId": kernel["id"], "invalidDatasetSources": invalid_datasets, "invalidModelSources": invalid_models}
+
+    def _push_refusal(self, body, user) -> Optional[str]:
+        """The error a push gets instead of a session. Kaggle's texts are not documented; these follow
+        what users report (kaggle-api issues): quota, and the limit on simultaneous GPU sessions."""
+        if self.refuse_next_push:
+            message, self.refuse_next_push = self.refuse_next_push, None
+            return message
+        if body.get("enableGpu"):
+            if self.gpu_hours_remaining <= 0:
+                return "You have exceeded your GPU quota for this week. Your quota will reset on " + _iso(self.quota_refresh_time)
+            running = sum(1 for k in self._state["kernels"].values() if k["owner"] == user and k.get("enableGpu")
+                          for v in k["versions"] if v["status"] in ("QUEUED", "RUNNING"))
+            if running >= self.max_concurrent_gpu_sessions:
+                return (f"You have reached the maximum of {self.max_concurrent_gpu_sessions} concurrently running GPU "
+                        "sessions. Please stop a session before starting another.")
+        return None
 
     def _run_hook(self, ref: str, number: int, folder: Path) -> None:
         def call():

@@ -15,7 +15,7 @@ import pytest
 from kaggle_emulator import KaggleEmulator
 from test_trainer import MAX_STEPS, SMALL, assert_identical, reference, small_config  # noqa: F401 - fixture
 
-from kaggle_t2sql.bundle import make_bundle
+from kaggle_t2sql.bundle import write_version
 from kaggle_t2sql.chain import run_chain
 from kaggle_t2sql.kaggle_auth import CredentialsError, kaggle_api
 from kaggle_t2sql.stores import KaggleStore
@@ -74,17 +74,17 @@ def test_push_pull_round_trip_private_zip_and_processing(emu, tmp_path):
     session(small_config(), tmp_path / "run", cut=2)
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
     bundle = tmp_path / "bundle"
-    make_bundle(tmp_path / "run", bundle)
+    write_version(bundle, tmp_path / "run")
     emu.processing_polls = 3  # the new version processes for a while: the next push must wait for "ready"
     assert store.push(bundle, "first") == 1
     assert store.push(bundle, "second") == 2
     creates = [c for c in emu.calls() if c.get("rpc", "").endswith(("CreateDataset", "CreateDatasetVersion"))]
     assert [c["rpc"].rsplit("/", 1)[1] for c in creates] == ["CreateDataset", "CreateDatasetVersion"]
     assert creates[0]["body"].get("isPrivate") is True
-    assert store.latest()["global_step"] == 2 and store.versions() == [1, 2]
-    pulled = store.pull(tmp_path / "pulled")
-    assert pulled is not None and (pulled / "checkpoint-2" / "adapter_model.safetensors").read_bytes() == (
-        bundle / "checkpoint-2" / "adapter_model.safetensors").read_bytes()
+    assert store.latest("tiny-demo")["global_step"] == 2 and store.versions() == [1, 2]
+    pulled = store.pull(tmp_path / "pulled", "tiny-demo")
+    ckpt = "tiny-demo/checkpoint-2/adapter_model.safetensors"
+    assert pulled is not None and (pulled / ckpt).read_bytes() == (bundle / ckpt).read_bytes()
     scan_for_secrets(emu, tmp_path / "run", tmp_path / "pulled", emu.root)
 
 
@@ -141,7 +141,7 @@ def test_stale_mount_is_replaced_by_the_newer_store_version(emu, tmp_path):
     subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
                    capture_output=True)  # ... while the store moved on to step 2
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
-    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "input", small_config().fingerprint())
+    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "input", small_config().to_dict())
     assert report.global_step == 2 and "mount is stale (step 1)" in report.summary()
     del session
 
@@ -156,7 +156,7 @@ def test_corrupt_download_falls_back_to_the_previous_version(emu, tmp_path):
     blob.write_bytes(blob.read_bytes()[:50])
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
     with pytest.warns(UserWarning, match=r"version 2 is corrupt"):
-        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().fingerprint())
+        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().to_dict())
     assert report.global_step == 1
 
 
@@ -223,7 +223,7 @@ def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
     emu.release_uploads()
     assert [v["number"] for v in emu.dataset_versions(REF)] == [1]
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
-    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().fingerprint())
+    report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().to_dict())
     assert report.global_step == 1
 
 

@@ -1,0 +1,171 @@
+"""A Kaggle user's whole path, end to end, in the emulated Kaggle (tests/kaggle_emulator.py +
+tests/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
+limit, and charge the GPU quota).
+
+Steps, as the README's "From zero to a chained run on Kaggle" gives them:
+  1. `kaggle-t2sql kaggle-init --user tester --preset tiny --wheel ...` (the setup command; with
+     --fresh-account the checkpoint dataset is NOT created: the first session creates it);
+  2. `kaggle-t2sql chain --folder <kernel>` from outside, or with --self-chain one
+     `kaggle kernels push -p <kernel>` and the notebook pushes each next session itself;
+  3. sessions run until the run is finished, each stopped by its time budget before the limit;
+  4. `kaggle-t2sql sync pull` of the checkpoint dataset into a run folder.
+Then the final adapter is compared with an uninterrupted local run of the same configuration,
+and DIR/summary.json is written: finished, sessions (status, start_step, end_step,
+stop_reason), run_dir, gpu_hours_used, identical_to_uninterrupted, wall_seconds.
+
+Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+USER = "tester"
+RUN = "e2e"
+STORE = f"{USER}/kaggle-t2sql-checkpoints"
+KERNEL = f"{USER}/kaggle-t2sql-train"
+# The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
+TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=96",
+            "training.save_steps=6", "training.logging_steps=1"]
+
+
+def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=timeout,
+                         cwd=str(REPO))
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def session_rows(ledger: list[dict], records) -> list[dict]:
+    """One row per emulated session: Kaggle's status, and the ledger entry written during it (if any)."""
+    rows = []
+    for record in records:
+        entry = next((s for s in ledger if record.started - 1 <= s["start_time"] <= (record.ended or time.time()) + 1), None)
+        rows.append({"version": record.version, "status": record.status, "killed_at_limit": record.killed,
+                     "elapsed_s": round(record.elapsed_s, 1), "machine_shape": record.machine_shape,
+                     "start_step": entry["start_step"] if entry else None, "end_step": entry["end_step"] if entry else None,
+                     "stop_reason": entry["stop_reason"] if entry else None, "failure": record.failure_message})
+    return rows
+
+
+def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
+        kill_at_limit: bool = False, reference: Path | None = None, limit_s: float = 45.0, budget_s: float = 22.0,
+        max_sessions: int = 16) -> dict:
+    """The whole path; returns the summary. Sessions stop on their own budget (`budget_s` from kernel start,
+    below the emulated 12-hour limit of `limit_s` real seconds), or with `kill_at_limit` the budget is longer
+    than the limit and Kaggle kills every session mid-run: the next resumes from the last pushed checkpoint."""
+    from kaggle_emulator import KaggleEmulator
+    from kaggle_sessions import SESSION_HOURS, KaggleSessions
+
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if kill_at_limit:
+        budget_s = limit_s * 4
+    with KaggleEmulator(out / "kaggle-server", port=0) as emu:
+        emu.gpu_quota_total_hours = 1000.0  # a week's 30 h covers ~2.5 real sessions; quota stops are tested apart
+        env = emu.subprocess_env(out / "client")
+        env.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
+        sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=SESSION_HOURS * 3600 / limit_s,
+                                  layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
+        sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
+        kernel = out / "kernel"
+        init = ["kaggle_t2sql", "kaggle-init", "--user", USER, "--preset", "tiny", "--run-name", RUN, "--wheel", "--no-wheel-deps",
+                "--folder", str(kernel), "--time-budget-minutes", str(budget_s / 60), "--eval-limit", "2",
+                "--max-sessions", str(max_sessions)]
+        for pair in TRAINING:
+            init += ["--set", pair]
+        if self_chain:
+            init.append("--self-chain")
+        if fresh_account:
+            init.append("--no-create-store")
+        print(_cli(*init, env=env).stdout, end="", flush=True)
+        if self_chain:
+            print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
+            deadline = time.monotonic() + max_sessions * limit_s * 2
+            while time.monotonic() < deadline:
+                time.sleep(1.0)
+                runs = emu.kernel_runs(KERNEL)
+                if runs and all(r.status in ("complete", "error") for r in runs) and len(sessions.records) == len(runs):
+                    sessions.wait_idle()
+                    time.sleep(2.0)  # a last session may still be pushing its successor
+                    if len(emu.kernel_runs(KERNEL)) == len(runs):
+                        break
+        else:
+            chain = _cli("kaggle_t2sql", "chain", "--folder", str(kernel), "--poll-seconds", "0.5", "--max-sessions",
+                         str(max_sessions), env=env, timeout=max_sessions * limit_s * 3)
+            print(chain.stdout[-2000:], end="", flush=True)
+        sessions.wait_idle()
+        run_dir = out / "run"
+        print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
+                   "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
+        status = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run_dir), "--json", env=env).stdout)
+        reference = reference or out / "reference"
+        if not (reference / "run.json").is_file():
+            ref_cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
+                       "--set", f"run_name={RUN}"]
+            for pair in TRAINING:
+                ref_cmd += ["--set", pair]
+            _cli(*ref_cmd, env=env)
+        summary = {
+            "finished": status["finished"],
+            "global_step": status["global_step"],
+            "max_steps": status["max_steps"],
+            "sessions": session_rows(status["sessions"], [r for r in sessions.records if r.ref == KERNEL]),
+            "run_dir": str(run_dir),
+            "gpu_hours_used": round(emu.gpu_quota_used_hours, 2),
+            "identical_to_uninterrupted": identical(run_dir, reference, status["global_step"]),
+            "self_chain": self_chain,
+            "fresh_account": fresh_account,
+            "layout": layout,
+            "killed_at_limit": kill_at_limit,
+            "pushes_without_machine_shape": [r.version for r in sessions.records if r.machine_shape != "NvidiaTeslaT4"],
+            "wall_seconds": round(time.monotonic() - started, 1),
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def identical(run_dir: Path, reference: Path, step: int) -> bool:
+    from safetensors.torch import load_file
+
+    name = f"checkpoints/checkpoint-{step}/adapter_model.safetensors"
+    if not (run_dir / name).is_file() or not (reference / name).is_file():
+        return False
+    a, b = load_file(str(run_dir / name)), load_file(str(reference / name))
+    return a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--self-chain", action="store_true", help="the notebook pushes its own next session")
+    parser.add_argument("--fresh-account", action="store_true", help="no checkpoint dataset before the first session")
+    parser.add_argument("--layout", choices=["slug", "datasets"], default="slug", help="how Kaggle mounts inputs")
+    parser.add_argument("--kill-at-limit", action="store_true",
+                        help="budget longer than the limit: Kaggle kills every session mid-run")
+    parser.add_argument("--reference", type=Path, help="an uninterrupted run of the same configuration to reuse")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference)
+    for row in summary["sessions"]:
+        print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
+              f"({row['stop_reason']}), {row['elapsed_s']} s")
+    print(f"finished {summary['finished']} at step {summary['global_step']} of {summary['max_steps']}; "
+          f"{len(summary['sessions'])} sessions; {summary['gpu_hours_used']} emulated GPU hours; "
+          f"identical to an uninterrupted run: {summary['identical_to_uninterrupted']}; {summary['wall_seconds']} s")
+    print(f"summary: {args.out / 'summary.json'}")
+    return 0 if summary["finished"] and summary["identical_to_uninterrupted"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

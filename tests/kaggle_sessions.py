@@ -1,0 +1,292 @@
+"""Kaggle notebook sessions for the emulator: a pushed kernel really runs, the way Kaggle runs a
+"Save & Run All" version. Attach with `KaggleSessions(emu, ...).attach()`; every push then runs.
+
+What a session gets, and where each behaviour comes from:
+  * a fresh root (the product reaches it through T2SQL_KAGGLE_ROOT, default /kaggle):
+    `input/` with each VALID dataset source mounted read-only at the version that is ready when
+    the session starts (a dataset that did not exist at push time was dropped by SaveKernel and is
+    not mounted: kaggle 2.2.4 kernels_push_cli prints "not valid dataset sources and could not be
+    added"), in one of the two layouts seen on Kaggle (`layout`: "slug" -> input/<slug>,
+    "datasets" -> input/datasets/<owner>/<slug>; ARCHITECTURE.md "Kaggle"); attached models at
+    input/<model>/<framework>/<variation>/<version> (Kaggle docs "Models"); an empty `working/`;
+  * the image's packages but not ours: a fresh interpreter that sees this venv's packages except
+    kaggle_t2sql, so the notebook's install cell really installs the wheel from its input (Kaggle's
+    image has no kaggle_t2sql; docker-python installs only `kaggle>=1.8.3` of our dependencies'
+    Kaggle tools: kaggle_requirements.txt);
+  * Secrets only when attached: a stand-in `kaggle_secrets` module behaving like docker-python's
+    patches/kaggle_secrets.py (UserSecretsClient; get_secret of an unattached label raises);
+    KAGGLE_KERNEL_RUN_TYPE=Batch (docker-python sets it for committed "Save & Run All" runs); no
+    Kaggle credentials otherwise (no ~/.kaggle, no KAGGLE_* variables);
+  * the network of a session with internet on: the emulated Kaggle API (client env of the
+    emulator); with internet off, proxies that lead nowhere;
+  * the pushed notebook run by papermill exactly as pushed (no injected parameters);
+  * killed (process group, SIGKILL) at the session limit: 12 h (Kaggle docs: notebooks run at most
+    12 hours), or the push's `session_timeout_seconds`, divided by `time_scale`; a session killed at
+    the limit ends as "error" with a timeout message and keeps no output (ARCHITECTURE.md: files in
+    /kaggle/working may or may not survive a timeout: the harsher case);
+  * status, log (the executed cells' output) and output files recorded; GPU quota charged for a
+    GPU session, elapsed time multiplied by `time_scale` (Kaggle: ~30 GPU hours a week).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import venv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+SESSION_HOURS = 12.0
+
+SECRETS_STANDIN = '''"""Stand-in for Kaggle's kaggle_secrets (docker-python patches/kaggle_secrets.py), for the emulator."""
+import json
+import os
+
+
+class BackendError(Exception):
+    pass
+
+
+class UserSecretsClient:
+    def __init__(self):
+        token = os.environ.get("KAGGLE_USER_SECRETS_TOKEN")
+        if not token:
+            raise BackendError("Requesting secrets is not supported in this environment (no KAGGLE_USER_SECRETS_TOKEN)")
+        with open(os.environ["T2SQL_EMULATED_SECRETS"]) as f:
+            self._secrets = json.load(f)
+
+    def get_secret(self, label):
+        if label not in self._secrets:
+            raise BackendError(f"Unexpected response from the service. Response: {{'errors': ['No user secrets exist for kernel id and label {label}.']}}")
+        return self._secrets[label]
+'''
+
+
+@dataclass
+class SessionRecord:
+    ref: str
+    version: int
+    status: str = "queued"  # running | complete | error
+    failure_message: Optional[str] = None
+    started: float = 0.0
+    ended: float = 0.0
+    killed: bool = False
+    root: Path = Path()
+    log: str = ""
+    machine_shape: Optional[str] = None
+    mounted: list[str] = field(default_factory=list)
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+
+class KaggleImage:
+    """A per-session interpreter with this venv's packages minus kaggle_t2sql (a symlink farm, built once)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.site = self.root / "image-site"
+        self._lock = threading.Lock()
+
+    def _build_site(self) -> None:
+        if self.site.is_dir():
+            return
+        tmp = self.site.with_name("image-site.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        source = Path(sysconfig.get_paths()["purelib"])
+        for entry in source.iterdir():
+            name = entry.name.lower()
+            if name.startswith(("kaggle_t2sql", "__editable__", "_kaggle_t2sql")) or name.endswith(".pth"):
+                continue
+            (tmp / entry.name).symlink_to(entry)
+        os.replace(tmp, self.site)
+
+    def python(self, dest: Path) -> Path:
+        """A fresh venv at dest whose site-packages sees the image; returns its python."""
+        with self._lock:
+            self._build_site()
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(dest)
+        purelib = Path(subprocess.run([str(dest / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                      capture_output=True, text=True, check=True).stdout.strip())
+        (purelib / "kaggle-image.pth").write_text(str(self.site) + "\n")
+        return dest / "bin" / "python"
+
+
+class KaggleSessions:
+    def __init__(self, emu, root: Path, time_scale: float = 1.0, session_hours: float = SESSION_HOURS,
+                 layout: str = "slug", cache_dir: Optional[str] = None):
+        self.emu = emu
+        self.root = Path(root)
+        self.time_scale = time_scale
+        self.session_hours = session_hours
+        self.layout = layout  # "slug" | "datasets"
+        self.cache_dir = cache_dir
+        self.secrets: dict[str, dict[str, str]] = {}  # kernel ref -> attached secrets (label -> value)
+        self.models: dict[str, Path] = {}  # model handle owner/model/framework/variation/version -> files
+        self.records: list[SessionRecord] = []
+        self.image = KaggleImage(self.root)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def attach(self) -> "KaggleSessions":
+        self.emu.on_kernel_push = self._on_push
+        self.emu.kernel_push_hook_async = True
+        self.emu.model_exists = lambda handle: handle in self.models
+        return self
+
+    def attach_secret(self, kernel: str, label: str, value: str) -> None:
+        self.secrets.setdefault(kernel, {})[label] = value
+
+    @property
+    def limit_s(self) -> float:
+        return self.session_hours * 3600 / self.time_scale
+
+    def wait_idle(self, timeout_s: float = 600) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("emulated Kaggle sessions still running")
+            alive[0].join(timeout=0.2)
+
+    # ------------------------------------------------------------------ one session
+
+    def _on_push(self, ref: str, version: int, folder: Path) -> None:
+        record = SessionRecord(ref=ref, version=version)
+        with self._lock:
+            self.records.append(record)
+            self._threads.append(threading.current_thread())
+        try:
+            self._run(record, folder)
+        except BaseException as exc:  # noqa: BLE001 - an emulator failure is a failed session, visibly
+            record.status, record.failure_message = "error", f"emulator: {type(exc).__name__}: {exc}"
+            self.emu.set_kernel_status(ref, "error", version, failure_message=record.failure_message)
+            raise
+        finally:
+            record.ended = record.ended or time.time()
+
+    def _settings(self, ref: str, version: int) -> dict:
+        (run,) = [r for r in self.emu.kernel_runs(ref) if r.version == version]
+        return run.settings
+
+    def _mount(self, record: SessionRecord, settings: dict, input_dir: Path) -> None:
+        for source in settings.get("datasetDataSources") or []:
+            ref = "/".join(source.split("/")[:2])
+            ready = [v for v in self.emu.dataset_versions(ref) if v["status"] == "READY"]
+            if not ready:
+                continue
+            owner, slug = ref.split("/")
+            target = input_dir / (slug if self.layout == "slug" else f"datasets/{owner}/{slug}")
+            shutil.copytree(self.emu.version_dir(ref, ready[-1]["number"]), target)
+            record.mounted.append(f"{ref}/{ready[-1]['number']}")
+        for handle in settings.get("modelDataSources") or []:
+            if handle in self.models:
+                owner, model, framework, variation, number = handle.split("/")
+                shutil.copytree(self.models[handle], input_dir / model / framework / variation / number)
+                record.mounted.append(handle)
+        _chmod_tree(input_dir, writable=False)  # Kaggle inputs are read-only
+
+    def _env(self, record: SessionRecord, settings: dict, root: Path) -> dict:
+        client = self.emu.subprocess_env(root / "client", auth="none")
+        env = {k: v for k, v in client.items() if not k.startswith("KAGGLE_") or k == "KAGGLE_API_ENVIRONMENT"}
+        for name in ("KAGGLE_CONFIG_DIR",):
+            env.pop(name, None)
+        if not settings.get("enableInternet", True):
+            for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+                env[name] = "http://127.0.0.1:9"  # discard port: nothing answers
+        env.update({
+            "T2SQL_KAGGLE_ROOT": str(root / "kaggle"),
+            "KAGGLE_KERNEL_RUN_TYPE": "Batch",
+            "PYTHONPATH": str(root / "site"),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.pop("VIRTUAL_ENV", None)
+        if self.cache_dir:
+            env["T2SQL_CACHE_DIR"] = self.cache_dir
+        attached = self.secrets.get(record.ref)
+        if attached:
+            (root / "secrets.json").write_text(json.dumps(attached))
+            env["KAGGLE_USER_SECRETS_TOKEN"] = "emulated-user-secrets-token"
+            env["T2SQL_EMULATED_SECRETS"] = str(root / "secrets.json")
+        return env
+
+    def _run(self, record: SessionRecord, folder: Path) -> None:
+        ref, version = record.ref, record.version
+        settings = self._settings(ref, version)
+        record.machine_shape = settings.get("machineShape") or ("NvidiaTeslaP100" if settings.get("enableGpu") else None)
+        root = self.root / "sessions" / ref.replace("/", "__") / f"v{version}"
+        shutil.rmtree(root, ignore_errors=True)
+        for d in ("kaggle/input", "kaggle/working", "site", "home"):
+            (root / d).mkdir(parents=True)
+        (root / "site" / "kaggle_secrets.py").write_text(SECRETS_STANDIN)
+        record.root = root
+        self._mount(record, settings, root / "kaggle" / "input")
+        python = self.image.python(root / "image")
+        env = self._env(record, settings, root)
+        # a short TMPDIR, as on Kaggle (/tmp): multiprocessing's forkserver socket must fit AF_UNIX's 108 bytes
+        env["HOME"], env["TMPDIR"] = str(root / "home"), tempfile.mkdtemp(prefix="kgl-", dir="/tmp")
+        code = next(p for p in folder.iterdir() if p.suffix == ".ipynb")
+        limit = min(self.limit_s, settings.get("sessionTimeoutSeconds") or float("inf"))
+        self.emu.set_kernel_status(ref, "running", version)
+        record.status, record.started = "running", time.time()
+        log = root / "log.txt"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(python), "-m", "papermill", str(code), str(root / "executed.ipynb"), "--cwd",
+                 str(root / "kaggle" / "working"), "--kernel", "python3", "--log-output", "--no-progress-bar"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(root))
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                record.killed = True
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        record.ended = time.time()
+        record.log = log.read_text(errors="replace")
+        if settings.get("enableGpu"):
+            self.emu.gpu_quota_used_hours += record.elapsed_s * self.time_scale / 3600
+        _chmod_tree(root / "kaggle" / "input", writable=True)
+        if record.killed:
+            record.status = "error"
+            record.failure_message = f"Your notebook tried to run longer than {self.session_hours:g} hours (session timeout)"
+        elif proc.returncode != 0:
+            record.status = "error"
+            record.failure_message = _last_error(record.log) or f"papermill exited {proc.returncode}"
+        else:
+            record.status = "complete"
+            output = self.emu.kernel_runs(ref)[version - 1].output_dir
+            shutil.copytree(root / "kaggle" / "working", output, dirs_exist_ok=True)
+        shutil.rmtree(env["TMPDIR"], ignore_errors=True)
+        self.emu.set_kernel_log(ref, record.log, version)
+        self.emu.set_kernel_status(ref, record.status, version, failure_message=record.failure_message)
+
+
+def _last_error(log: str) -> Optional[str]:
+    lines = [line for line in log.splitlines() if "Error" in line or "Exception" in line]
+    return lines[-1].strip()[:500] if lines else None
+
+
+def _chmod_tree(root: Path, writable: bool) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            path.chmod(mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
