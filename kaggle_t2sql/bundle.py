@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 import zipfile
@@ -33,7 +32,6 @@ from .errors import T2SQLError
 
 SYNC_MANIFEST = "t2sql-sync.json"
 STORE_INDEX = "t2sql-store.json"
-RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class BundleError(T2SQLError):

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,8 @@ class StoreConfig:
     input_root: str = ""  # where attached datasets are mounted (searched by content); "" = Kaggle's (kaggle_env)
     final_push_timeout_minutes: float = 15.0  # how long the session end waits for the last push
     push_interval_minutes: float = 0.0  # at least this long between pushes (the final one excepted); 0 = every save
+    max_versions: int = 12  # a push onto this many versions deletes the older ones (0 = keep every version)
+    push_retry_seconds: list[float] = field(default_factory=lambda: [5.0, 20.0, 60.0])  # backoff between tries
 
 
 @dataclass
@@ -141,6 +144,7 @@ def _arctic_7b_t4() -> RunConfig:
     return RunConfig(
         preset="arctic-7b-t4",
         run_name="arctic-t2sql",
+        store=StoreConfig(push_interval_minutes=60.0),  # ~12 versions a session: see README "Dataset growth"
         data=DataConfig(
             stages=[StageConfig(name="synsql", source="synsql", path="", per_complexity=2000)],
             max_seq_length=2048,
@@ -323,6 +327,11 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"bad value for 'data.stages.{i}.epochs': {stage.epochs!r} (expected >= 1)")
         if stage.per_complexity < 0 or stage.limit < 0:
             raise ConfigError(f"bad value in 'data.stages.{i}': per_complexity and limit must be >= 0")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", cfg.run_name):
+        raise ConfigError(f"bad value for 'run_name': {cfg.run_name!r} (letters, digits, '.', '_' and '-', up to 64: "
+                          "it names the run's folder in the checkpoint store)")
+    if cfg.store.push_interval_minutes < 0 or cfg.store.max_versions < 0 or any(s < 0 for s in cfg.store.push_retry_seconds):
+        raise ConfigError("bad value in 'store': push_interval_minutes, max_versions and push_retry_seconds must be >= 0")
     uri = cfg.store.uri
     if uri and not (uri.startswith("local:") or uri.startswith("kaggle:")):
         raise ConfigError(f"bad value for 'store.uri': {uri!r} (expected '', 'local:/path' or 'kaggle:owner/slug')")

@@ -29,7 +29,8 @@ class CheckpointStore:
 
     uri: str
 
-    def push(self, root: Path, note: str = "") -> int:  # pragma: no cover - interface
+    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:  # pragma: no cover
+        """A new version holding `root`; with delete_old_versions, the only one left afterwards."""
         raise NotImplementedError
 
     def versions(self) -> list[int]:  # pragma: no cover - interface
@@ -60,6 +61,8 @@ class CheckpointStore:
             shutil.rmtree(target, ignore_errors=True)
             try:
                 root = self.fetch(version, target)
+            except LookupError:  # deleted (a push with delete_old_versions): not a fault
+                continue
             except Exception as exc:  # noqa: BLE001 - a failed download is one more bad version
                 warnings.warn(f"{self.uri} version {version} could not be downloaded ({exc}); trying the one before")
                 continue
@@ -96,14 +99,18 @@ class LocalStore(CheckpointStore):
         if parent is None or not parent.is_dir():
             raise ConfigError(f"store {self.uri}: {self.root} cannot be created: give a writable folder")
 
-    def push(self, root: Path, note: str = "") -> int:
-        version = (self.versions() or [0])[-1] + 1
+    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:
+        old = self.versions()
+        version = (old or [0])[-1] + 1
         with atomic.staged_dir(self.root / f"v{version:04d}") as tmp:
             for path in sorted(Path(root).rglob("*")):
                 if path.is_file():
                     target = tmp / path.relative_to(root)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, target)
+        if delete_old_versions:  # only once the new version is whole
+            for number in old:
+                shutil.rmtree(self.root / f"v{number:04d}", ignore_errors=True)
         return version
 
     def index(self) -> dict | None:

@@ -239,7 +239,9 @@ class ResumableTrainer:
             from .sync import carry_dir
 
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
-                                          min_interval_s=cfg.store.push_interval_minutes * 60)
+                                          min_interval_s=cfg.store.push_interval_minutes * 60,
+                                          max_versions=cfg.store.max_versions,
+                                          retry_delays_s=tuple(cfg.store.push_retry_seconds))
             callbacks.append(CheckpointHookCallback(uploader.submit, skip_final=True))
         if self.on_checkpoint is not None and main:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))

@@ -3,10 +3,11 @@
 At most one upload is in flight; a newer save replaces a queued one (only the latest
 checkpoint matters). A failed push is retried with backoff until it succeeds, a newer
 save supersedes it, or the tries run out; what never reached the store is reported.
-Pushes are spaced at least `min_interval_s` apart (a store version per save would
-outgrow Kaggle's dataset limits), except the session's final push, which is always
-made and waited for, with a bound. Upload durations are measured so the time budget
-can reserve room for the last one.
+Pushes are spaced at least `min_interval_s` apart, and a push onto `max_versions`
+versions deletes the older ones (every version is a full snapshot: a version per save
+would outgrow Kaggle's dataset storage, see the README's "Dataset growth"), except the
+session's final push, which is always made and waited for, with a bound. Upload
+durations are measured so the time budget can reserve room for the last one.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ RETRY_DELAYS_S = (5.0, 20.0, 60.0)  # after the 1st, 2nd and 3rd failure of the 
 
 class BackgroundUploader:
     def __init__(self, store: CheckpointStore, run_dir: str | Path, on_measure=None, carry: str | Path | None = None,
-                 min_interval_s: float = 0.0, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S):
+                 min_interval_s: float = 0.0, max_versions: int = 0, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S):
         self.store = store
         self.manager = KaggleCheckpointManager(run_dir)
         self.carry = carry
         self.on_measure = on_measure  # called with the longest upload so far, in seconds
         self.min_interval_s = min_interval_s
+        self.max_versions = max_versions
         self.retry_delays_s = retry_delays_s
         self.durations: list[float] = []
         self.pushed: list[tuple[int, int]] = []  # (global_step, store version)
@@ -100,7 +102,8 @@ class BackgroundUploader:
                 for attempt in range(len(self.retry_delays_s) + 1):
                     start = time.monotonic()
                     try:
-                        version = self.store.push(root, note=f"step {step}")
+                        prune = bool(self.max_versions) and len(self.store.versions()) >= self.max_versions
+                        version = self.store.push(root, note=f"step {step}", delete_old_versions=prune)
                     except Exception as exc:  # noqa: BLE001 - a failed push must not kill training
                         self.errors.append(f"step {step}, try {attempt + 1}: {exc}")
                         warnings.warn(f"checkpoint push of step {step} to {self.store.uri} failed: {exc}", stacklevel=1)

@@ -1,0 +1,42 @@
+"""The README's "From zero to a chained run on Kaggle", walked in the emulated Kaggle by bench/kaggle_e2e.py:
+kaggle-init, pushes, sessions cut by the limit, chaining (from outside, and by the notebook itself on a
+fresh account), pull; the final adapter bit-identical to an uninterrupted run."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import kaggle_e2e  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted local run of the e2e configuration, shared by both paths."""
+    return tmp_path_factory.mktemp("e2e") / "reference"
+
+
+def check(summary, min_sessions=3):
+    sessions = summary["sessions"]
+    assert summary["finished"] and summary["global_step"] == summary["max_steps"], sessions
+    assert len(sessions) >= min_sessions, sessions
+    assert summary["identical_to_uninterrupted"]
+    assert summary["pushes_without_machine_shape"] == []
+    steps = [(s["start_step"], s["end_step"]) for s in sessions if s["start_step"] is not None]
+    assert all(b[0] <= a[1] for a, b in zip(steps, steps[1:])), steps  # each resumes where a push left it
+    assert summary["gpu_hours_used"] > 0
+
+
+def test_chain_from_outside_with_every_session_killed_at_the_limit(tmp_path, reference):
+    summary = kaggle_e2e.run(tmp_path / "out", self_chain=False, kill_at_limit=True, reference=reference)
+    check(summary)
+    assert all(s["killed_at_limit"] and s["status"] == "error" for s in summary["sessions"][:-1]), summary["sessions"]
+
+
+def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
+    summary = kaggle_e2e.run(tmp_path / "out", self_chain=True, fresh_account=True, layout="datasets",
+                             reference=reference)
+    check(summary)
+    assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
+    assert summary["sessions"][-1]["stop_reason"] == "finished"
