@@ -14,11 +14,16 @@ from pathlib import Path
 from .errors import T2SQLError
 
 SECRET_NAMES = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
-MIN_KAGGLE = "1.7.4.5"  # oldest client with everything used here (see check_client)
+MIN_KAGGLE = "2.2.1"  # dataset_status(format=...) came in 2.1.1, quota_view in 2.2.1 (kaggle-api changelog)
 
 
 class CredentialsError(T2SQLError):
     pass
+
+
+class Forbidden(CredentialsError):
+    """HTTP 403. Kaggle answers it for another user's private dataset, but also for one that does not exist
+    (push-kaggle-dataset#14) or was created seconds ago and is not visible yet (observed live, 2026)."""
 
 
 def how_to() -> str:
@@ -35,9 +40,10 @@ def how_to() -> str:
 def check_client() -> str:
     """The installed `kaggle` client, or T2SQLError naming the version needed and how to get it.
 
-    Kaggle's image only promises kaggle>=1.8.3 (docker-python kaggle_requirements.txt), so
-    this is checked at session start rather than assumed. Read from package metadata:
-    importing `kaggle` would authenticate.
+    Kaggle's image only promises kaggle>=1.8.3 (docker-python kaggle_requirements.txt) and its
+    Colab base ships 2.0.2, so this is checked at session start rather than assumed; the
+    wheel dataset carries a newer client. Read from package metadata: importing `kaggle`
+    would authenticate.
     """
     from importlib.metadata import PackageNotFoundError, version
 
@@ -49,8 +55,8 @@ def check_client() -> str:
         raise T2SQLError(f"the kaggle client is not installed: pip install 'kaggle>={MIN_KAGGLE}'") from None
     if Version(installed) < Version(MIN_KAGGLE):
         raise T2SQLError(f"kaggle {installed} is too old (need >= {MIN_KAGGLE} for dataset_status(format=...) and "
-                         f"the kernels_push reply): pip install -U 'kaggle>={MIN_KAGGLE}' (or attach the wheel dataset "
-                         "made by `kaggle-t2sql publish-wheel`, which carries it)")
+                         f"quota_view): pip install -U 'kaggle>={MIN_KAGGLE}' (or attach the wheel dataset made by "
+                         "`kaggle-t2sql publish-wheel --with-deps`, which carries it)")
     return installed
 
 
@@ -136,7 +142,7 @@ def kaggle_api():
 
 
 def kaggle_call(fn, *args, **kwargs):
-    """Call a KaggleApi method: 401/403 -> CredentialsError, 404 -> LookupError, secrets redacted."""
+    """Call a KaggleApi method: 401 -> CredentialsError, 403 -> Forbidden, 404 -> LookupError, secrets redacted."""
     from requests import HTTPError
 
     try:
@@ -146,7 +152,8 @@ def kaggle_call(fn, *args, **kwargs):
         if code == 401:
             raise CredentialsError(f"Kaggle rejected the credentials (HTTP 401): {how_to()}") from None
         if code == 403:
-            raise CredentialsError("Kaggle refused access (HTTP 403): the credentials do not own this dataset or kernel") from None
+            raise Forbidden("Kaggle refused access (HTTP 403): the dataset or kernel does not exist (yet), or the "
+                            "credentials do not own it") from None
         if code == 404:
             raise LookupError(redact(str(exc))) from None
         raise T2SQLError(f"Kaggle API call {getattr(fn, '__name__', fn)} failed: {redact(str(exc))}") from None

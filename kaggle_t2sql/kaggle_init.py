@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .bundle import STORE_INDEX
 from .errors import ConfigError
-from .kaggle_auth import kaggle_api, kaggle_call
+from .kaggle_auth import Forbidden, kaggle_api, kaggle_call
 from .kernel import KernelSpec, write_kernel_folder
 
 STORE_README = """# kaggle-t2sql checkpoints
@@ -26,7 +26,7 @@ latest checkpoint, ledger, loss curve and TensorBoard events. Do not edit by han
 def dataset_exists(api, ref: str) -> bool:
     try:
         kaggle_call(api.dataset_status, ref)
-    except LookupError:
+    except (LookupError, Forbidden):  # Kaggle answers 403 for a dataset that does not exist (or is not ours)
         return False
     return True
 

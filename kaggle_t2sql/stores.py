@@ -21,7 +21,7 @@ from pathlib import Path
 from . import atomic
 from .bundle import STORE_INDEX, BundleError, parse_index, read_index, unpack_zipped_folders, verify_bundle
 from .errors import ConfigError
-from .kaggle_auth import kaggle_api, kaggle_call
+from .kaggle_auth import Forbidden, kaggle_api, kaggle_call
 
 
 class CheckpointStore:
@@ -149,23 +149,30 @@ class KaggleStore(CheckpointStore):
         self._status()
 
     def _status(self) -> dict | None:
-        """{"status", "current_version_number"} or None when the dataset does not exist yet."""
+        """{"status", "current_version_number"}, or None when the dataset does not exist (or is not visible yet:
+        Kaggle answers 403, not 404, for a dataset that does not exist or was created seconds ago)."""
         try:
             return json.loads(kaggle_call(self.api.dataset_status, self.ref, format="json(status,current_version_number)"))
-        except LookupError:
+        except (LookupError, Forbidden):
             return None
 
-    def wait_ready(self) -> dict | None:
+    def wait_ready(self, exists: bool = False) -> dict | None:
         """Kaggle refuses a new version while the previous one is processing: wait for `ready`.
 
         While processing, the client reports the databundle state (blobs_received,
-        blobs_decompressed, ...); only failed and deleted are final.
+        blobs_decompressed, ...); only failed and deleted are final. With `exists` (right
+        after creating it) a dataset that is not visible yet is waited for too.
         """
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             status = self._status()
-            if status is None or status["status"] == "ready":
+            if (status is None and not exists) or (status is not None and status["status"] == "ready"):
                 return status
+            if status is None:
+                if time.monotonic() > deadline:
+                    raise BundleError(f"{self.uri}: created, but still not visible after {self.ready_timeout_s:.0f} s")
+                time.sleep(self.poll_s)
+                continue
             if status["status"] in ("failed", "deleted"):
                 raise BundleError(f"{self.uri}: the latest version is {status['status']!r}; check it on kaggle.com")
             if time.monotonic() > deadline:
@@ -191,8 +198,8 @@ class KaggleStore(CheckpointStore):
             (Path(root) / "dataset-metadata.json").unlink(missing_ok=True)
         if str(getattr(response, "status", "ok") or "ok").lower() != "ok" or getattr(response, "error", ""):
             raise BundleError(f"{self.uri}: Kaggle refused the push: {getattr(response, 'error', '') or response.status}")
-        status = self.wait_ready()
-        version = int(status["current_version_number"]) if status else 1
+        status = self.wait_ready(exists=True)
+        version = int(status["current_version_number"])
         self._check_complete(root, version)
         return version
 

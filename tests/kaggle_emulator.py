@@ -267,6 +267,9 @@ class KaggleEmulator:
         self.reject_version_while_processing = True
         self.current_version_includes_processing = True
         self.unpack_archives = True
+        self.missing_dataset_status = 403  # what GetDatasetStatus & co answer for a dataset that does not exist
+        self.new_dataset_invisible_polls = 0  # a new dataset answers 403 to this many reads after CreateDataset
+        self.zip_single_file_downloads = False  # serve a single-file download as <name>.zip (kaggle-cli#158)
 
         # upload failure injection
         self.fail_next_upload: bool | int = False
@@ -280,6 +283,7 @@ class KaggleEmulator:
         # kernels
         self.kernel_initial_status = "queued"
         self.refuse_next_push: Optional[str] = None  # SaveKernel answers {"error": <this>} once (no version made)
+        self.status_lag_polls = 0  # after a push, this many status polls still describe the previous version
         self.max_concurrent_gpu_sessions = 2  # Kaggle: at most two GPU sessions at a time per user
         self.model_exists: Callable[[str], bool] = lambda handle: False  # KaggleSessions registers models
         self.on_kernel_push: Optional[Callable[[str, int, Path], Any]] = None
@@ -910,8 +914,11 @@ class KaggleEmulator:
 
     def _dataset_for(self, owner: str, slug: str, user: Optional[str], write: bool = False) -> dict:
         ds = self._state["datasets"].get(f"{owner}/{slug}")
-        if ds is None:
-            raise ApiError(404, f"Dataset {owner}/{slug} not found")
+        if ds is None:  # Kaggle answers 403, not 404, for a dataset that does not exist (push-kaggle-dataset#14)
+            raise ApiError(self.missing_dataset_status, "Permission 'datasets.get' was denied")
+        if ds.get("invisible_polls", 0) > 0:  # freshly created: not visible for a moment (seen live, 2026-09-06)
+            ds["invisible_polls"] -= 1
+            raise ApiError(403, "Permission 'datasets.get' was denied")
         if write and user != ds["owner"]:
             raise ApiError(403, "Permission 'datasets.update' was denied")
         if ds["is_private"] and user != ds["owner"]:
@@ -995,6 +1002,7 @@ class KaggleEmulator:
               "license": body.get("licenseName"), "is_private": bool(body.get("isPrivate", False)),
               "keywords": body.get("categoryIds") or [], "created": time.time(), "versions": []}
         self._new_version(ds, "Initial release", body.get("files") or [], user)
+        ds["invisible_polls"] = int(self.new_dataset_invisible_polls)
         self._state["datasets"][ref] = ds
         self._save()
         return {"ref": ref, "url": f"https://www.kaggle.com/datasets/{ref}", "status": "ok", "error": "",
@@ -1109,6 +1117,13 @@ class KaggleEmulator:
             path = vdir / "files" / file_name
             if not path.is_file() or ".." in Path(file_name).parts:
                 raise ApiError(404, f"File {file_name!r} not found in version {v['number']}")
+            if self.zip_single_file_downloads:  # the client then saves <name>.zip and does not unzip (2.2.4)
+                zipped = vdir / "single" / f"{path.name}.zip"
+                if not zipped.exists():
+                    zipped.parent.mkdir(exist_ok=True)
+                    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+                        z.write(path, path.name)
+                return ("redirect", self._link(zipped, zipped.name, "download"))
             return ("redirect", self._link(path, path.name, "download"))
         archive = vdir / "archive.zip"
         if not archive.exists():
@@ -1222,6 +1237,7 @@ class KaggleEmulator:
                 "model_sources": kernel["modelDataSources"], "keywords": kernel["categoryIds"],
                 "machine_shape": body.get("machineShape"), "session_timeout_seconds": body.get("sessionTimeoutSeconds")}
         (folder / "kernel-metadata.json").write_text(json.dumps(meta, indent=2))
+        kernel["lag_polls"] = self.status_lag_polls
         kernel["versions"].append({"number": number, "status": _enum_name(self.kernel_initial_status, KERNEL_STATUSES),
                                    "failure_message": None, "created": time.time(), "code_file": code_file,
                                    "settings": settings, "secret": secrets.token_urlsafe(12)})
@@ -1232,19 +1248,19 @@ class KaggleEmulator:
                 "kernelId": kernel["id"], "invalidDatasetSources": invalid_datasets, "invalidModelSources": invalid_models}
 
     def _push_refusal(self, body, user) -> Optional[str]:
-        """The error a push gets instead of a session. Kaggle's texts are not documented; these follow
-        what users report (kaggle-api issues): quota, and the limit on simultaneous GPU sessions."""
+        """The error a push gets instead of a session: HTTP 200 with `error` set and no version (a live body
+        captured by a user: {"error": "Maximum weekly GPU quota of 30.00 hours reached.", "versionNumber": 0});
+        the session-count text is from adapter-hub/playground PR#4 and kaggle-cli#185."""
         if self.refuse_next_push:
             message, self.refuse_next_push = self.refuse_next_push, None
             return message
         if body.get("enableGpu"):
             if self.gpu_hours_remaining <= 0:
-                return "You have exceeded your GPU quota for this week. Your quota will reset on " + _iso(self.quota_refresh_time)
+                return f"Maximum weekly GPU quota of {self.gpu_quota_total_hours:.2f} hours reached."
             running = sum(1 for k in self._state["kernels"].values() if k["owner"] == user and k.get("enableGpu")
                           for v in k["versions"] if v["status"] in ("QUEUED", "RUNNING"))
             if running >= self.max_concurrent_gpu_sessions:
-                return (f"You have reached the maximum of {self.max_concurrent_gpu_sessions} concurrently running GPU "
-                        "sessions. Please stop a session before starting another.")
+                return f"Maximum batch GPU session count of {self.max_concurrent_gpu_sessions} reached"
         return None
 
     def _run_hook(self, ref: str, number: int, folder: Path) -> None:
@@ -1271,6 +1287,11 @@ class KaggleEmulator:
         slug, version = self._split_kernel_slug(body)
         kernel = self._kernel_for(body.get("userName", ""), slug, user)
         v = self._kernel_version(kernel, version)
+        if kernel.get("lag_polls", 0) > 0 and len(kernel["versions"]) > 1:
+            # Right after a push the status may still be the previous session's: kaggle-cli's backend tests
+            # sleep 30 s after a push, and PR#1177 adds a stale-session check for exactly this.
+            kernel["lag_polls"] -= 1
+            v = kernel["versions"][-2]
         out = {"status": _wire(v["status"])}
         if v.get("failure_message"):
             out["failureMessage"] = v["failure_message"]

@@ -6,26 +6,36 @@ What a session gets, and where each behaviour comes from:
     `input/` with each VALID dataset source mounted read-only at the version that is ready when
     the session starts (a dataset that did not exist at push time was dropped by SaveKernel and is
     not mounted: kaggle 2.2.4 kernels_push_cli prints "not valid dataset sources and could not be
-    added"), in one of the two layouts seen on Kaggle (`layout`: "slug" -> input/<slug>,
-    "datasets" -> input/datasets/<owner>/<slug>; ARCHITECTURE.md "Kaggle"); attached models at
-    input/<model>/<framework>/<variation>/<version> (Kaggle docs "Models"); an empty `working/`;
+    added", and a 2026 user log says the kernel then runs without that input; which version a
+    session mounts is undocumented: the latest ready one is the natural reading), in one of the
+    two layouts seen on Kaggle (`layout`: "slug" -> input/<slug> and input/<model>/<framework>/...;
+    "datasets" -> input/datasets/<owner>/<slug> and input/models/<owner>/<model>/...: field reports
+    of 2026, e.g. helmet-png/m45-imf-analysis PR#18); an empty `working/`;
   * the image's packages but not ours: a fresh interpreter that sees this venv's packages except
     kaggle_t2sql, so the notebook's install cell really installs the wheel from its input (Kaggle's
     image has no kaggle_t2sql; docker-python installs only `kaggle>=1.8.3` of our dependencies'
     Kaggle tools: kaggle_requirements.txt);
   * Secrets only when attached: a stand-in `kaggle_secrets` module behaving like docker-python's
     patches/kaggle_secrets.py (UserSecretsClient; get_secret of an unattached label raises);
-    KAGGLE_KERNEL_RUN_TYPE=Batch (docker-python sets it for committed "Save & Run All" runs); no
-    Kaggle credentials otherwise (no ~/.kaggle, no KAGGLE_* variables);
+    KAGGLE_USER_SECRETS_TOKEN only then (whether Kaggle sets it without attached secrets is
+    undocumented: without it the client's constructor raises, the harsher case);
+    KAGGLE_KERNEL_RUN_TYPE=Batch (seen in logs of committed runs; docker-python's tests use
+    "Interactive"); no Kaggle credentials otherwise (no ~/.kaggle, no KAGGLE_* variables);
   * the network of a session with internet on: the emulated Kaggle API (client env of the
     emulator); with internet off, proxies that lead nowhere;
-  * the pushed notebook run by papermill exactly as pushed (no injected parameters);
-  * killed (process group, SIGKILL) at the session limit: 12 h (Kaggle docs: notebooks run at most
-    12 hours), or the push's `session_timeout_seconds`, divided by `time_scale`; a session killed at
-    the limit ends as "error" with a timeout message and keeps no output (ARCHITECTURE.md: files in
-    /kaggle/working may or may not survive a timeout: the harsher case);
+  * the pushed notebook run by papermill exactly as pushed, no parameters injected (Kaggle runs
+    committed notebooks through papermill: docker-python PR#808, PapermillExecutionError in batch
+    logs; there is no API to pass parameters);
+  * killed (process group, SIGKILL) at the session limit: 12 h (kaggle.com/docs/notebooks: "12 hours
+    execution time for CPU and GPU notebook sessions"), or the push's `session_timeout_seconds`,
+    divided by `time_scale`; what Kaggle reports for such a session is undocumented: here "error"
+    with a timeout message, and no output kept (files in /kaggle/working may or may not survive a
+    timeout: the harsher case);
+  * a GPU push without machine_shape gets the server's default accelerator, recorded as a P100
+    (kaggle-cli #821), which the image's torch cannot use (kaggle-cli PR#1156);
   * status, log (the executed cells' output) and output files recorded; GPU quota charged for a
-    GPU session, elapsed time multiplied by `time_scale` (Kaggle: ~30 GPU hours a week).
+    GPU session, elapsed time multiplied by `time_scale` (Kaggle: "30 hours or sometimes higher"
+    a week, kaggle.com/docs/efficient-gpu-usage).
 """
 
 from __future__ import annotations
@@ -48,26 +58,39 @@ from typing import Optional
 
 SESSION_HOURS = 12.0
 
-SECRETS_STANDIN = '''"""Stand-in for Kaggle's kaggle_secrets (docker-python patches/kaggle_secrets.py), for the emulator."""
+SECRETS_STANDIN = '''"""Stand-in for Kaggle's kaggle_secrets, for the emulator: the behaviour of docker-python's
+patches/kaggle_secrets.py + kaggle_web_client.py (constructor needs KAGGLE_USER_SECRETS_TOKEN; an unknown
+label gets a BackendError, as in its tests/test_user_secrets.py)."""
 import json
 import os
+
+
+class CredentialError(Exception):
+    pass
 
 
 class BackendError(Exception):
     pass
 
 
+class ValidationError(Exception):
+    pass
+
+
 class UserSecretsClient:
     def __init__(self):
-        token = os.environ.get("KAGGLE_USER_SECRETS_TOKEN")
-        if not token:
-            raise BackendError("Requesting secrets is not supported in this environment (no KAGGLE_USER_SECRETS_TOKEN)")
+        if not os.environ.get("KAGGLE_USER_SECRETS_TOKEN"):
+            raise CredentialError("A JWT Token is required to call Kaggle, but none found in environment variable "
+                                  "KAGGLE_USER_SECRETS_TOKEN")
         with open(os.environ["T2SQL_EMULATED_SECRETS"]) as f:
             self._secrets = json.load(f)
 
     def get_secret(self, label):
+        if not label:
+            raise ValidationError("Label must be non-empty.")
         if label not in self._secrets:
-            raise BackendError(f"Unexpected response from the service. Response: {{'errors': ['No user secrets exist for kernel id and label {label}.']}}")
+            raise BackendError("Unexpected response from the service. Response: "
+                               "{'wasSuccessful': 'false', 'errors': ['No user secrets exist for kernel']}")
         return self._secrets[label]
 '''
 
@@ -197,7 +220,8 @@ class KaggleSessions:
         for handle in settings.get("modelDataSources") or []:
             if handle in self.models:
                 owner, model, framework, variation, number = handle.split("/")
-                shutil.copytree(self.models[handle], input_dir / model / framework / variation / number)
+                base = input_dir / model if self.layout == "slug" else input_dir / "models" / owner / model
+                shutil.copytree(self.models[handle], base / framework / variation / number)
                 record.mounted.append(handle)
         _chmod_tree(input_dir, writable=False)  # Kaggle inputs are read-only
 

@@ -86,7 +86,7 @@ def test_a_refused_push_raises_with_kaggles_message_and_makes_no_version(emu, tm
         push_kernel(api, folder)
     assert emu.kernel_runs("tester/kaggle-t2sql-train") == []
     emu.gpu_hours_remaining = 0
-    with pytest.raises(KernelPushRefused, match="exceeded your GPU quota"):
+    with pytest.raises(KernelPushRefused, match="Maximum weekly GPU quota of 30.00 hours reached"):
         push_kernel(api, folder)
 
 

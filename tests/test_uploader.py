@@ -6,21 +6,13 @@ import time
 
 import pytest
 from kaggle_emulator import KaggleEmulator
-from test_sync import session
-from test_trainer import small_config
+from test_kaggle_sync import checkpointed_run as run_dir  # noqa: F401 - fixture
 
 from kaggle_t2sql.kaggle_auth import kaggle_api
 from kaggle_t2sql.stores import KaggleStore, LocalStore
 from kaggle_t2sql.uploader import BackgroundUploader
 
 REF = "tester/t2sql-ckpt"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("uploads") / "run"
-    session(small_config("training.keep_checkpoints=4"), run, cut=6)  # checkpoints 2, 4, 6
-    return run
 
 
 @pytest.fixture
