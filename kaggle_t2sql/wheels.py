@@ -13,8 +13,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-KAGGLE_PYTHON = "3.12"  # Kaggle's notebook image (docker-python), see README "Requirements on Kaggle"
-KAGGLE_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64")
+KAGGLE_PYTHON = "3.12"  # docker-python on Colab's 2026-05 base: Python 3.12.13, Ubuntu 22.04 (glibc 2.35)
+# pip takes --platform literally (no expansion): every manylinux tag that glibc 2.35 accepts
+KAGGLE_PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1)), "manylinux2014_x86_64",
+                    "manylinux2010_x86_64", "manylinux1_x86_64")
+
+
+# What the notebook image already has (Colab backend-info freeze of 2026-05-14 + docker-python's
+# kaggle_requirements.txt), with the versions seen there: our pyproject floors are all below them.
+IMAGE_HAS = {
+    "torch": "2.10.0", "transformers": "5.0.0", "peft": "0.19.1", "accelerate": "1.13.0", "datasets": "4.0.0",
+    "tensorboard": "2.20.0", "sqlparse": "0.5.5", "jupytext": "1.19.1", "papermill": "", "ipykernel": "",
+    "tqdm": "4.67.3", "psutil": "", "pyyaml": "6.0.3", "matplotlib": "3.10.0", "six": "1.17.0",
+}
 
 
 def repo_root() -> Path:
@@ -33,11 +44,10 @@ def download_command(dest: str | Path, requirements: list[str], python: str = KA
     """`pip download` for Kaggle's interpreter: binary wheels only, no dependencies (the image has them)."""
     major, minor = python.split(".")[:2]
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(dest),
-           "--python-version", f"{major}.{minor}", "--implementation", "cp", "--abi", f"cp{major}{minor}",
-           "--abi", "abi3", "--abi", "none"]
+           "--python-version", f"{major}.{minor}", "--implementation", "cp", "--abi", f"cp{major}{minor}"]
     for platform in platforms:
         cmd += ["--platform", platform]
-    return cmd + ["--platform", "any", *requirements]
+    return cmd + list(requirements)
 
 
 def build_wheels(dest: str | Path, with_deps: bool = False) -> list[str]:

@@ -102,3 +102,20 @@ def test_a_data_parallel_session_hands_its_result_over_in_a_file(tmp_path):
     assert json.loads((tmp_path / "run" / "session-result.json").read_text())["end_step"] == 2
     marker = json.loads((tmp_path / "run" / "checkpoints" / "checkpoint-2" / "checkpoint.json").read_text())
     assert marker["world_size"] == 2
+
+
+def test_the_budget_counts_from_the_kernels_start_not_from_the_training_cell(tmp_path):
+    """Kaggle's 12 hours run from session start: a kernel that spent 55 s on installs and imports has only
+    5 s of a 1-minute budget left, so the session pauses after its first step."""
+    import subprocess
+    import time
+
+    from kaggle_t2sql import notebook as nb
+
+    started = float(subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5); "
+                                    "from kaggle_t2sql.kaggle_env import kernel_started_at as k; print(k())"],
+                                   capture_output=True, text=True, check=True).stdout)
+    assert time.time() - started >= 1.5  # the process's start, not the moment of the call
+    cfg = nb.make_config("tiny", time_budget_minutes=1.0, overrides={**SMALL, "training.max_steps": 6})
+    result = nb.train_session(nb.Session(cfg, tmp_path / "run", time.time() - 55), processes=1)
+    assert (result.status, result.stop_reason, result.end_step) == ("paused", "budget", 1)

@@ -68,3 +68,15 @@ def test_a_push_onto_max_versions_leaves_only_itself(tmp_path, run_dir):
         assert uploader.wait(30)
     assert uploader.close(30)
     assert store.versions() == [3] and store.latest("tiny-demo")["global_step"] == 6
+
+
+def test_a_session_whose_pushes_all_fail_says_what_was_not_pushed(emu, tmp_path):
+    from test_sync import session
+    from test_trainer import small_config
+
+    emu.reject_uploads_with = 400  # every upload refused: each version comes out incomplete
+    cfg = small_config(f"store.uri=kaggle:{REF}", f"store.input_root={tmp_path / 'none'}", "store.push_retry_seconds=[0.1]",
+                       "training.max_steps=4")
+    result = session(cfg, tmp_path / "run")
+    assert result.status == "finished" and result.not_pushed == [2, 4], result
+    assert "NOT PUSHED: step(s) 2, 4" in result.summary() and "dataset_create_new failed" in result.summary()
