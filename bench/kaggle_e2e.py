@@ -3,8 +3,9 @@ tests/kaggle_sessions.py: pushed notebooks really run there, are cut at the scal
 limit, and charge the GPU quota).
 
 Steps, as the README's "From zero to a chained run on Kaggle" gives them:
-  1. `kaggle-t2sql kaggle-init --user tester --preset tiny --wheel ...` (the setup command; with
-     --fresh-account the checkpoint dataset is NOT created: the first session creates it);
+  1. `kaggle-t2sql kaggle-init --user tester --preset tiny --wheel ...` (the setup command; the
+     base model comes from an attached Kaggle Model; with --fresh-account the checkpoint dataset is
+     NOT created: the first session creates it);
   2. `kaggle-t2sql chain --folder <kernel>` from outside, or with --self-chain one
      `kaggle kernels push -p <kernel>` and the notebook pushes each next session itself;
   3. sessions run until the run is finished, each stopped by its time budget before the limit;
@@ -33,6 +34,7 @@ USER = "tester"
 RUN = "e2e"
 STORE = f"{USER}/kaggle-t2sql-checkpoints"
 KERNEL = f"{USER}/kaggle-t2sql-train"
+MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=96",
             "training.save_steps=6", "training.logging_steps=1"]
@@ -75,13 +77,17 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         emu.gpu_quota_total_hours = 1000.0  # a week's 30 h covers ~2.5 real sessions; quota stops are tested apart
         env = emu.subprocess_env(out / "client")
         env.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
+        os.environ["T2SQL_CACHE_DIR"] = env["T2SQL_CACHE_DIR"]
+        from kaggle_t2sql.tiny import tiny_model_dir
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=SESSION_HOURS * 3600 / limit_s,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
+        sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
         kernel = out / "kernel"
         init = ["kaggle_t2sql", "kaggle-init", "--user", USER, "--preset", "tiny", "--run-name", RUN, "--wheel", "--no-wheel-deps",
                 "--folder", str(kernel), "--time-budget-minutes", str(budget_s / 60), "--eval-limit", "2",
-                "--max-sessions", str(max_sessions)]
+                "--max-sessions", str(max_sessions), "--model-source", MODEL,
+                "--set", f"model.name_or_path=kaggle-model:{MODEL}"]
         for pair in TRAINING:
             init += ["--set", pair]
         if self_chain:
@@ -112,7 +118,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         reference = reference or out / "reference"
         if not (reference / "run.json").is_file():
             ref_cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
-                       "--set", f"run_name={RUN}"]
+                       "--set", f"run_name={RUN}"]  # the same base weights, read from the local build
             for pair in TRAINING:
                 ref_cmd += ["--set", pair]
             _cli(*ref_cmd, env=env)

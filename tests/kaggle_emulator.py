@@ -47,7 +47,8 @@ Client call -> endpoints (all RPCs are POST <prefix>/v1/<service>/<Method>, pref
   dataset_metadata(ref, path)                      GetDatasetMetadata (the CLI download calls it first too)
   dataset_list(...)                                ListDatasets
   dataset_delete(owner, slug, no_confirm=True)     DeleteDataset
-  kernels_push(folder)                             kernels.KernelsApiService/SaveKernel (each push = new version)
+  kernels_push(folder)                             kernels.KernelsApiService/SaveKernel (each push = new version;
+                                                   tests/kaggle_sessions.py runs it like Kaggle runs a version)
   kernels_status(ref)                              GetKernelSessionStatus
   kernels_output(ref, path) / kernels_logs(ref)    ListKernelSessionOutput -> GET /_emulator/kernel-output/... (no auth)
   kernels_pull(ref[/N], path, metadata)            GetKernel
@@ -104,6 +105,21 @@ Test controls (attributes / methods of KaggleEmulator)
   reject_uploads_with = 400              answer every upload PUT with that status (None: off);
   reject_next_upload = 400               the same for the next upload PUT only
   expire_uploads()                       forget all upload sessions (resume attempts get 404)
+  missing_dataset_status = 403           what reads of a dataset that does not exist answer (Kaggle: 403, not 404;
+                                         push-kaggle-dataset#14; a 2026 field log "Permission 'datasets.get' was denied")
+  new_dataset_invisible_polls = N        a new dataset answers 403 to its first N reads (observed live 2026-09-06 on the
+                                         first poll after CreateDataset; kaggle-cli's backend tests sleep 10 s after create)
+  zip_single_file_downloads              a single-file download is served as <name>.zip, which the 2.2.4 client saves
+                                         as is (kaggle-cli#158, fixed after 2.2.4 by PR#1184)
+  refuse_next_push = "msg"               SaveKernel answers HTTP 200 {"error": msg} and makes no version (a refused
+                                         push as a user captured it: "Maximum weekly GPU quota of 30.00 hours reached.");
+                                         the quota and max_concurrent_gpu_sessions (2: "Maximum batch GPU session count
+                                         of 2 reached", adapter-hub/playground PR#4) refuse on their own
+  status_lag_polls = N                   after a push, N kernels_status polls still describe the previous version (the
+                                         staleness kaggle-cli PR#1177 guards against)
+  model_exists(handle)                   which model sources exist (KaggleSessions registers them); dataset and model
+                                         sources that do not exist are left off the kernel and listed in the reply
+                                         (invalidDatasetSources / invalidModelSources)
   on_kernel_push(ref, version, folder)   hook called after each push, before the push returns (folder has
                                          the code file, kernel-metadata.json and output/; files written to
                                          output/ become the kernel output); exceptions -> status "error".

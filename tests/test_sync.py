@@ -136,6 +136,14 @@ def test_runs_sit_side_by_side_and_a_changed_setting_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"changed: training\.learning_rate.*new run_name"):
         session(changed, tmp_path / "a2")
     assert tree_digest(store_dir) == before and not (tmp_path / "a2" / "checkpoints").exists()
+    from test_trainer import SMALL
+
+    from kaggle_t2sql.cli import main
+
+    args = ["train", "--preset", "tiny", "--output-dir", str(tmp_path / "a2"), "--no-progress"]
+    for pair in [*SMALL, f"store.uri=local:{store_dir}", f"store.input_root={inputs}", "training.learning_rate=0.001"]:
+        args += ["--set", pair]
+    assert main(args) == 2 and tree_digest(store_dir) == before  # the CLI exits non-zero, the store untouched
 
     result = session(a, tmp_path / "a3")  # the original settings resume run A from the store
     assert result.start_step == 2 and result.status == "finished"
