@@ -19,6 +19,17 @@ def _cache_dir(tmp_path_factory):
     yield
 
 
+@pytest.fixture
+def emu(tmp_path, monkeypatch):
+    """The local Kaggle API emulator, with the real kaggle client of this process (and its subprocesses,
+    through `emu.subprocess_env`) pointed at it."""
+    from kaggle_emulator import KaggleEmulator
+
+    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as server:
+        server.install(monkeypatch, tmp_path / "client")
+        yield server
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer(_cache_dir):
     from kaggle_t2sql.config import ModelConfig

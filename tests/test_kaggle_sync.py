@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from kaggle_emulator import KaggleEmulator
 from test_trainer import MAX_STEPS, SMALL, assert_identical, reference, small_config  # noqa: F401 - fixture
 
 from kaggle_t2sql.bundle import write_version
@@ -33,13 +32,6 @@ def checkpointed_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("checkpointed") / "run"
     session(small_config("training.keep_checkpoints=4"), run, cut=6)
     return run
-
-
-@pytest.fixture
-def emu(tmp_path, monkeypatch):
-    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as server:
-        server.install(monkeypatch, tmp_path / "client")
-        yield server
 
 
 def secrets(emu):

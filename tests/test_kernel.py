@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from kaggle_emulator import KaggleEmulator
 
 from kaggle_t2sql.errors import ConfigError, T2SQLError
 from kaggle_t2sql.kaggle_auth import kaggle_api
@@ -15,13 +14,6 @@ from kaggle_t2sql.kaggle_init import init_kernel
 from kaggle_t2sql.kernel import KernelPushRefused, KernelSpec, load_spec, push_kernel, write_kernel_folder
 
 TINY = dict(user="tester", preset="tiny", package_source="kaggle_t2sql", overrides={"training.max_steps": 4})
-
-
-@pytest.fixture
-def emu(tmp_path, monkeypatch):
-    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as server:
-        server.install(monkeypatch, tmp_path / "client")
-        yield server
 
 
 def injected(folder):

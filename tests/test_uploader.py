@@ -5,7 +5,6 @@ time, and pruned so a week of sessions stays inside Kaggle's dataset storage."""
 import time
 
 import pytest
-from kaggle_emulator import KaggleEmulator
 from test_kaggle_sync import checkpointed_run as run_dir  # noqa: F401 - fixture
 
 from kaggle_t2sql.kaggle_auth import kaggle_api
@@ -13,13 +12,6 @@ from kaggle_t2sql.stores import KaggleStore, LocalStore
 from kaggle_t2sql.uploader import BackgroundUploader
 
 REF = "tester/t2sql-ckpt"
-
-
-@pytest.fixture
-def emu(tmp_path, monkeypatch):
-    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as server:
-        server.install(monkeypatch, tmp_path / "client")
-        yield server
 
 
 def test_a_failed_push_is_retried_with_backoff_until_it_lands(emu, run_dir):
