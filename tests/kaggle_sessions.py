@@ -46,7 +46,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import threading

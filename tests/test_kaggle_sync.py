@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_trainer import MAX_STEPS, SMALL, assert_identical, reference, small_config  # noqa: F401 - fixture
+from test_trainer import SMALL, small_config
 
 from kaggle_t2sql.bundle import write_version
 from kaggle_t2sql.chain import run_chain

@@ -4,7 +4,6 @@ time, and pruned so a week of sessions stays inside Kaggle's dataset storage."""
 
 import time
 
-import pytest
 from test_kaggle_sync import checkpointed_run as run_dir  # noqa: F401 - fixture
 
 from kaggle_t2sql.kaggle_auth import kaggle_api
