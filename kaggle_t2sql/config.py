@@ -70,7 +70,8 @@ class DataConfig:
     packing: bool = True
     curriculum: Literal["complexity", "none"] = "complexity"
     prompt_style: Literal["arctic", "omnisql"] = "arctic"
-    value_limit: int = 2  # example values per column in the schema text
+    value_limit: int = 2  # sampled example values per column in the schema text
+    value_retrieval: bool = True  # also list the values matching the question (OmniSQL/Arctic did, in training and eval)
     seed: int = 42
 
 

@@ -38,8 +38,11 @@ def test_value_limit_and_no_values(shop_db):
 
 
 def test_deterministic_and_cache_follows_file_changes(shop_db):
+    from kaggle_t2sql.schema import _read_tables
+
     first = schema_text(shop_db)
-    assert schema_text(shop_db) is first  # cached
+    hits = _read_tables.cache_info().hits
+    assert schema_text(shop_db) == first and _read_tables.cache_info().hits == hits + 1  # read once
     conn = sqlite3.connect(shop_db)
     conn.execute("CREATE TABLE extra (x TEXT)")
     conn.commit()
