@@ -11,8 +11,7 @@ overlong question 422.
     GET  /health
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoint's `Request` annotation at definition.
 import json
 import threading
 from pathlib import Path
