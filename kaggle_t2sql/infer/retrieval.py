@@ -187,7 +187,7 @@ def build_index(db_path: str | Path, target: str | Path, progress: bool = True) 
         columns = _text_columns(conn)
         with atomic.staged_dir(target) as tmp, open(tmp / "values.txt", "wb") as values_file:
             for col_index, (table, column) in enumerate(
-                    tqdm(columns, desc=f"indexing values of {Path(db_path).name}", unit="col", disable=not progress,
+                    tqdm(columns, desc=f"indexing values of {Path(db_path).name}", unit="col", disable=not progress, delay=2,
                          leave=False)):
                 try:
                     values = _column_values(conn, table, column)
