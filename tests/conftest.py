@@ -47,6 +47,18 @@ def make_db(path: Path, script: str) -> Path:
     return path
 
 
+def change_db(path: Path, sql: str, *params) -> None:
+    """Run one write on a test database and move its mtime on (so caches keyed by mtime see the change too)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
 SHOP_SQL = """
 CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "group" TEXT, city TEXT);
 CREATE TABLE orders (

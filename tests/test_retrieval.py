@@ -1,12 +1,11 @@
 """Value retrieval: OmniSQL's recipe on small built databases; the on-disk index, its cache and its memory."""
 
 import json
-import os
 import sqlite3
 import tracemalloc
 
 import pytest
-from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
+from conftest import BIRD, SPIDER, change_db, make_db, needs_bird, needs_spider
 
 from kaggle_t2sql.config import DataConfig, RunConfig
 from kaggle_t2sql.examples import Example
@@ -88,10 +87,8 @@ def test_prompt_builder_has_one_switch(people_db, tiny_tokenizer):
 
 
 def test_index_is_cached_by_content_and_rebuilt_when_the_file_changes(people_db, monkeypatch):
-    conn = sqlite3.connect(people_db)  # content no other test has, so no index exists yet
-    conn.execute("INSERT INTO people VALUES (7, ?, 'Oslo', '0', NULL)", (str(people_db),))
-    conn.commit()
-    conn.close()
+    # content no other test has, so no index exists yet
+    change_db(people_db, "INSERT INTO people VALUES (7, ?, 'Oslo', '0', NULL)", str(people_db))
     builds = []
     real_build = retrieval.build_index
     monkeypatch.setattr(retrieval, "build_index", lambda *a, **k: builds.append(a) or real_build(*a, **k))
@@ -103,12 +100,7 @@ def test_index_is_cached_by_content_and_rebuilt_when_the_file_changes(people_db,
     copy = people_db.parent / "copy.sqlite"
     copy.write_bytes(people_db.read_bytes())
     assert index_dir(copy) == first
-    conn = sqlite3.connect(people_db)
-    conn.execute("INSERT INTO people VALUES (6, 'Barbara Liskov', 'Los Angeles', '1939', NULL)")
-    conn.commit()
-    conn.close()
-    st = os.stat(people_db)
-    os.utime(people_db, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    change_db(people_db, "INSERT INTO people VALUES (6, 'Barbara Liskov', 'Los Angeles', '1939', NULL)")
     assert index_dir(people_db) != first
     assert matched_values(people_db, "Who is Barbara Liskov?", progress=False) == {"people.name": ["Barbara Liskov"]}
     assert len(builds) == 2
