@@ -6,7 +6,9 @@
 - prompt length: mean characters of the prompt with retrieval on / off;
 - index build time and size per database (fresh cache);
 - retrieval latency per question, p50 / p95 (index already built);
-- wall time of `prompts` for both sets with retrieval on, index builds included.
+- wall time of `prompts` for both sets with retrieval on, index builds included;
+- a synthetic BIRD-size table (1M rows x 3 text columns, 3M cells, 200k distinct values):
+  build time, index size, and peak Python memory while building vs the cells' size.
 
 Run: ./dev python bench/retrieval.py   (uses its own fresh cache folder; targets: recall >= 0.90, length <= 1.25x,
 prompts <= 180 s on 2 cores)
@@ -82,6 +84,36 @@ def literal_recall(records: list[dict], db_paths: dict[str, str]) -> tuple[int, 
     return found, total
 
 
+def large_table_build(folder: Path) -> str:
+    """Index a 3M-cell table and report the peak memory traced while building it."""
+    import random
+    import tracemalloc
+
+    from kaggle_t2sql.infer import retrieval
+
+    db = folder / "large.sqlite"
+    rng = random.Random(0)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE visits (person TEXT, city TEXT, status TEXT, amount REAL)")
+    cities = [f"City {i}" for i in range(500)]
+    conn.executemany("INSERT INTO visits VALUES (?, ?, ?, ?)", (
+        (f"person {rng.randrange(200_000)}", rng.choice(cities),
+         rng.choice(["open", "closed", "pending"]), rng.random()) for _ in range(1_000_000)))
+    conn.commit()
+    cells_bytes = conn.execute("SELECT sum(length(person) + length(city) + length(status)) FROM visits").fetchone()[0]
+    conn.close()
+    tracemalloc.start()
+    start = time.perf_counter()
+    meta = retrieval.build_index(db, folder / "large-index", progress=False)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    size = sum(p.stat().st_size for p in (folder / "large-index").rglob("*") if p.is_file())
+    return (f"synthetic table, 1,000,000 rows x 3 text columns ({cells_bytes / 2**20:.0f} MiB of text in 3M cells): "
+            f"{meta['values']} distinct values indexed in {seconds:.1f} s (traced), index {size / 2**20:.1f} MiB, "
+            f"peak Python memory while building {peak / 2**20:.0f} MiB")
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -144,6 +176,7 @@ def main() -> int:
                 latencies.append((time.perf_counter() - t0) * 1000)
             print(f"| {group[0].db_id} | {meta['values']} | {meta['build_seconds']:.2f} | {size / 1024:.0f} | "
                   f"{percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.95):.1f} |")
+    print("\n" + large_table_build(out))
     return 0
 
 

@@ -19,7 +19,7 @@ def test_answer_holds_sql_rows_and_timings(shop_db, tiny_tokenizer):
     assert answer.question == "Who are the customers?"
     assert set(answer.timings) == {"prompt", "generation", "execution", "correction", "total"}
     assert answer.timings["total"] >= answer.timings["generation"]
-    assert answer.table().splitlines() == ["name | city  ", "-----+-------", "Ada  | London", "Bob  |       ",
+    assert answer.table().splitlines() == ["name | city", "-----+-------", "Ada  | London", "Bob  |",
                                            "(3 rows, first 2 shown)"]
     assert json.loads(json.dumps(answer.to_dict()))["rows"] == [["Ada", "London"], ["Bob", ""]]
 

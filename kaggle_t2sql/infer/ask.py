@@ -62,7 +62,7 @@ class Answer:
         header = [str(c) for c in self.columns]
         body = [["NULL" if v is None else str(v) for v in row] for row in self.rows]
         widths = [max(len(x) for x in col) for col in zip(header, *body)] if header else []
-        line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+        line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
         out = [line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in body]
         more = self.row_count - len(self.rows)
         out.append(f"({self.row_count} row{'s' if self.row_count != 1 else ''}"
