@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from array import array
 from collections.abc import Iterator
@@ -241,7 +242,7 @@ class ValueIndex:
         self.columns = [tuple(c) for c in self.meta["columns"]]
         self._offsets = np.load(folder / "value_offsets.npy", mmap_mode="r")
         self._value_columns = np.load(folder / "value_columns.npy", mmap_mode="r")
-        self._values = open(folder / "values.txt", "rb")
+        self._values = open(folder / "values.txt", "rb")  # read with os.pread: safe from many threads
         self._bm25 = None
         if self.meta["values"]:
             import bm25s
@@ -253,9 +254,8 @@ class ValueIndex:
 
     def value(self, doc: int) -> tuple[str, str, str]:
         start, end = int(self._offsets[doc]), int(self._offsets[doc + 1])
-        self._values.seek(start)
         table, column = self.columns[int(self._value_columns[doc])]
-        return table, column, self._values.read(end - start).decode("utf-8")
+        return table, column, os.pread(self._values.fileno(), end - start, start).decode("utf-8")
 
     def search(self, queries: list[str], k: int = TOP_K) -> list[int]:
         """Documents hit by any query (top k each, score > 0), in query then rank order, without repeats."""
@@ -290,11 +290,16 @@ def _open(folder: str) -> ValueIndex:
     return ValueIndex(folder)
 
 
+_building = threading.Lock()
+
+
 def open_index(db_path: str | Path, progress: bool = True) -> ValueIndex:
     """The value index of a database file: built on first use, then reused until the file changes."""
     folder = index_dir(db_path)
     if not (folder / "meta.json").is_file():
-        build_index(db_path, folder, progress=progress)
+        with _building:  # one build at a time in this process (e.g. concurrent `serve` requests)
+            if not (folder / "meta.json").is_file():
+                build_index(db_path, folder, progress=progress)
     return _open(str(folder))
 
 
