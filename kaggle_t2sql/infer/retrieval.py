@@ -54,9 +54,9 @@ FETCH_ROWS = 2_000
 
 _WORD = re.compile(r"\w+")
 _QUESTION_TOKEN = re.compile(r"\w+|[^\w\s]")  # nltk word_tokenize-like: words and single punctuation marks
-_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
+@lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
@@ -71,8 +71,6 @@ def bm25_tokens(text: str) -> list[str]:
 
 def is_number(text: str) -> bool:
     """As OmniSQL's `is_number` (float() parses it); such strings are not indexed."""
-    if _NUMBER.match(text):
-        return True
     try:
         float(text)
         return True
@@ -136,7 +134,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _text_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def _columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     tables = [t for (t,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
     return [(t, row[1]) for t in tables for row in conn.execute(f"PRAGMA table_info({_quoted(t)})")]
@@ -185,7 +183,7 @@ def build_index(db_path: str | Path, target: str | Path, progress: bool = True) 
     token_ids, token_offsets = array("i"), array("q", [0])
     value_offsets, value_columns = array("q", [0]), array("i")
     try:
-        columns = _text_columns(conn)
+        columns = _columns(conn)
         with atomic.staged_dir(target) as tmp, open(tmp / "values.txt", "wb") as values_file:
             for col_index, (table, column) in enumerate(
                     tqdm(columns, desc=f"indexing values of {Path(db_path).name}", unit="col", disable=not progress, delay=2,
