@@ -56,7 +56,7 @@ def test_merged_model_matches_base_plus_adapter(adapter, tmp_path, tiny_tokenize
     with torch.no_grad():
         got = merged(ids).logits
     want = reference_logits(adapter, ids)
-    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5), (got - want).abs().max()  # measured: 3e-7
     base_only = AutoModelForCausalLM.from_pretrained(tiny_tokenizer.name_or_path).eval()
     with torch.no_grad():
         assert not torch.allclose(base_only(ids).logits, want, atol=1e-3)  # the adapter does change the output
