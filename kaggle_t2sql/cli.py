@@ -280,8 +280,9 @@ def cmd_ask(args) -> int:
 def cmd_serve(args) -> int:
     """Load the model once and answer POST /ask over HTTP."""
     from .infer.engine import load_for_inference
-    from .infer.serve import create_app, database_map, serve
+    from .infer.serve import create_app, database_map, require_serve_extra, serve
 
+    require_serve_extra()  # before loading a model
     cfg = _inference_config(args)
     settings = _ask_settings(args, cfg)
     databases = database_map(args.db, args.db_dir)

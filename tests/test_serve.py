@@ -2,6 +2,7 @@
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -103,3 +104,11 @@ def test_database_map_names_and_checks(dbs, tmp_path):
         database_map([])
     with pytest.raises(Exception, match="not found"):
         database_map([str(tmp_path / "missing.sqlite")])
+
+
+def test_missing_extra_is_named(dbs, monkeypatch, capsys):
+    from kaggle_t2sql.cli import main
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the `serve` extra were not installed
+    assert main(["serve", "--db", str(dbs["shop"])]) == 2
+    assert "pip install 'kaggle-t2sql[serve]'" in capsys.readouterr().err

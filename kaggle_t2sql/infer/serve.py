@@ -55,6 +55,15 @@ def database_map(specs: list[str], folders: list[str] = ()) -> dict[str, Path]:
     return found
 
 
+def require_serve_extra() -> None:
+    """FastAPI and uvicorn are optional: say how to get them instead of an ImportError."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ConfigError("serve needs FastAPI and uvicorn: pip install 'kaggle-t2sql[serve]'") from None
+
+
 def _error(status: int, detail: str):
     from fastapi.responses import JSONResponse
 
@@ -64,6 +73,7 @@ def _error(status: int, detail: str):
 def create_app(model, tokenizer, databases: dict[str, Path], settings: AskSettings | None = None,
                generator: Generator | None = None):
     """The FastAPI app; `generator` defaults to the model's (tests may pass a scripted one)."""
+    require_serve_extra()
     from fastapi import FastAPI, Request
     from starlette.concurrency import run_in_threadpool
 
