@@ -134,6 +134,9 @@ def training_math(config: dict) -> dict:
         d.pop(volatile, None)
     for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
         d.get("training", {}).pop(volatile, None)
+    if d.get("data", {}).get("value_retrieval") is False:
+        # the prompts of runs made before value retrieval existed: such a run resumes with it off
+        d["data"].pop("value_retrieval")
     return d
 
 

@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 from conftest import BIRD, SPIDER, change_db, make_db, needs_bird, needs_spider
 
-from kaggle_t2sql.config import DataConfig, RunConfig
+from kaggle_t2sql.config import DataConfig, RunConfig, training_math
 from kaggle_t2sql.examples import Example
 from kaggle_t2sql.infer import retrieval
 from kaggle_t2sql.infer.retrieval import (
@@ -84,6 +84,10 @@ def test_prompt_builder_has_one_switch(people_db, tiny_tokenizer):
     flipped = RunConfig()
     flipped.data.value_retrieval = False
     assert flipped.fingerprint() != RunConfig().fingerprint()  # it changes what training sees
+    # a run made before the setting existed (no key) has the prompts of `false`, and resumes with it
+    old = RunConfig().to_dict()
+    del old["data"]["value_retrieval"]
+    assert training_math(old) == training_math(flipped.to_dict())
 
 
 def test_index_is_cached_by_content_and_rebuilt_when_the_file_changes(people_db, monkeypatch):
