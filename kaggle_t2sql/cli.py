@@ -18,6 +18,13 @@ def _add_config_args(p: argparse.ArgumentParser, default_preset: str | None = No
                    help="override one setting, e.g. --set training.max_steps=100 (repeatable)")
 
 
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="bundled", choices=["bundled", "spider", "bird", "jsonl"])
+    p.add_argument("--data-path", help="Spider/BIRD folder or JSONL file")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--limit", type=int, default=0)
+
+
 def _config(args):
     from .config import build_config
 
@@ -217,19 +224,116 @@ def cmd_notebooks(args) -> int:
     return 0
 
 
+def _inference_config(args):
+    """The run config, with `--values on|off` applied to data.value_retrieval."""
+    cfg = _config(args)
+    if getattr(args, "values", None):
+        cfg.data.value_retrieval = args.values == "on"
+    return cfg
+
+
+def _max_new_tokens(args, cfg) -> int:
+    return args.max_new_tokens or (48 if cfg.model.name_or_path == "tiny" else 1024)
+
+
 def cmd_eval(args) -> int:
     """Generate with the 4-bit base (+ adapter), execute read-only, score; write the report files."""
     from .evaluate import EvalSettings, markdown_report, run_eval
 
-    cfg = _config(args)
+    cfg = _inference_config(args)
     settings = EvalSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
-                            samples=args.samples, temperature=args.temperature, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens or (48 if cfg.model.name_or_path == "tiny" else 1024),
+                            samples=args.samples, temperature=args.temperature, vote=args.vote,
+                            fix_rounds=args.fix_rounds, batch_size=args.batch_size,
+                            max_new_tokens=_max_new_tokens(args, cfg),
                             semantics=args.semantics, timeout=args.timeout, workers=args.workers)
     report = run_eval(cfg, settings, args.adapter, args.out_dir, progress=not args.no_progress)
     print(markdown_report(report))
     print(f"\nreport: {args.out_dir}/report.json, report.md, report.png, examples.jsonl")
     return 0
+
+
+def cmd_prompts(args) -> int:
+    """Write the exact prompt of every question of a dataset (JSONL: db_id, question, prompt, schema, ...)."""
+    from .evaluate import EvalSettings, load_eval_examples
+    from .infer.prompt_file import write_prompts
+    from .model import load_tokenizer
+
+    cfg = _inference_config(args)
+    examples = load_eval_examples(EvalSettings(data=args.data, data_path=args.data_path or "", split=args.split,
+                                               limit=args.limit))
+    n = write_prompts(examples, load_tokenizer(cfg.model), cfg.data, args.out, progress=not args.no_progress)
+    print(f"wrote {n} prompts to {args.out} (value retrieval {'on' if cfg.data.value_retrieval else 'off'})")
+    return 0
+
+
+def _ask_settings(args, cfg):
+    from .infer.ask import AskSettings
+
+    settings = AskSettings(samples=args.samples, temperature=args.temperature, vote=args.vote,
+                           fix_rounds=args.fix_rounds, max_new_tokens=_max_new_tokens(args, cfg), timeout=args.timeout,
+                           max_rows=args.max_rows, data=cfg.data)
+    settings.inference()  # validates: bad flags fail before a model is loaded
+    return settings
+
+
+def cmd_ask(args) -> int:
+    """Answer one question about a SQLite file: SQL, the first rows of its result, timings."""
+    from .infer.ask import ask, check_database, check_question
+    from .infer.engine import load_for_inference
+
+    cfg = _inference_config(args)
+    settings = _ask_settings(args, cfg)
+    check_question(args.question), check_database(args.db)  # fail before loading a model
+    model, tokenizer = load_for_inference(cfg, args.adapter)
+    answer = ask(model, tokenizer, args.db, args.question, settings, evidence=args.evidence)
+    if args.json:
+        print_json(answer.to_dict())
+        return 0
+    print(f"SQL:\n{answer.sql or '(the model wrote no SQL block)'}\n")
+    print(answer.table())
+    t = answer.timings
+    print(f"\ntime: {t['total']:.2f} s (prompt {t['prompt']:.2f}, generation {t['generation']:.2f}, "
+          f"execution {t['execution']:.3f}, correction {t['correction']:.2f}; {answer.fix_rounds} fix round(s))")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """Load the model once and answer POST /ask over HTTP."""
+    from .infer.engine import load_for_inference
+    from .infer.serve import create_app, database_map, require_serve_extra, serve
+
+    require_serve_extra()  # before loading a model
+    cfg = _inference_config(args)
+    settings = _ask_settings(args, cfg)
+    databases = database_map(args.db, args.db_dir)
+    model, tokenizer = load_for_inference(cfg, args.adapter)
+    print(f"serving {len(databases)} database(s) ({', '.join(sorted(databases))}) on http://{args.host}:{args.port}")
+    serve(create_app(model, tokenizer, databases, settings), args.host, args.port)
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Merge the adapter into the 16-bit base and write a transformers/vLLM-loadable folder."""
+    from pathlib import Path
+
+    from .infer.export import describe, export_merged
+
+    out = export_merged(_config(args), args.adapter, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size)
+    print(describe(Path(out)))
+    return 0
+
+
+def _add_inference_args(p: argparse.ArgumentParser, fix_rounds: int) -> None:
+    p.add_argument("--adapter", help="a checkpoint-N folder (default: the base model alone)")
+    p.add_argument("--samples", type=int, default=1, help="> 1: self-consistency, one SQL chosen by --vote")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature when --samples > 1")
+    p.add_argument("--vote", default="soft", choices=["soft", "exact"],
+                   help="soft: Arctic's result-similarity vote (default); exact: OmniSQL's majority of identical results")
+    p.add_argument("--fix-rounds", type=int, default=fix_rounds,
+                   help=f"self-correction rounds when the SQL fails or returns no rows (default {fix_rounds})")
+    p.add_argument("--values", choices=["on", "off"], help="value retrieval in the prompt (default: the config's, on)")
+    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (48 for the tiny preset)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per query")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,21 +435,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="generate SQL with base + adapter and score it by execution")
     _add_config_args(p, "tiny")
-    p.add_argument("--adapter", help="a checkpoint-N folder (default: the base model alone)")
-    p.add_argument("--data", default="bundled", choices=["bundled", "spider", "bird", "jsonl"])
-    p.add_argument("--data-path", help="Spider/BIRD folder or JSONL file")
-    p.add_argument("--split", default="dev")
-    p.add_argument("--limit", type=int, default=0)
-    p.add_argument("--samples", type=int, default=1, help="> 1: self-consistency, vote by execution result")
-    p.add_argument("--temperature", type=float, default=0.8)
+    _add_data_args(p)
+    _add_inference_args(p, fix_rounds=0)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (48 for the tiny preset)")
     p.add_argument("--semantics", default="test-suite", choices=["test-suite", "bird"])
-    p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--out-dir", default="eval")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("prompts", help="write the exact prompt of every question of a dataset as JSONL")
+    _add_config_args(p, "tiny")
+    _add_data_args(p)
+    p.add_argument("--values", choices=["on", "off"], help="value retrieval (default: the config's, on)")
+    p.add_argument("--out", required=True, help="output .jsonl")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser("ask", help="answer a question about a SQLite file: SQL, rows, timings")
+    _add_config_args(p, "tiny")
+    p.add_argument("--db", required=True, help="the SQLite file")
+    p.add_argument("question")
+    p.add_argument("--evidence", default="", help="external knowledge, put before the question (as BIRD's evidence)")
+    _add_inference_args(p, fix_rounds=2)
+    p.add_argument("--max-rows", type=int, default=20, help="rows to show")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="answer questions over HTTP (POST /ask); needs the `serve` extra")
+    _add_config_args(p, "tiny")
+    p.add_argument("--db", action="append", default=[], metavar="[NAME=]FILE", help="a SQLite file to serve (repeatable)")
+    p.add_argument("--db-dir", action="append", default=[], help="serve every *.sqlite / *.db under this folder")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    _add_inference_args(p, fix_rounds=2)
+    p.add_argument("--max-rows", type=int, default=20, help="rows per answer")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="merge the adapter into the 16-bit base; write safetensors + tokenizer")
+    _add_config_args(p, "tiny")
+    p.add_argument("--adapter", required=True, help="a checkpoint-N folder")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument("--max-shard-size", default="2GB")
+    p.set_defaults(func=cmd_export)
 
     from .scoring import add_score_arguments, run_score_command
 

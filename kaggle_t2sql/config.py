@@ -71,7 +71,8 @@ class DataConfig:
     packing: bool = True
     curriculum: Literal["complexity", "none"] = "complexity"
     prompt_style: Literal["arctic", "omnisql"] = "arctic"
-    value_limit: int = 2  # example values per column in the schema text
+    value_limit: int = 2  # sampled example values per column in the schema text
+    value_retrieval: bool = True  # also list the values matching the question (OmniSQL/Arctic did, in training and eval)
     seed: int = 42
 
 
@@ -137,6 +138,9 @@ def training_math(config: dict) -> dict:
         d.pop(volatile, None)
     for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
         d.get("training", {}).pop(volatile, None)
+    if d.get("data", {}).get("value_retrieval") is False:
+        # the prompts of runs made before value retrieval existed: such a run resumes with it off
+        d["data"].pop("value_retrieval")
     return d
 
 

@@ -36,7 +36,8 @@ class DataReport:
 def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = True) -> tuple[list[dict], DataReport]:
     stream, plans = training_stream(data)
     encoded, stats = encode_examples(
-        stream, tokenizer, data.max_seq_length, data.prompt_style, data.value_limit, progress=progress
+        stream, tokenizer, data.max_seq_length, data.prompt_style, data.value_limit, progress=progress,
+        value_retrieval=data.value_retrieval,
     )
     if data.packing:
         rows = pack_encoded(encoded, data.max_seq_length)

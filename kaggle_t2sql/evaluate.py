@@ -1,18 +1,19 @@
 """`eval`: generate SQL with the 4-bit base + adapter, then score it by execution.
 
-Greedy (one sample, temperature 0) or self-consistency: n samples at temperature T, the
-answer is the SQL whose execution result most samples agree on (Arctic/OmniSQL's
-voting). SQL is the last ```sql block of each generation. Scoring is `scoring.py`'s,
-on files in the official gold/pred formats, so a run can be re-scored by
-`kaggle-t2sql score` or the official evaluators.
+Greedy (one sample, temperature 0) or self-consistency: n samples at temperature T, one
+SQL chosen by a vote over their execution results (`--vote soft`, Arctic's default, or
+`exact`, OmniSQL's). SQL is the last ```sql block of each generation. The path from
+question to SQL is `infer.pipeline`'s, shared with `ask` and `serve`; correction
+(`--fix-rounds`) is off by default so scores stay comparable with the official recipe.
+Scoring is `scoring.py`'s, on files in the official gold/pred formats, so a run can be
+re-scored by `kaggle-t2sql score` or the official evaluators.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -21,8 +22,8 @@ from . import atomic
 from .config import RunConfig
 from .errors import ConfigError
 from .examples import Example
-from .prompts import extract_sql
-from .tokenization import end_of_turn_id, prompt_text
+from .infer.engine import Generator, ModelGenerator, load_for_inference
+from .infer.pipeline import InferenceSettings, answer
 
 
 @dataclass
@@ -33,11 +34,17 @@ class EvalSettings:
     limit: int = 0
     samples: int = 1
     temperature: float = 0.8  # used when samples > 1
+    vote: str = "soft"  # soft (Arctic) | exact (OmniSQL), when samples > 1
+    fix_rounds: int = 0  # execution-guided correction; 0 keeps scores comparable with the official recipe
     max_new_tokens: int = 1024
     batch_size: int = 4
     semantics: str = "test-suite"  # bird data defaults to "bird"
     timeout: float = 10.0
     workers: int = 0  # 0 = one per CPU
+
+    def inference(self) -> InferenceSettings:
+        return InferenceSettings(samples=self.samples, temperature=self.temperature, vote=self.vote,
+                                 fix_rounds=self.fix_rounds, timeout=self.timeout)
 
 
 def load_eval_examples(s: EvalSettings) -> list[Example]:
@@ -59,76 +66,6 @@ def load_eval_examples(s: EvalSettings) -> list[Example]:
     return examples[: s.limit] if s.limit else examples
 
 
-def load_for_inference(cfg: RunConfig, adapter: str | Path | None):
-    """4-bit base (+ the adapter of a checkpoint folder), eval mode, left padding for batching."""
-    from .model import load_base_model, load_tokenizer
-
-    tokenizer = load_tokenizer(cfg.model)
-    tokenizer.padding_side = "left"
-    model = load_base_model(cfg)
-    if adapter:
-        from peft import PeftModel
-
-        adapter = Path(adapter)
-        if not (adapter / "adapter_config.json").is_file():
-            raise ConfigError(f"--adapter {adapter} holds no adapter_config.json: give a checkpoint-N folder")
-        model = PeftModel.from_pretrained(model, str(adapter))
-    model.eval()
-    return model, tokenizer
-
-
-def generate(model, tokenizer, prompts: list[str], s: EvalSettings, progress: bool = True) -> list[dict]:
-    """Per prompt: `texts` (samples), `seconds` (its share of the batch time), `new_tokens`."""
-    import torch
-
-    out = []
-    sampling = s.samples > 1
-    stop = [end_of_turn_id(tokenizer)]
-    for start in tqdm(range(0, len(prompts), s.batch_size), desc="generating", disable=not progress, leave=False):
-        batch = prompts[start : start + s.batch_size]
-        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            generated = model.generate(
-                **enc,
-                max_new_tokens=s.max_new_tokens,
-                do_sample=sampling,
-                temperature=s.temperature if sampling else None,
-                top_p=None,
-                top_k=None,
-                num_return_sequences=s.samples,
-                eos_token_id=stop,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
-            )
-        seconds = time.perf_counter() - t0
-        new = generated[:, enc["input_ids"].shape[1] :]
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        counts = (new != tokenizer.pad_token_id).sum(dim=1).tolist()
-        for i in range(len(batch)):
-            rows = range(i * s.samples, (i + 1) * s.samples)
-            out.append({"texts": [texts[r] for r in rows], "new_tokens": sum(counts[r] for r in rows),
-                        "seconds": seconds / len(batch)})
-    return out
-
-
-def vote(db_path: str, candidates: list[str], timeout: float) -> tuple[str, int]:
-    """The candidate whose execution result the most candidates share (failed runs do not vote)."""
-    from .execution import execute_sql
-
-    if len(candidates) == 1:
-        return candidates[0], 1
-    keys = []
-    for sql in candidates:
-        result = execute_sql(db_path, sql, timeout=timeout) if sql.strip() else None
-        keys.append(None if result is None or not result.ok else tuple(sorted(map(repr, result.rows))))
-    counts = Counter(k for k in keys if k is not None)
-    if not counts:
-        return candidates[0], 0
-    best, votes = counts.most_common(1)[0]
-    return candidates[keys.index(best)], votes
-
-
 def _db_links(examples: list[Example], root: Path) -> Path:
     """A db_root in the official <db_id>/<db_id>.sqlite layout, whatever the source layout."""
     for ex in examples:
@@ -146,7 +83,9 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_dir: str | Path, progress: bool = True) -> dict:
+def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_dir: str | Path, progress: bool = True,
+             generator: Generator | None = None, tokenizer=None) -> dict:
+    """Answer and score every question; `generator` + `tokenizer` replace the model (e.g. a scripted one)."""
     from .scoring import score_files
 
     out_dir = Path(out_dir)
@@ -154,27 +93,29 @@ def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_di
     examples = load_eval_examples(s)
     if not examples:
         raise ConfigError("no evaluation examples: check --data / --split / --limit")
-    model, tokenizer = load_for_inference(cfg, adapter)
-    prompts = [prompt_text(ex, tokenizer, cfg.data.prompt_style, cfg.data.value_limit) for ex in examples]
-    generations = generate(model, tokenizer, prompts, s, progress)
-
-    predictions, votes = [], []
-    for ex, gen in zip(examples, generations):
-        sql, n_votes = vote(ex.db_path, [extract_sql(t) for t in gen["texts"]], s.timeout)
-        predictions.append(sql)
-        votes.append(n_votes)
+    inference = s.inference()
+    if generator is None:
+        model, tokenizer = load_for_inference(cfg, adapter)
+        generator = ModelGenerator(model, tokenizer, s.max_new_tokens, s.batch_size)
+    outcomes = []
+    for start in tqdm(range(0, len(examples), s.batch_size), desc="answering", unit="batch", disable=not progress):
+        outcomes += answer(generator, tokenizer, examples[start:start + s.batch_size], cfg.data, inference)
+    predictions = [o.sql for o in outcomes]
 
     gold_path, pred_path = out_dir / "gold.sql", out_dir / "pred.sql"
     atomic.write_text(gold_path, "".join(f"{' '.join(ex.sql.split())}\t{ex.db_id}\n" for ex in examples))
     atomic.write_text(pred_path, "".join(f"{' '.join(sql.split())}\n" for sql in predictions))
     semantics = "bird" if s.data == "bird" and s.semantics == "test-suite" else s.semantics
-    report = score_files(gold_path, pred_path, _db_links(examples, out_dir / "databases"), semantics=semantics,
-                         timeout=s.timeout, workers=s.workers or None, difficulties=[ex.difficulty or ex.sql_complexity for ex in examples],
-                         progress=progress)
+    score = partial(score_files, db_root=_db_links(examples, out_dir / "databases"), semantics=semantics,
+                    timeout=s.timeout, workers=s.workers or None,
+                    difficulties=[ex.difficulty or ex.sql_complexity for ex in examples], progress=progress)
+    report = score(gold_path, pred_path)
+    if s.fix_rounds:
+        report["summary"]["correction"] = _correction_summary(outcomes, report, score, gold_path, out_dir)
 
-    gen_seconds = [g["seconds"] for g in generations]
+    gen_seconds = [o.timings["generation"] for o in outcomes]
     exec_seconds = [e.get("pred_seconds") or 0.0 for e in report["examples"]]
-    total_tokens = sum(g["new_tokens"] for g in generations)
+    total_tokens = sum(o.new_tokens for o in outcomes)
     report["summary"]["latency"] = {
         "generation_p50_s": percentile(gen_seconds, 0.5),
         "generation_p95_s": percentile(gen_seconds, 0.95),
@@ -183,12 +124,29 @@ def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_di
         "tokens_per_second": total_tokens / sum(gen_seconds) if sum(gen_seconds) else 0.0,
     }
     report["summary"].update({"model": cfg.model.name_or_path, "adapter": str(adapter or ""), "data": s.data,
-                              "samples": s.samples, "temperature": s.temperature if s.samples > 1 else 0.0})
-    for ex, item, gen, sql, n_votes in zip(examples, report["examples"], generations, predictions, votes):
-        item.update({"id": ex.id, "question": ex.question, "gold": ex.sql, "prediction": sql, "votes": n_votes,
-                     "generation": gen["texts"][0], "generation_seconds": gen["seconds"]})
+                              "samples": s.samples, "temperature": s.temperature if s.samples > 1 else 0.0,
+                              "vote": s.vote if s.samples > 1 else "", "fix_rounds": s.fix_rounds,
+                              "value_retrieval": cfg.data.value_retrieval})
+    for ex, item, o in zip(examples, report["examples"], outcomes):
+        item.update({"id": ex.id, "question": ex.question, "gold": ex.sql, "prediction": o.sql, "support": o.support,
+                     "voted": o.chosen_sql, "fix_rounds": o.fix_rounds, "generation": o.generation,
+                     "generation_seconds": o.timings["generation"]})
     write_eval_outputs(report, out_dir)
     return report
+
+
+def _correction_summary(outcomes, report: dict, score, gold_path: Path, out_dir: Path) -> dict:
+    """How many questions went to correction, and how many of those changed verdict (scored before and after)."""
+    fixed = [i for i, o in enumerate(outcomes) if o.fix_rounds]
+    before_path = out_dir / "pred_before_fix.sql"
+    atomic.write_text(before_path, "".join(f"{' '.join(o.chosen_sql.split())}\n" for o in outcomes))
+    before = score(gold_path, before_path)["examples"]
+    after = report["examples"]
+    gained = sum(1 for i in fixed if after[i]["correct"] and not before[i]["correct"])
+    lost = sum(1 for i in fixed if before[i]["correct"] and not after[i]["correct"])
+    return {"attempted": len(fixed), "rounds": sum(o.fix_rounds for o in outcomes), "changed_verdict": gained + lost,
+            "gained": gained, "lost": lost,
+            "execution_accuracy_before": sum(e["correct"] for e in before) / len(before) if before else 0.0}
 
 
 def markdown_report(report: dict) -> str:
@@ -202,6 +160,10 @@ def markdown_report(report: dict) -> str:
         f"| prediction errors | {s.get('errors', 0)} |",
         f"| timeouts | {s.get('timeouts', 0)} |",
     ]
+    fix = s.get("correction")
+    if fix:
+        lines += [f"| fixes attempted / changed verdict | {fix['attempted']} / {fix['changed_verdict']} "
+                  f"(+{fix['gained']} -{fix['lost']}) |"]
     if lat:
         lines += [
             f"| generation latency p50 / p95 (s) | {lat['generation_p50_s']:.2f} / {lat['generation_p95_s']:.2f} |",

@@ -2,9 +2,10 @@
 
 One `CREATE TABLE` block per table, one column per line with its type and up to
 `value_limit` distinct non-empty example values (strings cut at 40 characters),
-then PRIMARY KEY and `CONSTRAINT fk_<table>_<column> FOREIGN KEY` lines. The
-output is deterministic (tables, columns and values in database order) and cached
-per database file and value limit.
+then PRIMARY KEY and `CONSTRAINT fk_<table>_<column> FOREIGN KEY` lines. Values that
+match the question (`infer.retrieval`) are listed first in their column's comment, up to
+6 values in all, as OmniSQL does. The output is deterministic (tables, columns and values
+in database order); what is read from the file is cached per file and value limit.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import os
 import re
 import sqlite3
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import DataError
 
 MAX_VALUE_CHARS = 40
+MAX_LISTED_VALUES = 6  # matched + sampled values per column comment (OmniSQL)
 
 # The reserved words OmniSQL backticks (plus anything that is not [A-Za-z0-9_]).
 SQL_RESERVED_WORDS = frozenset(
@@ -68,19 +71,24 @@ def _example_values(cur: sqlite3.Cursor, table: str, column: str, limit: int) ->
     return [v[:MAX_VALUE_CHARS] if isinstance(v, str) else v for (v,) in rows]
 
 
-def _table_ddl(cur: sqlite3.Cursor, table: str, value_limit: int) -> str:
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    columns: tuple[tuple[str, str, tuple], ...]  # (column line without comment, `table.column` lower case, examples)
+    keys: tuple[str, ...]  # PRIMARY KEY and CONSTRAINT lines
+
+
+def _read_table(cur: sqlite3.Cursor, table: str, value_limit: int) -> _Table:
     columns = cur.execute(f"PRAGMA table_info({_sql_literal_name(table)})").fetchall()
     lines, pk = [], []
     for _cid, name, col_type, _notnull, _default, pk_pos in columns:
-        line = f"    {quote_identifier(name)} {col_type or 'TEXT'},"
-        values = _example_values(cur, table, name, value_limit)
-        if values:
-            line += f" -- example: {values}"
-        lines.append(line)
+        values = tuple(_example_values(cur, table, name, value_limit))
+        lines.append((f"    {quote_identifier(name)} {col_type or 'TEXT'},", f"{table}.{name}".lower(), values))
         if pk_pos:
             pk.append((pk_pos, name))
+    keys = []
     if pk:
-        lines.append("    PRIMARY KEY (" + ", ".join(quote_identifier(n) for _, n in sorted(pk)) + "),")
+        keys.append("    PRIMARY KEY (" + ", ".join(quote_identifier(n) for _, n in sorted(pk)) + "),")
     fks = []
     # SQLite lists foreign keys last-declared first: reverse to declaration order.
     for row in sorted(cur.execute(f"PRAGMA foreign_key_list({_sql_literal_name(table)})").fetchall(), key=lambda r: (-r[0], r[1])):
@@ -91,13 +99,22 @@ def _table_ddl(cur: sqlite3.Cursor, table: str, value_limit: int) -> str:
             f"FOREIGN KEY ({quote_identifier(from_col)}) REFERENCES {quote_identifier(ref_table)} "
             f"({quote_identifier(to_col)}),"
         )
-    lines.extend(OrderedDict.fromkeys(fks))
-    ddl = f"CREATE TABLE {quote_identifier(table)} (\n" + "\n".join(lines)
+    keys.extend(OrderedDict.fromkeys(fks))
+    return _Table(table, tuple(lines), tuple(keys))
+
+
+def _table_ddl(table: _Table, matched: dict[str, list[str]]) -> str:
+    lines = []
+    for line, key, examples in table.columns:
+        # Matched values first, then the sampled examples, deduplicated, at most 6 (OmniSQL's obtain_db_details).
+        values = list(dict.fromkeys([*matched.get(key, ()), *examples]))[:MAX_LISTED_VALUES]
+        lines.append(f"{line} -- example: {values}" if values else line)
+    ddl = f"CREATE TABLE {quote_identifier(table.name)} (\n" + "\n".join(lines + list(table.keys))
     return ddl.rstrip(",") + "\n);"
 
 
 @lru_cache(maxsize=4096)
-def _schema_text_cached(db_path: str, _mtime_ns: int, _size: int, value_limit: int) -> str:
+def _read_tables(db_path: str, _mtime_ns: int, _size: int, value_limit: int) -> tuple[_Table, ...]:
     conn = open_readonly(db_path)
     try:
         cur = conn.cursor()
@@ -107,18 +124,23 @@ def _schema_text_cached(db_path: str, _mtime_ns: int, _size: int, value_limit: i
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
             )
         ]
-        return "\n\n".join(_table_ddl(cur, t, value_limit) for t in tables)
+        return tuple(_read_table(cur, t, value_limit) for t in tables)
     except sqlite3.DatabaseError as exc:
         raise DataError(f"cannot read schema of {db_path}: {exc} (is it a SQLite file?)") from None
     finally:
         conn.close()
 
 
-def schema_text(db_path: str | Path, value_limit: int = 2) -> str:
-    """The `db_details` block for one database; cached until the file changes."""
+def schema_text(db_path: str | Path, value_limit: int = 2, matched: dict[str, list[str]] | None = None) -> str:
+    """The `db_details` block for one database (read once until the file changes).
+
+    `matched`: question-matched values per `table.column` (lower case) to list before the
+    sampled examples (see `infer.retrieval`).
+    """
     path = os.path.abspath(db_path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise DataError(f"database file {path} not found: check db_root / the dataset's database folder") from None
-    return _schema_text_cached(path, st.st_mtime_ns, st.st_size, value_limit)
+    tables = _read_tables(path, st.st_mtime_ns, st.st_size, value_limit)
+    return "\n\n".join(_table_ddl(t, matched or {}) for t in tables)

@@ -1,7 +1,9 @@
 """Examples -> token ids with prompt-masked labels, under a truncation policy that never cuts the target.
 
-Too long? First shrink the schema's example values (value_limit, then fewer, then
-none); still too long, drop the example and count it. Labels are -100 on the
+The prompt is built here for training, eval, ask and `prompts` alike: schema text with
+sampled example values and (with `value_retrieval`) the database values that match the
+question. Too long? First shrink the schema's sampled values (value_limit, then fewer,
+then none); still too long, drop the example and count it. Labels are -100 on the
 prompt, so the loss is on the answer (and its end-of-turn token) only.
 """
 
@@ -13,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .errors import DataError
 from .examples import Example
-from .prompts import build_messages, render_prompt, training_target
+from .prompts import build_messages, question_with_evidence, render_prompt, training_target
 from .schema import schema_text
 
 IGNORE_INDEX = -100
@@ -41,20 +43,37 @@ def end_of_turn_id(tokenizer) -> int:
     return int(token_id)
 
 
-def prompt_text(example: Example, tokenizer, style: str = "arctic", value_limit: int = 2) -> str:
+def db_details(example: Example, value_limit: int = 2, value_retrieval: bool = True) -> str:
+    """The schema text of the example's database, with the values matching its question when asked."""
+    matched = None
+    if value_retrieval:
+        from .infer.retrieval import matched_values
+
+        matched = matched_values(example.db_path, question_with_evidence(example.question, example.external_knowledge))
+    return schema_text(example.db_path, value_limit, matched)
+
+
+def prompt_messages(example: Example, style: str = "arctic", value_limit: int = 2,
+                    value_retrieval: bool = True) -> list[dict]:
+    details = db_details(example, value_limit, value_retrieval)
+    return build_messages(details, example.question, example.external_knowledge, style)
+
+
+def prompt_text(example: Example, tokenizer, style: str = "arctic", value_limit: int = 2,
+                value_retrieval: bool = True) -> str:
     """The exact generation prompt for one example (used for training and inference alike)."""
-    messages = build_messages(schema_text(example.db_path, value_limit), example.question, example.external_knowledge, style)
-    return render_prompt(tokenizer, messages, style)
+    return render_prompt(tokenizer, prompt_messages(example, style, value_limit, value_retrieval), style)
 
 
 def encode_example(
-    example: Example, tokenizer, max_seq_length: int, style: str = "arctic", value_limit: int = 2
+    example: Example, tokenizer, max_seq_length: int, style: str = "arctic", value_limit: int = 2,
+    value_retrieval: bool = True,
 ) -> dict | None:
     """input_ids/labels for one example, or None when it cannot fit without cutting the target."""
     target_ids = tokenizer(training_target(example, style), add_special_tokens=False)["input_ids"]
     target_ids = list(target_ids) + [end_of_turn_id(tokenizer)]
     for limit in range(value_limit, -1, -1):
-        prompt_ids = tokenizer(prompt_text(example, tokenizer, style, limit), add_special_tokens=False)["input_ids"]
+        prompt_ids = tokenizer(prompt_text(example, tokenizer, style, limit, value_retrieval), add_special_tokens=False)["input_ids"]
         if len(prompt_ids) + len(target_ids) <= max_seq_length:
             return {
                 "input_ids": list(prompt_ids) + target_ids,
@@ -71,6 +90,7 @@ def encode_examples(
     style: str = "arctic",
     value_limit: int = 2,
     progress: bool = True,
+    value_retrieval: bool = True,
 ) -> tuple[list[dict], EncodeStats]:
     """Encode in order; report how many were shrunk or dropped. Raises when nothing fits."""
     stats = EncodeStats()
@@ -78,7 +98,7 @@ def encode_examples(
     memo: dict[Example, dict | None] = {}  # epochs and repeated stages encode each example once
     for ex in tqdm(examples, desc="tokenizing", unit="ex", disable=not progress, leave=False):
         if ex not in memo:
-            memo[ex] = encode_example(ex, tokenizer, max_seq_length, style, value_limit)
+            memo[ex] = encode_example(ex, tokenizer, max_seq_length, style, value_limit, value_retrieval)
         item = memo[ex]
         if item is None:
             stats.dropped += 1

@@ -38,6 +38,15 @@ def tiny_tokenizer(_cache_dir):
     return load_tokenizer(ModelConfig(name_or_path="tiny"))
 
 
+@pytest.fixture(scope="session")
+def tiny_model(_cache_dir):
+    """The tiny model and tokenizer loaded for inference once per test run (eval mode, never trained here)."""
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.infer.engine import load_for_inference
+
+    return load_for_inference(build_config("tiny"), None)
+
+
 def make_db(path: Path, script: str) -> Path:
     import sqlite3
 
@@ -47,6 +56,18 @@ def make_db(path: Path, script: str) -> Path:
     conn.commit()
     conn.close()
     return path
+
+
+def change_db(path: Path, sql: str, *params) -> None:
+    """Run one write on a test database and move its mtime on (so caches keyed by mtime see the change too)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
 
 
 SHOP_SQL = """
@@ -65,3 +86,34 @@ INSERT INTO orders VALUES (10, 1, 9.5, 'a very long note that goes well past for
 @pytest.fixture
 def shop_db(tmp_path) -> Path:
     return make_db(tmp_path / "dbs" / "shop" / "shop.sqlite", SHOP_SQL)
+
+
+class ScriptedGenerator:
+    """Stands in for the model behind the same `generate` interface: replies from a script, prompts recorded.
+
+    `script` is a list of replies, one per call and prompt (a str, or a list of str for samples);
+    a callable gets the prompt and returns the reply.
+    """
+
+    def __init__(self, script):
+        self.script = script if callable(script) else list(script)
+        self.prompts: list[str] = []
+        self.calls = 0
+
+    def generate(self, prompts, samples=1, temperature=0.0):
+        from kaggle_t2sql.infer.engine import Generation
+
+        self.calls += 1
+        out = []
+        for prompt in prompts:
+            self.prompts.append(prompt)
+            reply = self.script(prompt) if callable(self.script) else self.script.pop(0)
+            texts = [reply] * samples if isinstance(reply, str) else list(reply)
+            assert len(texts) == samples, f"script gave {len(texts)} texts for {samples} samples"
+            out.append(Generation(texts, new_tokens=sum(len(t.split()) for t in texts), seconds=0.001))
+        return out
+
+
+def sql_reply(sql: str) -> str:
+    """A reply in Arctic's output format."""
+    return f" thinking </think>\n<answer>\n```sql\n{sql}\n```\n</answer>"

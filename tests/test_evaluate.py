@@ -2,18 +2,20 @@
 
 import json
 
+from conftest import SPIDER, needs_spider
+
 from kaggle_t2sql.cli import main
-from kaggle_t2sql.evaluate import vote
 
 
 def test_eval_cli_greedy_and_self_consistency_write_every_report(tmp_path, capsys):
-    for samples in (1, 3):
+    for samples, vote in ((1, "soft"), (3, "exact")):
         out = tmp_path / f"eval-{samples}"
         assert main(["eval", "--preset", "tiny", "--limit", "5", "--samples", str(samples), "--max-new-tokens", "16",
-                     "--out-dir", str(out), "--no-progress", "--workers", "1"]) == 0
+                     "--vote", vote, "--out-dir", str(out), "--no-progress", "--workers", "1"]) == 0
         report = json.loads((out / "report.json").read_text())
         assert report["summary"]["n"] == 5 and 0.0 <= report["summary"]["execution_accuracy"] <= 1.0
-        assert report["summary"]["samples"] == samples
+        assert report["summary"]["samples"] == samples and report["summary"]["fix_rounds"] == 0
+        assert report["summary"]["vote"] == ("exact" if samples > 1 else "") and "correction" not in report["summary"]
         lat = report["summary"]["latency"]
         assert lat["generation_p95_s"] >= lat["generation_p50_s"] > 0 and lat["tokens_per_second"] > 0
         lines = (out / "examples.jsonl").read_text().splitlines()
@@ -23,12 +25,33 @@ def test_eval_cli_greedy_and_self_consistency_write_every_report(tmp_path, capsy
     assert "| execution accuracy |" in capsys.readouterr().out
 
 
-def test_vote_picks_the_majority_execution_result(shop_db):
-    candidates = ["SELECT name FROM customers WHERE id = 1", "SELECT count(*) FROM customers",
-                  "SELECT name FROM customers WHERE id < 2", "SELECT nope FROM nowhere"]
-    sql, votes = vote(str(shop_db), candidates, timeout=5)
-    assert (sql, votes) == ("SELECT name FROM customers WHERE id = 1", 2)
-    assert vote(str(shop_db), ["SELECT nope", ""], timeout=5) == ("SELECT nope", 0)
+def test_prompts_cli_writes_the_exact_prompts(tmp_path, capsys, tiny_tokenizer):
+    from kaggle_t2sql import bundled
+    from kaggle_t2sql.tokenization import prompt_text
+
+    for values in ("on", "off"):
+        out = tmp_path / f"{values}.jsonl"
+        assert main(["prompts", "--data", "bundled", "--limit", "3", "--values", values, "--out", str(out),
+                     "--no-progress"]) == 0
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        examples = bundled.load_examples("dev")[:3]
+        assert [r["db_id"] for r in records] == [ex.db_id for ex in examples]
+        assert [r["prompt"] for r in records] == [
+            prompt_text(ex, tiny_tokenizer, value_retrieval=values == "on") for ex in examples]
+        assert all(r["schema"] in r["prompt"] and r["question"] in r["prompt"] for r in records)
+    assert "value retrieval off" in capsys.readouterr().out
+    assert main(["prompts", "--data", "spider", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "needs --data-path" in capsys.readouterr().err
+
+
+@needs_spider
+def test_prompts_cli_on_the_spider_fixture(tmp_path):
+    out = tmp_path / "spider.jsonl"
+    assert main(["prompts", "--data", "spider", "--data-path", str(SPIDER), "--limit", "60", "--out", str(out),
+                 "--no-progress"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 60 and {"db_id", "question", "prompt"} <= set(records[0])
+    assert any("'France'" in r["schema"] for r in records if "France" in r["question"])
 
 
 def test_score_cli_is_wired(tmp_path, shop_db, capsys):

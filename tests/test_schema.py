@@ -1,8 +1,5 @@
-import os
-import sqlite3
-
 import pytest
-from conftest import SPIDER, needs_spider
+from conftest import SPIDER, change_db, needs_spider
 
 from kaggle_t2sql.errors import DataError
 from kaggle_t2sql.schema import quote_identifier, schema_text
@@ -38,14 +35,12 @@ def test_value_limit_and_no_values(shop_db):
 
 
 def test_deterministic_and_cache_follows_file_changes(shop_db):
+    from kaggle_t2sql.schema import _read_tables
+
     first = schema_text(shop_db)
-    assert schema_text(shop_db) is first  # cached
-    conn = sqlite3.connect(shop_db)
-    conn.execute("CREATE TABLE extra (x TEXT)")
-    conn.commit()
-    conn.close()
-    st = os.stat(shop_db)
-    os.utime(shop_db, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    hits = _read_tables.cache_info().hits
+    assert schema_text(shop_db) == first and _read_tables.cache_info().hits == hits + 1  # read once
+    change_db(shop_db, "CREATE TABLE extra (x TEXT)")
     assert "CREATE TABLE extra (\n    x TEXT\n);" in schema_text(shop_db)
 
 
