@@ -2,17 +2,21 @@
 tests/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
 limit, and charge the GPU quota).
 
-Steps, as the README's "From zero to a chained run on Kaggle" gives them:
-  1. `kaggle-t2sql kaggle-init --user tester --preset tiny --wheel ...` (the setup command; the
-     base model comes from an attached Kaggle Model; with --fresh-account the checkpoint dataset is
-     NOT created: the first session creates it);
-  2. `kaggle-t2sql chain --folder <kernel>` from outside, or with --self-chain one
-     `kaggle kernels push -p <kernel>` and the notebook pushes each next session itself;
-  3. sessions run until the run is finished, each stopped by its time budget before the limit;
-  4. `kaggle-t2sql sync pull` of the checkpoint dataset into a run folder.
+Steps, as the README's "From zero to a chained run on Kaggle" gives them (step 1, the token, is the
+emulator's client environment):
+  2. `kaggle-t2sql prepare --source bundled ... --publish tester/t2sql-subset` (the training subset);
+  3. `kaggle-t2sql kaggle-init --user tester --preset tiny --wheel --data-path kaggle:tester/t2sql-subset/...`
+     (the base model comes from an attached Kaggle Model; with --fresh-account the checkpoint dataset
+     is NOT created: the first session that can push creates it);
+  4. `kaggle kernels push -p <kernel>` creates the notebook; with no secret attached yet its session
+     stops at once naming KAGGLE_API_TOKEN; then the secret is attached;
+  5. `kaggle-t2sql chain --folder <kernel>` from outside, or with --self-chain one more push and the
+     notebook pushes each next session itself, until the run is finished; then
+     `kaggle-t2sql sync pull` of the checkpoint dataset into a run folder.
 Then the final adapter is compared with an uninterrupted local run of the same configuration,
 and DIR/summary.json is written: finished, sessions (status, start_step, end_step,
-stop_reason), run_dir, gpu_hours_used, identical_to_uninterrupted, wall_seconds.
+stop_reason), first_session_without_secret, run_dir, gpu_hours_used, identical_to_uninterrupted,
+wall_seconds.
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
 """
@@ -35,6 +39,7 @@ RUN = "e2e"
 STORE = f"{USER}/kaggle-t2sql-checkpoints"
 KERNEL = f"{USER}/kaggle-t2sql-train"
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
+SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=96",
             "training.save_steps=6", "training.logging_steps=1"]
@@ -60,6 +65,20 @@ def session_rows(ledger: list[dict], records) -> list[dict]:
     return rows
 
 
+def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
+    """Self-chaining: until every session pushed after the first `after` ones has ended and pushed no successor."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        runs = emu.kernel_runs(KERNEL)
+        if len(runs) > after and all(r.status in ("complete", "error") for r in runs) and len(sessions.records) == len(runs):
+            sessions.wait_idle()
+            time.sleep(2.0)  # a last session may still be pushing its successor
+            if len(emu.kernel_runs(KERNEL)) == len(runs):
+                return
+    raise TimeoutError("the self-chained sessions did not end")
+
+
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, limit_s: float = 45.0, budget_s: float = 22.0,
         max_sessions: int = 16) -> dict:
@@ -79,15 +98,21 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         env.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
         os.environ["T2SQL_CACHE_DIR"] = env["T2SQL_CACHE_DIR"]
         from kaggle_t2sql.tiny import tiny_model_dir
+
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=SESSION_HOURS * 3600 / limit_s,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
-        sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
+        # README step 2: a training subset, published as a dataset
+        print(_cli("kaggle_t2sql", "prepare", "--source", "bundled", "--per-complexity", "30", "--out",
+                   str(out / "subset"), "--publish", SUBSET, env=env).stdout.splitlines()[-1], flush=True)
+        # step 3: the setup command
         kernel = out / "kernel"
-        init = ["kaggle_t2sql", "kaggle-init", "--user", USER, "--preset", "tiny", "--run-name", RUN, "--wheel", "--no-wheel-deps",
+        init = ["kaggle_t2sql", "kaggle-init", "--user", USER, "--preset", "tiny", "--run-name", RUN,
+                "--wheel", "--no-wheel-deps",  # the emulated image has the dependencies (see kaggle_sessions.py)
                 "--folder", str(kernel), "--time-budget-minutes", str(budget_s / 60), "--eval-limit", "2",
-                "--max-sessions", str(max_sessions), "--model-source", MODEL,
-                "--set", f"model.name_or_path=kaggle-model:{MODEL}"]
+                "--max-sessions", str(max_sessions), "--data-source", "jsonl",
+                "--data-path", f"kaggle:{SUBSET}/pairs.jsonl", "--dataset-source", SUBSET,
+                "--model-source", MODEL, "--set", f"model.name_or_path=kaggle-model:{MODEL}"]
         for pair in TRAINING:
             init += ["--set", pair]
         if self_chain:
@@ -95,17 +120,18 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         if fresh_account:
             init.append("--no-create-store")
         print(_cli(*init, env=env).stdout, end="", flush=True)
+        # step 4: the first push creates the notebook; without the secret its session stops at once
+        print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
+        sessions.wait_idle()
+        first = sessions.records[-1]
+        without_secret = {"status": first.status, "elapsed_s": round(first.elapsed_s, 1),
+                          "names_the_secret": "add a secret named KAGGLE_API_TOKEN" in first.log}
+        print(f"first session, no secret attached: {first.status} after {first.elapsed_s:.0f} s", flush=True)
+        sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
+        # step 5: chain from outside, or push once more and let the notebook push its successors
         if self_chain:
             print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
-            deadline = time.monotonic() + max_sessions * limit_s * 2
-            while time.monotonic() < deadline:
-                time.sleep(1.0)
-                runs = emu.kernel_runs(KERNEL)
-                if runs and all(r.status in ("complete", "error") for r in runs) and len(sessions.records) == len(runs):
-                    sessions.wait_idle()
-                    time.sleep(2.0)  # a last session may still be pushing its successor
-                    if len(emu.kernel_runs(KERNEL)) == len(runs):
-                        break
+            _wait_for_chain_end(emu, sessions, after=2, deadline_s=max_sessions * limit_s * 2)
         else:
             chain = _cli("kaggle_t2sql", "chain", "--folder", str(kernel), "--poll-seconds", "0.5", "--max-sessions",
                          str(max_sessions), env=env, timeout=max_sessions * limit_s * 3)
@@ -116,17 +142,20 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
         status = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run_dir), "--json", env=env).stdout)
         reference = reference or out / "reference"
-        if not (reference / "run.json").is_file():
+        if not (reference / "run.json").is_file():  # the same data and base weights, read locally, in one go
             ref_cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
-                       "--set", f"run_name={RUN}"]  # the same base weights, read from the local build
+                       "--set", f"run_name={RUN}", "--set", "data.stages.0.source=jsonl",
+                       "--set", "data.stages.0.name=jsonl", "--set", f"data.stages.0.path={out / 'subset' / 'pairs.jsonl'}"]
             for pair in TRAINING:
                 ref_cmd += ["--set", pair]
             _cli(*ref_cmd, env=env)
+        records = [r for r in sessions.records if r.ref == KERNEL]
         summary = {
             "finished": status["finished"],
             "global_step": status["global_step"],
             "max_steps": status["max_steps"],
-            "sessions": session_rows(status["sessions"], [r for r in sessions.records if r.ref == KERNEL]),
+            "first_session_without_secret": without_secret,
+            "sessions": session_rows(status["sessions"], records[1:]),
             "run_dir": str(run_dir),
             "gpu_hours_used": round(emu.gpu_quota_used_hours, 2),
             "identical_to_uninterrupted": identical(run_dir, reference, status["global_step"]),
@@ -134,7 +163,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "fresh_account": fresh_account,
             "layout": layout,
             "killed_at_limit": kill_at_limit,
-            "pushes_without_machine_shape": [r.version for r in sessions.records if r.machine_shape != "NvidiaTeslaT4"],
+            "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
             "wall_seconds": round(time.monotonic() - started, 1),
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -24,7 +24,7 @@ KAGGLE_PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1
 IMAGE_HAS = {
     "torch": "2.10.0", "transformers": "5.0.0", "peft": "0.19.1", "accelerate": "1.13.0", "datasets": "4.0.0",
     "tensorboard": "2.20.0", "sqlparse": "0.5.5", "jupytext": "1.19.1", "papermill": "", "ipykernel": "",
-    "tqdm": "4.67.3", "psutil": "", "pyyaml": "6.0.3", "matplotlib": "3.10.0", "six": "1.17.0",
+    "tqdm": "4.67.3", "psutil": "", "pyyaml": "6.0.3", "matplotlib": "3.10.0", "six": "1.17.0", "numpy": "",
 }
 
 

@@ -18,6 +18,8 @@ def reference(tmp_path_factory):
 
 
 def check(summary, min_sessions=3):
+    first = summary["first_session_without_secret"]
+    assert first["status"] == "error" and first["elapsed_s"] < 60 and first["names_the_secret"], first
     sessions = summary["sessions"]
     assert summary["finished"] and summary["global_step"] == summary["max_steps"], sessions
     assert len(sessions) >= min_sessions, sessions
