@@ -225,12 +225,14 @@ def push_next_session(session: Session, result) -> bool:
 
 
 def evaluate(cfg: RunConfig, adapter: str = "", data: str = "bundled", data_path: str = "", split: str = "dev",
-             limit: int = 0, samples: int = 1, temperature: float = 0.8, out_dir: str | Path = "eval") -> dict:
+             limit: int = 0, samples: int = 1, temperature: float = 0.8, vote: str = "soft", fix_rounds: int = 0,
+             out_dir: str | Path = "eval") -> dict:
     """Generate, execute, score; returns the report with `markdown` and `chart` (PNG path) added."""
     from .evaluate import EvalSettings, markdown_report, run_eval
 
     settings = EvalSettings(data=data, data_path=kaggle_env.resolve_input(data_path), split=split, limit=limit,
-                            samples=samples, temperature=temperature, max_new_tokens=cfg_max_new_tokens(cfg))
+                            samples=samples, temperature=temperature, vote=vote, fix_rounds=fix_rounds,
+                            max_new_tokens=cfg_max_new_tokens(cfg))
     report = run_eval(cfg, settings, kaggle_env.resolve_input(adapter) or None, out_dir)
     report["markdown"] = markdown_report(report)
     report["chart"] = str(Path(out_dir) / "report.png")

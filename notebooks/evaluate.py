@@ -25,6 +25,8 @@ split = "dev"
 limit = 50  # questions (0 = all)
 samples = 1  # 1 = greedy; > 1 = self-consistency with execution-result voting
 temperature = 0.8  # used when samples > 1
+vote = "soft"  # with samples > 1: soft (Arctic's denotation similarity) | exact (OmniSQL's majority)
+fix_rounds = 0  # execution-guided correction rounds (0 keeps scores comparable with the official recipe)
 out_dir = ""  # "" = <Kaggle working dir>/eval
 overrides = {}
 package_source = ""  # pip spec used when no kaggle_t2sql wheel is attached
@@ -60,7 +62,8 @@ nb.environment()
 
 # %%
 report = nb.evaluate(cfg, adapter=adapter, data=data, data_path=data_path, split=split, limit=limit,
-                     samples=samples, temperature=temperature, out_dir=out_dir or nb.working_path("eval"))
+                     samples=samples, temperature=temperature, vote=vote, fix_rounds=fix_rounds,
+                     out_dir=out_dir or nb.working_path("eval"))
 display(Markdown(report["markdown"]))
 
 # %%
