@@ -64,6 +64,7 @@ def pull_for_session(
     store: CheckpointStore | None,
     input_root: str | Path = "/kaggle/input",
     fingerprint: str | None = None,
+    plan: dict | None = None,  # this session's run plan (plan.make_plan), for checking a stored run
 ) -> PullReport:
     run_dir = Path(run_dir)
     local = _local_step(run_dir)

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from kaggle_t2sql import bundled
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
 from kaggle_t2sql.errors import ConfigError
@@ -142,10 +143,38 @@ def test_corrupt_checkpoints_are_skipped_with_a_warning(tmp_path, reference):
     assert_identical(tmp_path, reference)
 
 
+def files_of(run_dir):
+    return {p: p.read_bytes() for p in Path(run_dir).rglob("*") if p.is_file()}
+
+
 def test_changed_config_in_same_run_folder_is_refused(tmp_path):
     ResumableTrainer(small_config(), tmp_path, progress=False, callbacks=[CutAt([1])]).run()
-    with pytest.raises(ConfigError, match=r"other settings or data \(changed: training.learning_rate\)"):
+    before = files_of(tmp_path)
+    with pytest.raises(ConfigError, match=r"other settings or data \(changed: training.learning_rate\).*new run_name / --output-dir"):
         ResumableTrainer(small_config("training.learning_rate=0.1"), tmp_path, progress=False).run()
+    assert files_of(tmp_path) == before
+
+
+def test_changed_data_is_refused_and_the_same_data_elsewhere_resumes(tmp_path):
+    """Resume skips by position in the stream: a stream whose rows changed is refused, by content, not path."""
+    lines = (bundled.data_dir() / "train.jsonl").read_text().splitlines()[:16]
+
+    def session(pairs, *cuts):
+        cfg = small_config("data.stages.0.source=jsonl", f"data.stages.0.path={pairs}", f"data.stages.0.db_root={bundled.db_root()}")
+        return ResumableTrainer(cfg, tmp_path / "run", progress=False, callbacks=[CutAt(cuts)]).run()
+
+    first, moved = tmp_path / "a" / "pairs.jsonl", tmp_path / "b" / "pairs.jsonl"
+    for path in (first, moved):
+        path.parent.mkdir()
+        path.write_text("\n".join(lines) + "\n")
+    assert session(first, 1).end_step == 1
+    assert (session(moved, 2).start_step, KaggleCheckpointManager(tmp_path / "run").status()["global_step"]) == (1, 2)
+    edited = json.loads(lines[5])
+    moved.write_text("\n".join([*lines[:5], json.dumps({**edited, "question": edited["question"] + " Please."}), *lines[6:]]))
+    before = files_of(tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"\(changed: data rows\)"):
+        session(moved)
+    assert files_of(tmp_path / "run") == before
 
 
 def _train_cmd(run_dir):
