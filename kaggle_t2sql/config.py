@@ -84,7 +84,7 @@ class TrainingConfig:
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "adamw_torch"  # fused on a GPU; README: memory
+    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "adamw_torch"  # fused on a GPU; 8-bit: see README "Optimizer"
     seed: int = 42
     logging_steps: int = 1
     save_steps: int = 50

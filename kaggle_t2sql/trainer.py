@@ -198,8 +198,8 @@ class ResumableTrainer:
 
         from .callbacks import AgreeOnStopCallback, any_rank
         from .dataset import RowsDataset, build_rows, collator_for
-        from .plan import data_fingerprint, make_plan
         from .model import build_model, load_tokenizer
+        from .plan import data_fingerprint, make_plan
         from .plots import plot_loss_curve
 
         cfg = self.cfg

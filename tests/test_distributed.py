@@ -125,8 +125,8 @@ def test_two_processes_cut_and_resumed_under_one_train_the_same_rows_and_masks(t
     masks of each step are those of the uninterrupted 2-process run (none skipped, none repeated)."""
     shutil.copytree(ddp_cut, tmp_path, dirs_exist_ok=True)
     result = in_process(tmp_path)
-    assert "global batch 4 kept with 1 process(es) instead of 2: gradient accumulation 4" in capsys.readouterr().out
     assert (result.start_step, result.end_step, result.max_steps, result.status) == (1, 5, 5, "finished")
+    assert "global batch 4 kept with 1 process(es) instead of 2: gradient accumulation 4" in capsys.readouterr().out
     resumed, reference = status_json(tmp_path, capsys), status_json(ddp_reference, capsys)
     assert resumed["max_steps"] == 5 and resumed["finished"] and len(resumed["sessions"]) == 2
     assert tokens(resumed) == tokens(reference) > 0

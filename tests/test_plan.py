@@ -106,3 +106,17 @@ def test_plan_changes_imports_without_torch():
     """The pull code checks a stored run with it before anything heavy is loaded."""
     code = "import sys; from kaggle_t2sql.checkpoints import plan_changes; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_planned_stream_is_the_rows_repeated_or_cut_to_max_steps_times_the_global_batch():
+    from kaggle_t2sql.dataset import RNG_KEY, RowsDataset
+
+    rows = [{"input_ids": [i], "labels": [i]} for i in range(5)]
+    plan = make_plan(build_config("tiny", set_args=["training.batch_size=2"]).training, len(rows), DATA, 1, "f")
+    assert (plan["global_batch"], plan["max_steps"]) == (2, 3)  # one pass: the last step is filled from the start
+    stream = RowsDataset(rows, plan["max_steps"] * plan["global_batch"])
+    assert [stream[i]["input_ids"] for i in range(len(stream))] == [[0], [1], [2], [3], [4], [0]]
+    assert [stream[i][RNG_KEY] for i in range(len(stream))] == list(range(6))  # the key dropout is seeded from
+    with pytest.raises(IndexError):
+        stream[6]
+    assert len(RowsDataset(rows, 3)) == 3  # an explicit max_steps shorter than a pass cuts the stream

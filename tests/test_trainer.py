@@ -243,3 +243,13 @@ def test_no_packing_mode_trains_and_resumes(tmp_path):
     second = ResumableTrainer(cfg, tmp_path, progress=False).run()
     assert (first.end_step, second.start_step, second.end_step, second.status) == (1, 1, 3, "finished")
     assert second.tokens_seen > 0
+
+
+def test_optimizer_is_fused_adamw_on_a_gpu_and_8bit_stays_an_option():
+    from transformers.training_args import OptimizerNames
+
+    from kaggle_t2sql.trainer import _optimizer
+
+    assert _optimizer("adamw_torch", on_gpu=True) == OptimizerNames.ADAMW_TORCH_FUSED.value
+    assert _optimizer("paged_adamw_8bit", on_gpu=True) == OptimizerNames.PAGED_ADAMW_8BIT.value
+    assert _optimizer("paged_adamw_8bit", on_gpu=False) == _optimizer("adamw_torch", on_gpu=False) == "adamw_torch"
