@@ -254,5 +254,3 @@ class KaggleCheckpointManager:
             "loss": losses[-1][1] if losses else None,
             "loss_history": losses,
         }
-
-

@@ -128,3 +128,15 @@ def test_a_kill_after_the_second_rename_keeps_the_new_checkpoint(manager):
     manager.clean_staging()
     assert sorted(p.name for p in manager.checkpoints_dir.iterdir()) == ["checkpoint-2", "checkpoint-4"]
     assert manager.latest_valid().name == "checkpoint-4"
+
+
+def test_a_run_json_written_before_plans_gets_this_sessions_plan_once(tmp_path):
+    manager = KaggleCheckpointManager(tmp_path)
+    manager.save_manifest({"run_id": "old", "config": {"training": {"batch_size": 1}}, "fingerprint": "f",
+                           "max_steps": 40, "sessions": []})
+    plan = {"global_batch": 8, "max_steps": 50, "world_size": 1, "data": {"rows": "r"}, "fingerprint": "f"}
+    with pytest.warns(UserWarning, match="predates run plans"):
+        manager.open_run({"training": {"batch_size": 1}}, "f", plan)
+    assert (manager.load_manifest()["plan"], manager.load_manifest()["max_steps"]) == (plan, 50)
+    later = {**plan, "max_steps": 60, "world_size": 2}  # the stored plan stays; only a change would be refused
+    assert manager.open_run({"training": {"batch_size": 1}}, "f", later)["plan"] == plan
