@@ -57,16 +57,20 @@ def fsync_tree(root: str | Path) -> None:
         fsync_dir(dirpath)
 
 
+ASIDE = ".old-"  # `.<name>.old-<pid>`: a folder moved aside while its replacement is renamed in
+
+
 def publish_dir(written: str | Path, final: str | Path) -> Path:
     """fsync a fully written folder and rename it to `final`, replacing what was there.
 
-    A replaced folder is first moved aside (a hidden `.<name>.old-<pid>` that cleanup
-    code may remove), so `final` is always either the old or the new folder, whole.
+    A replaced folder is first moved aside to `.<name>.old-<pid>`, then the new one is renamed in,
+    then the old one removed. A kill between the two renames leaves `final` missing and the old
+    folder aside, whole: `restore_replaced` puts it back.
     """
     written, final = Path(written), Path(final)
     fsync_tree(written)
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}{ASIDE}{os.getpid()}")
         os.replace(final, old)
         os.replace(written, final)
         shutil.rmtree(old, ignore_errors=True)
@@ -74,6 +78,23 @@ def publish_dir(written: str | Path, final: str | Path) -> Path:
         os.replace(written, final)
     fsync_dir(final.parent)
     return final
+
+
+def restore_replaced(parent: str | Path) -> list[Path]:
+    """Finish replacements a kill cut short in `parent`: a folder moved aside whose replacement never
+    arrived goes back to its name; one whose replacement is in place is removed. Call it while no
+    replacement is running there (e.g. at session start). Returns the folders put back."""
+    restored = []
+    for old in sorted(Path(parent).glob(f".*{ASIDE}*")):
+        final = old.with_name(old.name[1:].rpartition(ASIDE)[0])
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, final)
+            restored.append(final)
+    if restored:
+        fsync_dir(parent)
+    return restored
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import atomic
 from .errors import ConfigError
+from .plan import plan_changes  # noqa: F401 - re-exported: the pull code checks a stored run with it
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MARKER = "checkpoint.json"
@@ -56,6 +57,22 @@ def step_of(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
+def read_marker(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The files listed in a checkpoint.json, or the problems that make it untrustworthy."""
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {}, [f"checkpoint.json unreadable: {exc}"]
+    files = marker.get("files") if isinstance(marker, dict) else None
+    if not isinstance(files, dict):
+        return {}, ["checkpoint.json malformed: expected an object with a 'files' object"]
+    bad = [name for name, meta in files.items() if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), str)
+                                                        and type(meta.get("bytes")) is int)]
+    if bad:
+        return {}, [f"checkpoint.json malformed: {', '.join(sorted(bad))} lack(s) sha256 and bytes"]
+    return files, []
+
+
 def validate_checkpoint(path: str | Path, deep: bool = True) -> list[str]:
     """Problems that make a checkpoint untrustworthy ([] = valid)."""
     path = Path(path)
@@ -64,10 +81,9 @@ def validate_checkpoint(path: str | Path, deep: bool = True) -> list[str]:
     marker = path / MARKER
     if not marker.is_file():
         return ["no checkpoint.json: the save did not complete"]
-    try:
-        files = json.loads(marker.read_text())["files"]
-    except (ValueError, KeyError) as exc:
-        return [f"checkpoint.json unreadable: {exc}"]
+    files, problems = read_marker(marker)
+    if problems:
+        return problems
     problems = [f"missing {name}" for name in REQUIRED_FILES if name not in files]
     if not any(name in files for name in RNG_FILES):
         problems.append("missing rng_state.pth")
@@ -82,10 +98,9 @@ def validate_checkpoint(path: str | Path, deep: bool = True) -> list[str]:
     if problems:
         return problems
     try:
-        state = json.loads((path / "trainer_state.json").read_text())
-        int(state["global_step"])
-    except (ValueError, KeyError) as exc:
-        return [f"trainer_state.json unreadable: {exc}"]
+        int(json.loads((path / "trainer_state.json").read_text())["global_step"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"trainer_state.json unreadable: {exc!r}"]
     if deep:
         try:
             from safetensors.torch import load_file
@@ -133,10 +148,12 @@ class KaggleCheckpointManager:
         return atomic.publish_dir(written, self.checkpoints_dir / f"checkpoint-{step}")
 
     def clean_staging(self) -> None:
-        """Remove leftovers of saves that were killed half-way (never visible as checkpoints)."""
+        """Undo what killed saves left: put back a checkpoint moved aside by a replacement that never
+        completed, and remove half-written staging folders (never visible as checkpoints)."""
         if self.checkpoints_dir.is_dir():
+            atomic.restore_replaced(self.checkpoints_dir)
             for p in self.checkpoints_dir.iterdir():
-                if p.name.startswith((".staging-", ".checkpoint-")):  # killed saves, folders replaced mid-swap
+                if p.name.startswith(".staging-"):
                     shutil.rmtree(p, ignore_errors=True)
 
     def prune(self, keep: int) -> None:
@@ -160,8 +177,9 @@ class KaggleCheckpointManager:
     def save_manifest(self, manifest: dict) -> None:
         atomic.write_json(self.manifest_path, manifest)
 
-    def open_run(self, config: dict, fingerprint: str, max_steps: int) -> dict:
-        """Create the manifest, or check that this run folder belongs to the same configuration."""
+    def open_run(self, config: dict, fingerprint: str, plan: dict) -> dict:
+        """Create the manifest with this session's plan, or check that this session may resume the
+        stored run: same settings and data, and a process count that keeps its global batch."""
         manifest = self.load_manifest()
         if manifest is None:
             manifest = {
@@ -169,19 +187,23 @@ class KaggleCheckpointManager:
                 "created": time.time(),
                 "config": config,
                 "fingerprint": fingerprint,
-                "max_steps": max_steps,
+                "plan": plan,
+                "max_steps": plan["max_steps"],
                 "sessions": [],
             }
-        elif manifest["fingerprint"] != fingerprint:
-            from .config import training_math
-
-            changed = sorted(_diff_keys(training_math(manifest.get("config", {})), training_math(config)))
-            raise ConfigError(
-                f"{self.run_dir} holds a run with a different configuration (changed: {', '.join(changed) or 'data'}): "
-                "resume with the same settings, or use a new --output-dir"
-            )
+        else:
+            changed = plan_changes(manifest, config, plan)
+            if changed:
+                raise ConfigError(
+                    f"{self.run_dir} holds a run with other settings or data (changed: {', '.join(changed)}): "
+                    "nothing was trained. Resume it with its original settings and data, or start a new run "
+                    "(a new run_name / --output-dir)"
+                )
+            if not manifest.get("plan"):
+                warnings.warn(f"{self.manifest_path} predates run plans: this session's plan is kept from now on "
+                              "(earlier sessions' data cannot be compared)", stacklevel=2)
+                manifest["plan"], manifest["max_steps"] = plan, plan["max_steps"]
         manifest["config"] = config  # budget / store / save cadence may change between sessions
-        manifest["max_steps"] = max_steps
         for session in manifest["sessions"]:  # a session that never wrote its end was killed
             if session.get("end_time") is None:
                 session["end_time"] = session.get("last_save_time") or session["start_time"]
@@ -226,17 +248,9 @@ class KaggleCheckpointManager:
             "finished": bool(max_steps) and step >= max_steps,
             "global_step": step,
             "max_steps": max_steps,
+            "plan": manifest.get("plan"),
             "latest_checkpoint": str(latest) if latest else None,
             "sessions": manifest["sessions"],
             "loss": losses[-1][1] if losses else None,
             "loss_history": losses,
         }
-
-
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: set[str] = set()
-        for k in set(a) | set(b):
-            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return set() if a == b else {prefix.rstrip(".")}

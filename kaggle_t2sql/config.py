@@ -86,7 +86,7 @@ class TrainingConfig:
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "paged_adamw_8bit"
+    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "adamw_torch"  # fused on a GPU; 8-bit: see README "Optimizer"
     seed: int = 42
     logging_steps: int = 1
     save_steps: int = 50
@@ -132,7 +132,8 @@ class RunConfig:
 
 
 def training_math(config: dict) -> dict:
-    """A config dict without what may change between sessions (budget, store, save cadence, names)."""
+    """A config dict without what may change between sessions: budget, store, save cadence, names,
+    and where the data is mounted (the run plan's data fingerprint checks its content instead)."""
     d = copy.deepcopy(config)
     for volatile in ("budget", "store", "run_name", "preset"):
         d.pop(volatile, None)
@@ -141,7 +142,22 @@ def training_math(config: dict) -> dict:
     if d.get("data", {}).get("value_retrieval") is False:
         # the prompts of runs made before value retrieval existed: such a run resumes with it off
         d["data"].pop("value_retrieval")
+    for stage in d.get("data", {}).get("stages", []):
+        for volatile in ("path", "db_root"):
+            stage.pop(volatile, None)
     return d
+
+
+def diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
+    """Dotted keys whose values differ between two nested dicts, e.g. {"data.stages.0.limit"}."""
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        a, b = dict(enumerate(a)), dict(enumerate(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for k in set(a) | set(b):
+            out |= diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".")}
 
 
 def _arctic_7b_t4() -> RunConfig:
@@ -168,7 +184,6 @@ def _tiny() -> RunConfig:
             gradient_accumulation_steps=1,
             max_steps=0,
             warmup_steps=2,
-            optim="adamw_torch",
             save_steps=5,
             save_interval_minutes=0.0,
             keep_checkpoints=2,

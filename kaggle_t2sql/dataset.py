@@ -4,6 +4,7 @@ resumed Trainer skips to its position instantly instead of re-reading)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import DataConfig
@@ -55,24 +56,43 @@ def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = Tr
     return rows, report
 
 
+RNG_KEY = "rng_key"  # a batch's position in the planned stream: the trainer seeds its randomness with it
+
+
 class RowsDataset:
-    """Map-style dataset over in-memory rows (a torch Dataset by protocol).
+    """Map-style dataset over the planned stream: the rows in order, repeated or cut to `length`
+    (a torch Dataset by protocol). Each item carries its position in that stream.
 
     Rows of repeated examples (epochs, stages) share their token lists, so a
     100k-example stream costs memory for its unique examples only; indexing is O(1),
     which is what lets a resumed Trainer skip thousands of batches instantly.
     """
 
-    def __init__(self, rows: list[dict]):
+    def __init__(self, rows: list[dict], length: int | None = None):
         self.rows = rows
+        self.length = len(rows) if length is None else length
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.length
 
     def __getitem__(self, i: int) -> dict:
-        row = self.rows[i]
-        return {k: row[k] for k in MODEL_INPUTS if k in row}
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        row = self.rows[i % len(self.rows)]
+        return {**{k: row[k] for k in MODEL_INPUTS if k in row}, RNG_KEY: i}
 
 
-def collator_for(data: DataConfig, tokenizer):
-    return PackedCollator(tokenizer.pad_token_id) if data.packing else padded_collator(tokenizer)
+@dataclass
+class KeyedCollator:
+    """Collates with `collate` and adds the batch's first position as RNG_KEY (a plain int)."""
+
+    collate: Callable[[list[dict]], dict]
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.collate([{k: v for k, v in f.items() if k != RNG_KEY} for f in features])
+        batch[RNG_KEY] = features[0][RNG_KEY]
+        return batch
+
+
+def collator_for(data: DataConfig, tokenizer) -> KeyedCollator:
+    return KeyedCollator(PackedCollator(tokenizer.pad_token_id) if data.packing else padded_collator(tokenizer))

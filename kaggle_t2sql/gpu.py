@@ -64,6 +64,24 @@ def diagnose(devices: list[Device], arch_list: list[str]) -> None:
             )
 
 
+def dtype_for(requested: str, capabilities: list[tuple[int, int]]) -> str:
+    """The compute dtype for these GPUs (none: CPU, float32 unless asked otherwise).
+
+    "auto" picks bf16 when every GPU has it (sm_80+), else fp16; asking for bf16 on a GPU
+    without it is refused, not silently emulated.
+    """
+    if not capabilities:
+        return "float32" if requested == "auto" else requested
+    bf16 = all(c >= (8, 0) for c in capabilities)
+    if requested == "auto":
+        return "bfloat16" if bf16 else "float16"
+    if requested == "bfloat16" and not bf16:
+        sm = ", ".join(f"sm_{a}{b}" for a, b in sorted(set(capabilities)))
+        raise GpuError(f"quantization.compute_dtype=bfloat16 needs a GPU with bf16 (sm_80+, e.g. A100, L4), "
+                       f"and this one is {sm} (a T4 is sm_75): use compute_dtype auto or float16")
+    return requested
+
+
 def probe() -> list[Device]:
     """The visible CUDA devices (empty on CPU), read without launching any kernel."""
     import torch

@@ -41,13 +41,13 @@ def load_tokenizer(model: ModelConfig):
 
 
 def compute_dtype(quant: QuantizationConfig):
+    """fp16 on a T4, bf16 on sm_80+, float32 on CPU; bf16 asked for on a GPU without it is refused."""
     import torch
 
-    if quant.compute_dtype != "auto":
-        return getattr(torch, quant.compute_dtype)
-    if not torch.cuda.is_available():
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.get_device_capability()[0] >= 8 else torch.float16
+    from .gpu import dtype_for
+
+    gpus = range(torch.cuda.device_count()) if torch.cuda.is_available() else ()
+    return getattr(torch, dtype_for(quant.compute_dtype, [torch.cuda.get_device_capability(i) for i in gpus]))
 
 
 def bnb_config(quant: QuantizationConfig):

@@ -17,7 +17,6 @@ partial copies are skipped with a warning and the next best one is used.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from .bundle import (STORE_INDEX, find_bundles, install_bundle, keep_carried, re
                      verify_bundle)
 from .checkpoints import KaggleCheckpointManager
 from .errors import ConfigError
+from .plan import plan_changes
 from .stores import CheckpointStore
 
 CARRY_DIR = "store-carry"  # in the run folder: the store's other runs, re-pushed with every version
@@ -54,20 +54,11 @@ def _local_step(run_dir: Path) -> int:
     return json.loads((latest / "trainer_state.json").read_text())["global_step"] if latest else 0
 
 
-def run_changes(stored: dict, config: dict, plan: dict | None) -> list[str]:
-    """What differs between a stored run (its run.json or sync manifest) and this session ([] = may resume)."""
-    from .config import training_math
-
-    if not stored.get("config") or set(config) <= {"run_name"}:  # nothing to compare (e.g. a bare `sync pull`)
-        return []
-    from .checkpoints import _diff_keys
-
-    changed = sorted(_diff_keys(training_math(stored["config"]), training_math(config)))
-    return changed
-
-
 def refuse_if_changed(stored: dict, config: dict, plan: dict | None, where: str) -> None:
-    changed = run_changes(stored, config, plan)
+    """ConfigError naming what differs between a stored run (its sync manifest: config + plan) and this session."""
+    if set(config) <= {"run_name"}:  # a bare `sync pull --run-name`: no settings to compare
+        return
+    changed = plan_changes(stored, config, plan)
     if changed:
         raise ConfigError(
             f"{where} holds run {config.get('run_name')!r} with other settings or data (changed: {', '.join(changed)}): "
@@ -110,7 +101,7 @@ def pull_for_session(
     store: CheckpointStore | None,
     input_root: str | Path | None,
     config: dict,
-    plan: dict | None = None,
+    plan: dict | None = None,  # this session's run plan (plan.make_plan), for checking a stored run
 ) -> PullReport:
     """Install the best copy of this run; refuse a stored run of the same name with other settings."""
     run_dir = Path(run_dir)
@@ -152,7 +143,3 @@ def pull_for_session(
     if carry_from is not None:
         report.carried = keep_carried(carry_from, run_name, carry_dir(run_dir))
     return report
-
-
-def drop_carried(run_dir: str | Path) -> None:
-    shutil.rmtree(carry_dir(run_dir), ignore_errors=True)

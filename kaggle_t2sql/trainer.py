@@ -7,15 +7,19 @@ the same adapter (bit for bit on CPU) and the same per-step losses as one
 uninterrupted run, because:
   - data is a deterministic, map-style stream read in order (sequential sampler),
     so a resumed Trainer skips straight to its position;
-  - optimizer, scheduler, scaler and RNG states come back from the checkpoint;
+  - the run's plan (global batch, max_steps, data fingerprint) is fixed when it starts, and
+    another process count keeps the global batch by changing gradient accumulation;
+  - each micro-batch's randomness (LoRA dropout) is seeded from its position in the stream,
+    so it is the same whichever session or process trains it;
+  - optimizer, scheduler and scaler states come back from the checkpoint;
   - the model is rebuilt fresh and the adapter is loaded once, by the Trainer;
   - checkpoints are saved at step boundaries and published atomically.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -26,6 +30,8 @@ from . import gpu
 from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
 from .checkpoints import KaggleCheckpointManager
 from .config import RunConfig
+from .dataset import RNG_KEY
+from .plan import accumulation as plan_accumulation
 
 
 @dataclass
@@ -56,6 +62,7 @@ class SessionResult:
 
 
 def _hf_trainer_class():
+    import torch
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
 
@@ -65,6 +72,10 @@ def _hf_trainer_class():
         manager: KaggleCheckpointManager
         clock: SessionClock
         keep_checkpoints: int = 2
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            torch.manual_seed(batch_seed(self.args.seed, inputs.pop(RNG_KEY)))
+            return super().training_step(model, inputs, num_items_in_batch)
 
         def _get_train_sampler(self, train_dataset=None):
             return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
@@ -95,32 +106,31 @@ def _hf_trainer_class():
     return _Trainer
 
 
-def steps_for(rows: int, cfg: RunConfig, world_size: int = 1) -> int:
-    """Optimizer steps of the whole run: explicit max_steps, else one pass over the staged stream."""
-    if cfg.training.max_steps:
-        return cfg.training.max_steps
-    per_step = cfg.training.batch_size * cfg.training.gradient_accumulation_steps * world_size
-    return max(1, math.ceil(rows / per_step))
+def batch_seed(seed: int, position: int) -> int:
+    """The RNG seed of the micro-batch starting at `position` of the planned stream."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{position}".encode()).digest()[:8], "little") >> 1
 
 
-def training_arguments(cfg: RunConfig, run_dir: Path, max_steps: int):
+def training_arguments(cfg: RunConfig, run_dir: Path, plan: dict):
+    """TrainingArguments for `plan` with this session's process count (`use_plan` updates them)."""
     import torch
     from transformers import TrainingArguments
 
+    from .model import compute_dtype
+
     on_gpu = torch.cuda.is_available()
-    bf16 = on_gpu and torch.cuda.get_device_capability()[0] >= 8 and cfg.quantization.compute_dtype in ("auto", "bfloat16")
-    fp16 = on_gpu and not bf16 and cfg.quantization.compute_dtype in ("auto", "float16")
+    dtype = compute_dtype(cfg.quantization)  # refuses bf16 on a GPU without it
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=cfg.training.batch_size,
         gradient_accumulation_steps=cfg.training.gradient_accumulation_steps,
         learning_rate=cfg.training.learning_rate,
-        max_steps=max_steps,
+        max_steps=plan["max_steps"],
         warmup_steps=cfg.training.warmup_steps,
         lr_scheduler_type=cfg.training.lr_scheduler,
         weight_decay=cfg.training.weight_decay,
         max_grad_norm=cfg.training.max_grad_norm,
-        optim=cfg.training.optim if on_gpu else "adamw_torch",  # bitsandbytes' paged optimizers need CUDA
+        optim=_optimizer(cfg.training.optim, on_gpu),
         seed=cfg.training.seed,
         data_seed=cfg.training.seed,
         logging_steps=cfg.training.logging_steps,
@@ -129,8 +139,8 @@ def training_arguments(cfg: RunConfig, run_dir: Path, max_steps: int):
         save_total_limit=None,  # the manager prunes, and never drops the newest valid checkpoint
         train_sampling_strategy="sequential",
         report_to="none",  # TensorBoard is attached explicitly, with the run folder's tb/
-        fp16=fp16,
-        bf16=bf16,
+        fp16=on_gpu and dtype == torch.float16,
+        bf16=on_gpu and dtype == torch.bfloat16,
         use_cpu=not on_gpu,
         dataloader_num_workers=0,
         dataloader_pin_memory=on_gpu,
@@ -141,6 +151,24 @@ def training_arguments(cfg: RunConfig, run_dir: Path, max_steps: int):
         ddp_backend="gloo" if not on_gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
     return args
+
+
+def _optimizer(optim: str, on_gpu: bool) -> str:
+    """AdamW, fused on a GPU; bitsandbytes' 8-bit optimizers need CUDA, so on a CPU plain AdamW."""
+    if not on_gpu:
+        return "adamw_torch"
+    return "adamw_torch_fused" if optim == "adamw_torch" else optim
+
+
+def use_plan(args, plan: dict, batch_size: int, world_size: int) -> str | None:
+    """Set max_steps and the accumulation that keeps the plan's global batch; a note when it changed."""
+    args.max_steps = plan["max_steps"]
+    accumulation = plan_accumulation(plan, batch_size, world_size)
+    if accumulation == args.gradient_accumulation_steps:
+        return None
+    args.gradient_accumulation_steps = accumulation
+    return (f"run plan: global batch {plan['global_batch']} kept with {world_size} process(es) instead of "
+            f"{plan['world_size']}: gradient accumulation {accumulation}")
 
 
 class ResumableTrainer:
@@ -176,6 +204,7 @@ class ResumableTrainer:
         from .callbacks import AgreeOnStopCallback, any_rank
         from .dataset import RowsDataset, build_rows, collator_for
         from .model import build_model, load_tokenizer
+        from .plan import data_fingerprint, make_plan
         from .plots import plot_loss_curve
 
         cfg = self.cfg
@@ -189,8 +218,8 @@ class ResumableTrainer:
         tokenizer = load_tokenizer(cfg.model)
         rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=self.progress and main)
         say("data: " + "; ".join(report.lines()), flush=True)
-        max_steps = steps_for(len(rows), cfg, world_size)
-        args = training_arguments(cfg, self.run_dir, max_steps)  # also sets up the process group, if any
+        plan = make_plan(cfg.training, len(rows), data_fingerprint(rows, tokenizer), world_size, cfg.fingerprint())
+        args = training_arguments(cfg, self.run_dir, plan)  # also sets up the process group, if any
 
         store = uploader = None
         with args.main_process_first(local=False, desc="prepare the run folder"):
@@ -202,8 +231,14 @@ class ResumableTrainer:
                     from .sync import pull_for_session
 
                     store = open_store(cfg.store.uri)
-                    say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.to_dict()).summary(), flush=True)
-                self.manager.open_run(cfg.to_dict(), cfg.fingerprint(), max_steps)
+                    say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.to_dict(), plan=plan).summary(),
+                        flush=True)
+                self.manager.open_run(cfg.to_dict(), cfg.fingerprint(), plan)
+        plan = self.manager.load_manifest()["plan"]  # the run's, fixed when it started
+        note = use_plan(args, plan, cfg.training.batch_size, world_size)
+        if note:
+            say(note, flush=True)
+        max_steps = plan["max_steps"]
 
         latest = self.manager.latest_valid()
         start_state = json.loads((latest / "trainer_state.json").read_text()) if latest else {}
@@ -211,8 +246,6 @@ class ResumableTrainer:
         tokens_before = int(start_state.get("num_input_tokens_seen", 0))
         if start_step >= max_steps:
             return self._result("finished", "finished", start_step, start_step, max_steps, 0, latest)
-        if latest is not None:
-            _warn_on_world_size_change(latest, world_size)
 
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
@@ -248,7 +281,7 @@ class ResumableTrainer:
         trainer = _hf_trainer_class()(
             model=model,
             args=args,
-            train_dataset=RowsDataset(rows),
+            train_dataset=RowsDataset(rows, max_steps * plan["global_batch"]),
             data_collator=collator_for(cfg.data, tokenizer),
             callbacks=callbacks,
         )
@@ -306,21 +339,6 @@ class ResumableTrainer:
             run_dir=str(self.run_dir),
             not_pushed=list(not_pushed),
             push_errors=list(push_errors),
-        )
-
-
-def _warn_on_world_size_change(checkpoint: Path, world_size: int) -> None:
-    """Resuming with another number of processes works, but the data order is no longer the one an
-    uninterrupted run with the original count would have seen (batches are sharded per process)."""
-    import warnings
-
-    saved = json.loads((checkpoint / "checkpoint.json").read_text()).get("world_size", 1)
-    if saved != world_size:
-        warnings.warn(
-            f"{checkpoint.name} was written by {saved} process(es), this session runs {world_size}: training "
-            f"continues from step {checkpoint.name.split('-')[1]}, but batches are sharded differently from here on, "
-            f"so the result will not match an uninterrupted {saved}-process run bit for bit",
-            stacklevel=2,
         )
 
 

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from kaggle_t2sql.config import ConfigError, apply_overrides, build_config, from_dict, parse_set_args, preset
+from kaggle_t2sql.config import ALL_PROJECTIONS, ConfigError, apply_overrides, build_config, from_dict, parse_set_args, preset
 
 
 def test_presets_differ_where_they_should():
@@ -93,3 +93,24 @@ def test_a_full_config_dumped_as_yaml_rebuilds_the_same_config(tmp_path):
     f = tmp_path / "session-config.yaml"
     f.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     assert build_config("tiny", config_file=f) == cfg
+
+
+def test_gpu_preset_adam_states_are_small_next_to_a_t4():
+    """The README's arithmetic: LoRA r=16 on every projection of Arctic-7B's shape (built on the meta device:
+    no download, no memory) trains 40.4 M fp32 parameters; AdamW's two fp32 moments are 0.32 GB of a 15 GB T4,
+    so the default is plain AdamW, which the resume tests cover, not an 8-bit optimizer (~2 bytes a parameter)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from kaggle_t2sql.model import add_lora
+
+    cfg = preset("arctic-7b-t4")
+    assert cfg.training.optim == "adamw_torch" and (cfg.lora.r, cfg.lora.target_modules) == (16, ALL_PROJECTIONS)
+    shape = Qwen2Config(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                        intermediate_size=18944, vocab_size=152064)
+    with torch.device("meta"):
+        model = add_lora(AutoModelForCausalLM.from_config(shape), cfg.lora, gradient_checkpointing=False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert {p.dtype for p in trainable} == {torch.float32}
+    assert sum(p.numel() for p in trainable) == 40_370_176
+    assert round(2 * 4 * sum(p.numel() for p in trainable) / 1e9, 2) == 0.32  # exp_avg + exp_avg_sq, fp32

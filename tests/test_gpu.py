@@ -1,6 +1,8 @@
+from types import SimpleNamespace
+
 import pytest
 
-from kaggle_t2sql.gpu import Device, GpuError, describe, diagnose, supported
+from kaggle_t2sql.gpu import Device, GpuError, describe, diagnose, dtype_for, supported
 
 KAGGLE_TORCH_ARCHS = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
 
@@ -29,3 +31,40 @@ def test_kernel_compatibility_rules(cap, archs, ok):
 
 def test_bf16_only_from_ampere():
     assert not Device(0, "T4", (7, 5), 15, 15).bf16 and Device(0, "A100", (8, 0), 40, 40).bf16
+
+
+@pytest.mark.parametrize(
+    "requested, caps, chosen",
+    [("auto", [], "float32"), ("auto", [(7, 5), (7, 5)], "float16"), ("auto", [(8, 0)], "bfloat16"),
+     ("auto", [(8, 6), (7, 5)], "float16"), ("float16", [(7, 5)], "float16"), ("bfloat16", [(9, 0)], "bfloat16")],
+)
+def test_compute_dtype_follows_the_gpus(requested, caps, chosen):
+    assert dtype_for(requested, caps) == chosen
+
+
+def fake_t4s(monkeypatch, count=2):
+    """torch.cuda answering as Kaggle's 'GPU T4 x2' would (this machine has no GPU)."""
+    import torch
+
+    props = SimpleNamespace(name="Tesla T4", major=7, minor=5, total_memory=15 * 2**30)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=None: (7, 5))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: props)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i=None: (14 * 2**30, 15 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: KAGGLE_TORCH_ARCHS)
+
+
+def test_bf16_on_a_t4_is_refused_before_training(monkeypatch, tmp_path):
+    import torch
+
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.model import compute_dtype
+    from kaggle_t2sql.trainer import ResumableTrainer
+
+    fake_t4s(monkeypatch)
+    assert compute_dtype(build_config("arctic-7b-t4").quantization) == torch.float16
+    cfg = build_config("tiny", set_args=["quantization.compute_dtype=bfloat16", "data.stages.0.limit=2"])
+    with pytest.raises(GpuError, match=r"compute_dtype=bfloat16 needs a GPU with bf16 .* this one is sm_75 .*use compute_dtype auto or float16"):
+        ResumableTrainer(cfg, tmp_path / "run", progress=False).run()
+    assert not (tmp_path / "run").exists()  # refused before the run folder, a pull or a push
