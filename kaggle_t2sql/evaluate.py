@@ -112,15 +112,22 @@ def generate(model, tokenizer, prompts: list[str], s: EvalSettings, progress: bo
     return out
 
 
-def vote(db_path: str, candidates: list[str], timeout: float) -> tuple[str, int]:
-    """The candidate whose execution result the most candidates share (failed runs do not vote)."""
-    from .execution import execute_sql
+def vote(db_path: str, candidates: list[str], timeout: float, pool=None) -> tuple[str, int]:
+    """The candidate whose execution result the most candidates share (failed runs do not vote).
+
+    Candidates run in `pool` (an `execution.SandboxPool`; a new one when None), so a query
+    stuck inside one SQLite call is killed instead of hanging the evaluation.
+    """
+    from .execution import SandboxPool
 
     if len(candidates) == 1:
         return candidates[0], 1
+    if pool is None:
+        with SandboxPool() as own:
+            return vote(db_path, candidates, timeout, own)
     keys = []
     for sql in candidates:
-        result = execute_sql(db_path, sql, timeout=timeout) if sql.strip() else None
+        result = pool.execute(db_path, sql, timeout=timeout) if sql.strip() else None
         keys.append(None if result is None or not result.ok else tuple(sorted(map(repr, result.rows))))
     counts = Counter(k for k in keys if k is not None)
     if not counts:
@@ -158,11 +165,14 @@ def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_di
     prompts = [prompt_text(ex, tokenizer, cfg.data.prompt_style, cfg.data.value_limit) for ex in examples]
     generations = generate(model, tokenizer, prompts, s, progress)
 
+    from .execution import SandboxPool
+
     predictions, votes = [], []
-    for ex, gen in zip(examples, generations):
-        sql, n_votes = vote(ex.db_path, [extract_sql(t) for t in gen["texts"]], s.timeout)
-        predictions.append(sql)
-        votes.append(n_votes)
+    with SandboxPool() as pool:
+        for ex, gen in zip(examples, generations):
+            sql, n_votes = vote(ex.db_path, [extract_sql(t) for t in gen["texts"]], s.timeout, pool)
+            predictions.append(sql)
+            votes.append(n_votes)
 
     gold_path, pred_path = out_dir / "gold.sql", out_dir / "pred.sql"
     atomic.write_text(gold_path, "".join(f"{' '.join(ex.sql.split())}\t{ex.db_id}\n" for ex in examples))
