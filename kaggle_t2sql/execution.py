@@ -307,8 +307,7 @@ class WorkerFailure:
 
     def describe(self, timeout: float) -> str:
         if self.killed:
-            return (f"timed out after {timeout:g} s (it did not stop at the deadline, so its worker process was "
-                    f"killed {self.seconds:.1f} s in)")
+            return f"timed out after {timeout:g} s (it did not stop at the deadline, so its worker process was killed)"
         return (f"the worker process died while running this (exit code {self.exitcode}: out of memory, or a "
                 "crash in SQLite)")
 
@@ -336,7 +335,7 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
 
     When each call returns and each further step starts goes on `clock`, which the
     supervisor reads without being woken by it (a call's clock starts when the one before it
-    returned, or when it was sent to an idle worker). Answers go back on `calls` in batches: held
+    returned, or when an idle worker has it unpickled). Answers go back on `calls` in batches: held
     while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
     batch, not per call. Answers held by a worker that gets killed are lost, and the
     supervisor runs those calls again.
@@ -349,13 +348,16 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     calls.send(("ready",))
     held: list[tuple[int, Any]] = []
     while True:
+        idle = not calls.poll()
         try:
-            call = calls.recv()
+            call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
         except EOFError:
             return
         if call is None:
             return
         _current, fn, item = call
+        if idle:  # the supervisor started this call's clock when it sent it: start it again, now
+            clock.send(("start", _current, time.monotonic()))
         try:
             held.append((_current, fn(item)))
         except Exception as exc:  # noqa: BLE001 - handed to the supervisor, which re-raises it
@@ -545,6 +547,8 @@ class _MapRun:
         self.todo = deque(range(len(items)))
         self.remaining = len(items)
         self.index_of: dict[int, int] = {}  # call id -> item index
+        # Few items: one at a time, so each worker gets its share; many: up to QUEUED ahead.
+        self.queued = max(1, min(SandboxPool.QUEUED, math.ceil(len(items) / (4 * pool.workers))))
 
     def run(self) -> list:
         workers = self.pool._pool
@@ -552,7 +556,7 @@ class _MapRun:
             while len(workers) < min(self.pool.workers, self.remaining):
                 workers.append(_Worker(self.pool._context, self.pool.memory_bytes))
             for worker in workers:
-                while worker.ready and len(worker.sent) < SandboxPool.QUEUED and self.todo:
+                while worker.ready and len(worker.sent) < self.queued and self.todo:
                     call_id, index = next(self.pool._call_ids), self.todo.popleft()
                     self.index_of[call_id] = index
                     worker.send(call_id, self.fn, self.items[index])
