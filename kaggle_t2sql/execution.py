@@ -67,6 +67,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +84,7 @@ MAX_VALUE_LENGTH = 1_000_000  # bytes of one string/blob, stored or computed: bo
 MAX_LIKE_PATTERN = 1_000  # bytes of a LIKE/GLOB pattern: a LIKE costs at most value x pattern steps
 MAX_RESULT_BYTES = 256 << 20  # text/blob bytes of a whole result, counted row by row
 GRACE_SECONDS = 1.0  # a supervised query still running this long after its timeout is killed
+PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
 WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
 
 # Pragmas that only describe the schema; they have no setter form.
@@ -420,6 +422,7 @@ class _Worker:
         self.calls, self.clock = _Pipe(self.conn), _Pipe(clock)
         self.ready = False
         self.sent: deque[int] = deque()  # ids of the calls not yet answered, in the order the worker runs them
+        self.sent_bytes: dict[int, int] = {}  # their pickled sizes
         self.returned: set[int] = set()  # those of them that returned (their answers are on the way)
         self.since = 0.0  # when the running call's current step started
         self.step: Any = None  # its `begin_step` info
@@ -431,12 +434,21 @@ class _Worker:
     def deadline(self, limit: float | None) -> float:
         return math.inf if limit is None or self.running is None else self.since + limit
 
-    def send(self, call_id: int, fn: Callable, item: Any) -> None:
+    def can_take(self, payload: bytes) -> bool:
+        """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
+
+        (Were this process blocked writing a call while the worker blocks writing an answer
+        back, both would wait forever.)
+        """
+        return not self.sent or sum(self.sent_bytes.values()) + len(payload) <= PIPE_BUDGET
+
+    def send(self, call_id: int, payload: bytes) -> None:
         self.read_clock()
         if self.running is None:  # idle: this call starts now
             self.since, self.step = time.monotonic(), None
-        self.conn.send((call_id, fn, item))
+        self.conn.send_bytes(payload)
         self.sent.append(call_id)
+        self.sent_bytes[call_id] = len(payload)
 
     def read_clock(self) -> None:
         """Catch up with the calls that returned and the steps that started (the worker never waits for this)."""
@@ -450,6 +462,7 @@ class _Worker:
     def answered(self, call_id: int) -> None:
         self.sent.remove(call_id)
         self.returned.discard(call_id)
+        del self.sent_bytes[call_id]
 
     def kill(self) -> None:
         self.process.kill()
@@ -557,9 +570,13 @@ class _MapRun:
                 workers.append(_Worker(self.pool._context, self.pool.memory_bytes))
             for worker in workers:
                 while worker.ready and len(worker.sent) < self.queued and self.todo:
-                    call_id, index = next(self.pool._call_ids), self.todo.popleft()
+                    call_id, index = next(self.pool._call_ids), self.todo[0]
+                    payload = ForkingPickler.dumps((call_id, self.fn, self.items[index]))
+                    if not worker.can_take(payload):
+                        break
+                    self.todo.popleft()
                     self.index_of[call_id] = index
-                    worker.send(call_id, self.fn, self.items[index])
+                    worker.send(call_id, payload)
                 worker.read_clock()
             deadline = min((w.deadline(self.limit) for w in workers), default=math.inf)
             timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())

@@ -323,3 +323,13 @@ def test_a_worker_that_dies_fails_only_its_item_and_errors_propagate():
     assert not failures[0].killed and failures[0].exitcode == 7 and "died" in failures[0].describe(30)
     with pytest.raises(ValueError, match="three"):
         parallel_map(fail_on_three, range(6), workers=2, progress=False, limit=30)
+
+
+@pytest.mark.timeout(60)
+def test_big_calls_and_big_answers_do_not_deadlock_the_pipes(people_db):
+    """Calls queued ahead stay under the pipe's buffer, so the supervisor never blocks writing one
+    while the worker blocks writing a big answer back."""
+    pad = "-- " + "x" * 300_000 + "\n"
+    pairs = [(people_db, f"{pad}SELECT {i}, zeroblob(900000)") for i in range(20)]
+    results = execute_many(pairs, workers=1, timeout=10, progress=False)
+    assert [r.rows[0][0] for r in results] == list(range(20))
