@@ -261,7 +261,7 @@ def runaway_set(tmp: Path, golds) -> None:
     print(f"   {wall:.1f} s wall for the whole command (target <= 30 s); gold right {right}/40, runaways wrong "
           f"{wrong}/6")
     for name, e in zip(SINGLE_CALL_RUNAWAYS, examples[40:]):
-        how = "killed" if e["worker_killed"] else (e["error"] or "a wrong result").split(" (")[0]
+        how = "killed" if e["worker_killed"] else (e["error"] or f"stopped early: {e['early_verdict']}").split(" (")[0]
         print(f"     {name:<10} {e['pred_seconds']:5.2f} s  {how}")
 
 

@@ -19,10 +19,10 @@ Runaway queries are stopped three ways:
 * a deadline checked from SQLite's progress handler (every thousand VM steps) and as
   rows arrive interrupts long scans, joins and recursive CTEs, leaving the worker alive;
 * SQLite limits cap what one built-in call can cost, since one call is one VM step and
-  the progress handler never sees inside it: a value is at most 1 MB (a legitimate
-  Spider/BIRD value is under 1 KB) and a LIKE/GLOB pattern at most 1,000 bytes (theirs
-  are under 30), so `LIKE '%' || 40,000 chars` is an error at once and a LIKE costs at
-  most ~1e9 character steps;
+  the progress handler never sees inside it: a value is at most 1 MB (the largest in the
+  Spider/BIRD fixture databases is 102 bytes) and a LIKE/GLOB pattern at most 1,000 bytes
+  (their gold queries' are under 30), so `LIKE '%' || 40,000 chars` is an error at once
+  and one LIKE costs at most ~1e9 character steps (about a second);
 * what no limit bounds (`instr`, `replace` and `trim` are quadratic in their arguments:
   `trim(x, y)` on two 1 MB values runs for hours) is stopped by the supervisor:
   `SandboxPool` runs calls in worker processes and kills a worker still busy with a
@@ -265,12 +265,12 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
             if size > MAX_RESULT_BYTES:
                 return ExecResult(None, f"result too large: more than {MAX_RESULT_BYTES >> 20} MiB of text/blobs",
                                   time.perf_counter() - start, columns=columns)
+            if over_deadline():
+                raise sqlite3.OperationalError("interrupted")
             if stop_when is not None and (reason := stop_when(len(rows), row)):
                 return ExecResult(None, f"stopped early: {reason}", time.perf_counter() - start, columns=columns,
                                   stopped_early=True)
             rows.append(row)
-            if over_deadline():
-                raise sqlite3.OperationalError("interrupted")
         return ExecResult(rows, None, time.perf_counter() - start, columns=columns)
     except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError) as exc:
         return ExecResult(None, _error_text(exc, auth, state["timed_out"], timeout), time.perf_counter() - start,

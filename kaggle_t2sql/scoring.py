@@ -15,6 +15,19 @@ Two semantics:
 * ``bird`` (BIRD's evaluation_ex.py): ``set(pred_rows) == set(gold_rows)``; row order and
   duplicates are ignored, column order matters; the SQL runs as written.
 
+Empty statements after the prediction (``SELECT ...; ;``) run under test-suite, whose
+DISTINCT removal keeps only the first statement; under bird, and test-suite with
+``keep_distinct``, the official scripts hand the text to Python's sqlite3, which refuses
+them, so the prediction is wrong there too. A second real statement is always refused
+(upstream test-suite would run only the first).
+
+Each example runs in a supervised worker (``execution.SandboxPool``): a query still
+running ``GRACE_SECONDS`` past the timeout has its worker killed and replaced, and the
+example is wrong (timed out); the rest of the run is untouched. Early verdicts: the
+prediction's rows are checked as they arrive against what a match needs
+(``early_mismatch``), and the first that rules a match out stops it; the verdict is the
+one the full result would get.
+
 Exact match is reported beside execution accuracy as a plain string comparison after
 normalization (keyword/identifier case, whitespace, identifier quoting, comments,
 trailing semicolons); it is not Spider's component-wise exact-set-match.

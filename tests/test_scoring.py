@@ -194,10 +194,11 @@ def test_a_killed_worker_between_ordinary_queries_leaves_every_other_verdict(tmp
 
 
 def test_keep_distinct_makes_duplicates_matter(tmp_path):
-    pairs = [(CASES[n][0], CASES[n][1]) for n in ("distinct_added", "distinct_removed", "count_distinct", "same")]
-    gold, pred, db_root = make_dataset(tmp_path, pairs)
+    names = ("distinct_added", "distinct_removed", "count_distinct", "same", "trailing_empty")
+    gold, pred, db_root = make_dataset(tmp_path, [CASES[n][:2] for n in names])
     report = score_files(gold, pred, db_root, keep_distinct=True, workers=1, progress=False)
-    assert [e["correct"] for e in report["examples"]] == [False, False, False, True]
+    assert [e["correct"] for e in report["examples"]] == [False, False, False, True, False]
+    assert report["examples"][4]["error"] == TRAILING_STATEMENT_REFUSED  # upstream runs the text as written
     assert report["summary"]["keep_distinct"] and not report["summary"]["distinct_stripped"]
 
 
