@@ -21,6 +21,7 @@ from . import atomic
 from .config import RunConfig
 from .errors import ConfigError
 from .examples import Example
+from .execution import SandboxPool
 from .prompts import extract_sql
 from .tokenization import end_of_turn_id, prompt_text
 
@@ -112,14 +113,12 @@ def generate(model, tokenizer, prompts: list[str], s: EvalSettings, progress: bo
     return out
 
 
-def vote(db_path: str, candidates: list[str], timeout: float, pool=None) -> tuple[str, int]:
+def vote(db_path: str, candidates: list[str], timeout: float, pool: SandboxPool | None = None) -> tuple[str, int]:
     """The candidate whose execution result the most candidates share (failed runs do not vote).
 
-    Candidates run in `pool` (an `execution.SandboxPool`; a new one when None), so a query
-    stuck inside one SQLite call is killed instead of hanging the evaluation.
+    Candidates run in `pool`'s supervised worker (a new pool when None), so a query stuck
+    inside one SQLite call is killed instead of hanging the evaluation.
     """
-    from .execution import SandboxPool
-
     if len(candidates) == 1:
         return candidates[0], 1
     if pool is None:
@@ -164,8 +163,6 @@ def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_di
     model, tokenizer = load_for_inference(cfg, adapter)
     prompts = [prompt_text(ex, tokenizer, cfg.data.prompt_style, cfg.data.value_limit) for ex in examples]
     generations = generate(model, tokenizer, prompts, s, progress)
-
-    from .execution import SandboxPool
 
     predictions, votes = [], []
     with SandboxPool() as pool:

@@ -1,9 +1,13 @@
 """`eval` end to end on the tiny preset: generation, SQL extraction, voting, scoring, report files."""
 
 import json
+import time
+
+import pytest
 
 from kaggle_t2sql.cli import main
 from kaggle_t2sql.evaluate import vote
+from kaggle_t2sql.execution import SandboxPool
 
 
 def test_eval_cli_greedy_and_self_consistency_write_every_report(tmp_path, capsys):
@@ -29,6 +33,16 @@ def test_vote_picks_the_majority_execution_result(shop_db):
     sql, votes = vote(str(shop_db), candidates, timeout=5)
     assert (sql, votes) == ("SELECT name FROM customers WHERE id = 1", 2)
     assert vote(str(shop_db), ["SELECT nope", ""], timeout=5) == ("SELECT nope", 0)
+
+
+@pytest.mark.timeout(120)
+def test_a_candidate_stuck_in_one_sqlite_call_does_not_hang_the_vote(shop_db):
+    stuck = "SELECT length(trim(printf('%.*c', 900000, 'a'), printf('%.*c', 80000, 'b') || 'a'))"  # minutes
+    candidates = [stuck, "SELECT name FROM customers WHERE id = 1", stuck, "SELECT name FROM customers WHERE id < 2"]
+    start = time.perf_counter()
+    with SandboxPool(grace=0.5) as pool:
+        assert vote(str(shop_db), candidates, timeout=0.5, pool=pool) == (candidates[1], 2)
+    assert time.perf_counter() - start < 30
 
 
 def test_score_cli_is_wired(tmp_path, shop_db, capsys):
