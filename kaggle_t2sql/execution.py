@@ -22,12 +22,12 @@ Runaway queries are stopped three ways:
   the progress handler never sees inside it: a value is at most 1 MB (the largest in the
   Spider/BIRD fixture databases is 102 bytes) and a LIKE/GLOB pattern at most 1,000 bytes
   (their gold queries' are under 30), so `LIKE '%' || 40,000 chars` is an error at once
-  and one LIKE costs at most ~1e9 character steps (about a second);
+  and one LIKE costs at most ~1e9 character steps (a second or two);
 * what no limit bounds (`instr`, `replace` and `trim` are quadratic in their arguments:
-  `trim(x, y)` on two 1 MB values runs for hours) is stopped by the supervisor:
-  `SandboxPool` runs calls in worker processes and kills a worker still busy with a
-  query `GRACE_SECONDS` past its timeout, replaces it, and reports that query as timed
-  out; every other result stands.
+  `trim(x, y)` with 900,000 and 80,000 characters runs for minutes) is stopped by the
+  supervisor: `SandboxPool` runs calls in worker processes and kills a worker still busy
+  with a query `GRACE_SECONDS` past its timeout, replaces it, and reports that query as
+  timed out; every other result stands.
 
 A row cap and a byte cap on the result's text/blobs, both checked row by row as rows
 arrive, stop results that would exhaust memory; a supervised worker also runs under an
