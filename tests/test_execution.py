@@ -27,7 +27,7 @@ RUNAWAY_AGG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SEL
 # One built-in call (one VM step, so the progress handler never runs) within every SQLite
 # limit: trim() compares each of 900,000 characters with up to 80,001; minutes of work.
 STUCK = "SELECT length(trim(printf('%.*c', 900000, 'a'), printf('%.*c', 80000, 'b') || 'a'))"
-# The issue's 56-second LIKE: one call, a 40,001-byte pattern.
+# A 40,001-byte LIKE pattern on a 400,000-byte value: one call of about a minute without the pattern limit.
 LIKE_BOMB = "SELECT printf('%.*c', 400000, 'a') LIKE '%' || printf('%.*c', 40000, 'a') || 'b'"
 
 PEOPLE_SQL = """
