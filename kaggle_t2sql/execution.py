@@ -10,14 +10,42 @@ keep the database file byte-identical whatever the SQL says:
    UPDATE, DELETE, CREATE/DROP/ALTER (temp objects too), ATTACH/DETACH (which is also
    how `VACUUM INTO 'file'` would write a new file), BEGIN/COMMIT/SAVEPOINT, ANALYZE,
    REINDEX, pragma changes, and the functions load_extension / fts3_tokenizer;
-3. connection limits: no database may be attached at all, statements and values have a
-   size cap, and Python's sqlite3 runs one statement per call (`SELECT 1; DROP TABLE x`
-   is an error, nothing runs).
+3. connection limits: no database may be attached at all, and Python's sqlite3 runs one
+   statement per call (`SELECT 1; DROP TABLE x` is an error, nothing runs). Empty
+   statements after the query (`SELECT 1; ;`) are dropped first, so they are no error.
 
-A deadline checked from SQLite's progress handler (every thousand VM steps) and between
-fetches stops runaway queries such as an infinite recursive CTE; a row cap and a byte cap
-stop result sets that would exhaust memory. Neither hangs a worker, so a pool of workers
-never hangs either.
+Runaway queries are stopped three ways:
+
+* a deadline checked from SQLite's progress handler (every thousand VM steps) and as
+  rows arrive interrupts long scans, joins and recursive CTEs, leaving the worker alive;
+* SQLite limits cap what one built-in call can cost, since one call is one VM step and
+  the progress handler never sees inside it: a value is at most 1 MB (the largest in the
+  Spider/BIRD fixture databases is 102 bytes) and a LIKE/GLOB pattern at most 1,000 bytes
+  (their gold queries' are under 30), so `LIKE '%' || 40,000 chars` is an error at once
+  and one LIKE costs at most ~1e9 character steps (a second or two);
+* what no limit bounds (`instr`, `replace` and `trim` are quadratic in their arguments:
+  `trim(x, y)` with 900,000 and 80,000 characters runs for minutes) is stopped by the
+  supervisor: `SandboxPool` runs calls in worker processes and kills a worker still busy
+  with a query `GRACE_SECONDS` past its timeout, replaces it, and reports that query as
+  timed out; every other result stands.
+
+A row cap and a byte cap on the result's text/blobs, both checked row by row as rows
+arrive, stop results that would exhaust memory; a supervised worker also runs under an
+address-space cap (`WORKER_MEMORY_BYTES`), so even one oversized row is a MemoryError
+there, not a dead machine.
+
+Reusable entry point for running one generated query at a time (`ask`, `serve`)::
+
+    with SandboxPool() as pool:                    # one supervised worker, reused
+        result = pool.execute(db_path, sql, timeout=10)   # an ExecResult, never raises
+    # result.timed_out is True both when the deadline interrupted the query and when the
+    # worker had to be killed; the pool starts a fresh worker for the next call.
+
+`SandboxPool.map(fn, items, limit=..., on_failure=...)` is the general form (what
+`parallel_map`, `execute_many` and scoring use): `fn` runs in the workers, each call under
+a hard limit of `limit` seconds per step; a call that starts another query calls
+`begin_step(info)` to give it a fresh limit, and `on_failure(item, WorkerFailure)` turns
+a killed or dead call into a result.
 
 A WAL-mode database gets `-wal`/`-shm` side files on first read (SQLite needs them even
 read-only); the database file itself is never written. Spider and BIRD files are not WAL.
@@ -25,27 +53,39 @@ read-only); the database file itself is never written. Spider and BIRD files are
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
+import select
+import signal
 import sqlite3
+import threading
 import time
+import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, TypeVar
+
+from sqlparse import lexer
+from sqlparse import tokens as T
 
 from .errors import T2SQLError
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ROW_CAP = 100_000
 PROGRESS_STEPS = 1_000  # VM instructions between deadline checks: microseconds apart, no measurable cost
-FETCH_BATCH = 100
 MAX_SQL_LENGTH = 1_000_000  # bytes of SQL text; a real query is a few KB
-MAX_VALUE_LENGTH = 10_000_000  # bytes of one string/blob: stops zeroblob/randomblob/printf memory bombs
-MAX_RESULT_BYTES = 256 << 20  # text/blob bytes of a whole result; with the two above, memory stays bounded
+MAX_VALUE_LENGTH = 1_000_000  # bytes of one string/blob, stored or computed: bounds memory and quadratic calls
+MAX_LIKE_PATTERN = 1_000  # bytes of a LIKE/GLOB pattern: a LIKE costs at most value x pattern steps
+MAX_RESULT_BYTES = 256 << 20  # text/blob bytes of a whole result, counted row by row
+GRACE_SECONDS = 1.0  # a supervised query still running this long after its timeout is killed
+PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
+WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
 
 # Pragmas that only describe the schema; they have no setter form.
 READ_ONLY_PRAGMAS = frozenset(
@@ -67,13 +107,18 @@ _ACTION_NAMES = {getattr(sqlite3, f"SQLITE_{n}"): n.lower() for n in _AUTH_ACTIO
 
 @dataclass(frozen=True)
 class ExecResult:
-    """What one statement did: rows, or an error; how long it took; whether the deadline stopped it."""
+    """What one statement did: rows, or an error; how long it took; whether the deadline stopped it.
+
+    `stopped_early`: the caller's `stop_when` test ended the query before its last row (an
+    early verdict; `error` says why), so there are no rows although nothing failed.
+    """
 
     rows: list[tuple] | None
     error: str | None
     elapsed: float
     timed_out: bool = False
     columns: tuple[str, ...] = ()
+    stopped_early: bool = False
 
     @property
     def ok(self) -> bool:
@@ -132,12 +177,34 @@ def open_sandboxed(db_path: str | Path) -> tuple[sqlite3.Connection, _Authorizer
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LENGTH)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_WORKER_THREADS, 0)  # no sorter threads beside a query that may be killed
     auth = _Authorizer()
     conn.set_authorizer(auth)
     return conn, auth
 
 
-def _error_text(exc: Exception, auth: _Authorizer, timed_out: bool, timeout: float) -> str:
+def drop_empty_statements(sql: str) -> tuple[str, int]:
+    """`sql` without the empty statements after its last one (`SELECT 1; ;` -> `SELECT 1;`), and how many.
+
+    Python's sqlite3 refuses any text after the first statement but whitespace and
+    comments, even a lone `;`. Token-based (sqlparse's lexer), so a `;` inside a string,
+    quoted name or comment is left alone; a second real statement is kept, and refused.
+    """
+    if sql.count(";") < 2:
+        return sql, 0
+    tokens = list(lexer.tokenize(sql))
+    start = len(tokens)  # the tail of semicolons, whitespace and comments begins here
+    while start and (tokens[start - 1][1] == ";" or tokens[start - 1][0] in T.Whitespace
+                     or tokens[start - 1][0] in T.Comment):
+        start -= 1
+    semicolons = [i for i in range(start, len(tokens)) if tokens[i][1] == ";"]
+    if len(semicolons) < 2:
+        return sql, 0
+    return "".join(value for _, value in tokens[:semicolons[0] + 1]), len(semicolons) - 1
+
+
+def _error_text(exc: BaseException, auth: _Authorizer, timed_out: bool, timeout: float) -> str:
     if timed_out:
         return f"timed out after {timeout:g} s (query interrupted)"
     if auth.refusals:
@@ -145,16 +212,27 @@ def _error_text(exc: Exception, auth: _Authorizer, timed_out: bool, timeout: flo
     msg = str(exc)
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in msg:
         return "more than one statement in the SQL: only a single query may run"
+    if isinstance(exc, MemoryError):
+        return "out of memory: the result does not fit the sandbox worker's memory cap"
+    if "too big" in msg:
+        return f"{type(exc).__name__}: {msg} (the sandbox caps one value at {MAX_VALUE_LENGTH:,} bytes)"
+    if "pattern too complex" in msg:
+        return f"{type(exc).__name__}: {msg} (the sandbox caps LIKE/GLOB patterns at {MAX_LIKE_PATTERN:,} bytes)"
     return f"{type(exc).__name__}: {msg}"
 
 
-def _text_bytes(rows: list[tuple]) -> int:
-    return sum(len(v) for row in rows for v in row if isinstance(v, (str, bytes)))
+def _text_bytes(row: tuple) -> int:
+    return sum(len(v) for v in row if isinstance(v, (str, bytes)))
 
 
-def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
-                row_cap: int = DEFAULT_ROW_CAP) -> ExecResult:
-    """Run one untrusted statement in the sandbox. Never raises for bad SQL: the error is in the result."""
+def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT, row_cap: int = DEFAULT_ROW_CAP,
+                *, stop_when: Callable[[int, tuple], str | None] | None = None) -> ExecResult:
+    """Run one untrusted statement in the sandbox. Never raises for bad SQL: the error is in the result.
+
+    `stop_when(i, row)` sees each row as it arrives (i from 0); a reason it returns ends the
+    query there (`stopped_early`): scoring uses it to stop a prediction that can no longer
+    match the gold result.
+    """
     start = time.perf_counter()
     if not sql or not sql.strip():
         return ExecResult(None, "empty SQL: nothing to execute", 0.0)
@@ -173,23 +251,26 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
 
     conn.set_progress_handler(over_deadline, PROGRESS_STEPS)
     try:
-        cur = conn.execute(sql)
+        cur = conn.execute(drop_empty_statements(sql)[0])
         if cur.description is None:
             return ExecResult(None, "not a query: the statement returns no columns", time.perf_counter() - start)
         columns = tuple(d[0] for d in cur.description)
         rows: list[tuple] = []
         size = 0
-        while batch := cur.fetchmany(FETCH_BATCH):
-            rows.extend(batch)
-            if len(rows) > row_cap:
+        for row in cur:  # one row at a time, so the caps hold while rows arrive
+            if len(rows) == row_cap:
                 return ExecResult(None, f"row cap exceeded: more than {row_cap} rows", time.perf_counter() - start,
                                   columns=columns)
-            size += _text_bytes(batch)
+            size += _text_bytes(row)
             if size > MAX_RESULT_BYTES:
                 return ExecResult(None, f"result too large: more than {MAX_RESULT_BYTES >> 20} MiB of text/blobs",
                                   time.perf_counter() - start, columns=columns)
             if over_deadline():
                 raise sqlite3.OperationalError("interrupted")
+            if stop_when is not None and (reason := stop_when(len(rows), row)):
+                return ExecResult(None, f"stopped early: {reason}", time.perf_counter() - start, columns=columns,
+                                  stopped_early=True)
+            rows.append(row)
         return ExecResult(rows, None, time.perf_counter() - start, columns=columns)
     except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, MemoryError) as exc:
         return ExecResult(None, _error_text(exc, auth, state["timed_out"], timeout), time.perf_counter() - start,
@@ -198,17 +279,102 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
         conn.close()
 
 
-# ---------------------------------------------------------------- parallel map
+# ---------------------------------------------------------------- supervised workers
 
-T = TypeVar("T")
+T_ = TypeVar("T_")
 R = TypeVar("R")
 
+_clock: Connection | None = None  # inside a worker: the pipe on which it tells its supervisor when steps start
+_current: int | None = None  # inside a worker: the index of the call it is running
 
-def resolve_workers(workers: int | None, n_items: int) -> int:
-    """`None`/0 means one per CPU; never more workers than items."""
-    if workers is None or workers <= 0:
-        workers = os.cpu_count() or 1
-    return max(1, min(int(workers), n_items))
+
+def begin_step(info: Any = None) -> None:
+    """A new query starts now: the supervisor restarts this call's time limit.
+
+    `info` (picklable) is handed to `on_failure` if this step overruns, e.g. what the call
+    already knows. Outside a supervised worker it does nothing.
+    """
+    if _clock is not None:
+        _clock.send(("step", _current, time.monotonic(), info))
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """Why a supervised call gave no result: killed past its limit, or its worker died."""
+
+    killed: bool  # True: still busy `limit` seconds into a step, so the supervisor killed it
+    seconds: float  # how long the last step had run
+    step: Any = None  # the `info` of the call's last `begin_step`, None before any
+    exitcode: int | None = None
+
+    def describe(self, timeout: float) -> str:
+        if self.killed:
+            return f"timed out after {timeout:g} s (it did not stop at the deadline, so its worker process was killed)"
+        return (f"the worker process died while running this (exit code {self.exitcode}: out of memory, or a "
+                "crash in SQLite)")
+
+
+class _WorkerTraceback(Exception):
+    """The traceback of an exception raised inside a worker, attached as the re-raised exception's cause."""
+
+
+def _cap_address_space(extra_bytes: int) -> None:
+    """RLIMIT_AS at the current size + `extra_bytes`: past it allocations fail (MemoryError), the machine lives."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = size + extra_bytes if hard == resource.RLIM_INFINITY else min(size + extra_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the row-by-row result cap still holds
+
+
+def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None, batch: int) -> None:
+    """A supervised worker: run (index, fn, item) calls until told to stop.
+
+    When each call returns and each further step starts goes on `clock`, which the
+    supervisor reads without being woken by it (a call's clock starts when the one before it
+    returned, or when an idle worker has it unpickled). Answers go back on `calls` in batches: held
+    while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
+    batch, not per call. Answers held by a worker that gets killed are lost, and the
+    supervisor runs those calls again.
+    """
+    global _clock, _current
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops the workers
+    if memory_bytes:
+        _cap_address_space(memory_bytes)
+    _clock = clock
+    calls.send(("ready",))
+    held: list[tuple[int, Any]] = []
+    while True:
+        idle = not calls.poll()
+        try:
+            call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
+        except EOFError:
+            return
+        if call is None:
+            return
+        _current, fn, item = call
+        if idle:  # the supervisor started this call's clock when it sent it: start it again, now
+            clock.send(("start", _current, time.monotonic()))
+        try:
+            held.append((_current, fn(item)))
+        except Exception as exc:  # noqa: BLE001 - handed to the supervisor, which re-raises it
+            clock.send(("returned", _current, time.monotonic()))
+            calls.send(("done", held))
+            held = []
+            try:
+                calls.send(("raise", _current, exc, traceback.format_exc()))
+            except Exception:  # noqa: BLE001 - the exception itself does not pickle
+                calls.send(("raise", _current, RuntimeError(repr(exc)), traceback.format_exc()))
+            continue
+        clock.send(("returned", _current, time.monotonic()))  # the limit covers the call, not pickling its answer
+        if len(held) >= batch or not calls.poll():
+            calls.send(("done", held))
+            held = []
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -218,53 +384,293 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _run_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
-    return [fn(item) for item in chunk]
+class _Pipe:
+    """A Connection with a poll object kept for it: checking for data costs one syscall, not a selector."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:
+            self._poll.register(conn.fileno(), select.POLLIN)
+
+    def has_data(self) -> bool:
+        return bool(self._poll.poll(0)) if self._poll is not None else self.conn.poll()
+
+    def drain(self) -> tuple[list[tuple], bool]:
+        """Every message waiting, and whether the other end is still there."""
+        messages = []
+        try:
+            while self.has_data():
+                messages.append(self.conn.recv())
+        except (EOFError, OSError):
+            return messages, False
+        return messages, True
 
 
-def _chunks(items: Sequence[T], size: int) -> list[tuple[int, Sequence[T]]]:
-    return [(i, items[i:i + size]) for i in range(0, len(items), size)]
+class _Worker:
+    """One worker process: the calls sent to it, which one runs, since when, and its deadline."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, memory_bytes: int | None) -> None:
+        self.conn, child_calls = context.Pipe()
+        clock, child_clock = context.Pipe(duplex=False)
+        self.process = context.Process(target=_worker_main,
+                                       args=(child_calls, child_clock, memory_bytes, SandboxPool.QUEUED // 2),
+                                       daemon=True, name="t2sql-sandbox")
+        self.process.start()
+        child_calls.close()
+        child_clock.close()
+        self.calls, self.clock = _Pipe(self.conn), _Pipe(clock)
+        self.ready = False
+        self.sent: deque[int] = deque()  # ids of the calls not yet answered, in the order the worker runs them
+        self.sent_bytes: dict[int, int] = {}  # their pickled sizes
+        self.returned: set[int] = set()  # those of them that returned (their answers are on the way)
+        self.since = 0.0  # when the running call's current step started
+        self.step: Any = None  # its `begin_step` info
+
+    @property
+    def running(self) -> int | None:
+        return next((i for i in self.sent if i not in self.returned), None)
+
+    def deadline(self, limit: float | None) -> float:
+        return math.inf if limit is None or self.running is None else self.since + limit
+
+    def can_take(self, payload: bytes) -> bool:
+        """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
+
+        (Were this process blocked writing a call while the worker blocks writing an answer
+        back, both would wait forever.)
+        """
+        return not self.sent or sum(self.sent_bytes.values()) + len(payload) <= PIPE_BUDGET
+
+    def send(self, call_id: int, payload: bytes) -> None:
+        self.read_clock()
+        if self.running is None:  # idle: this call starts now
+            self.since, self.step = time.monotonic(), None
+        self.conn.send_bytes(payload)
+        self.sent.append(call_id)
+        self.sent_bytes[call_id] = len(payload)
+
+    def read_clock(self) -> None:
+        """Catch up with the calls that returned and the steps that started (the worker never waits for this)."""
+        for kind, call_id, at, *info in self.clock.drain()[0]:
+            if call_id not in self.sent:
+                continue  # a call answered already
+            if kind == "returned":
+                self.returned.add(call_id)
+            self.since, self.step = at, info[0] if kind == "step" else None
+
+    def answered(self, call_id: int) -> None:
+        self.sent.remove(call_id)
+        self.returned.discard(call_id)
+        del self.sent_bytes[call_id]
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.clock.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+            self.clock.conn.close()
 
 
-def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None,
-                 progress: bool = True, desc: str = "executing") -> list[R]:
+class SandboxPool:
+    """Worker processes that run calls under a hard time limit; one that overruns is killed and replaced.
+
+    `map` runs `fn` over items in the workers, results in input order; `execute` runs one
+    query. Workers start on first use and are reused until `close` (or the end of a `with`
+    block). One map/execute at a time: calls from several threads take turns.
+    """
+
+    QUEUED = 16  # calls sent to a worker ahead (it answers every QUEUED // 2), so it never waits for us
+
+    def __init__(self, workers: int = 1, grace: float = GRACE_SECONDS,
+                 memory_bytes: int | None = WORKER_MEMORY_BYTES) -> None:
+        if workers < 1:
+            raise ValueError(f"a sandbox pool needs at least 1 worker, got {workers}")
+        self.workers, self.grace, self.memory_bytes = workers, grace, memory_bytes
+        self._context = _pool_context()
+        self._pool: list[_Worker] = []
+        self._call_ids = itertools.count()  # unique over the pool's life: a late message never names a new call
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (a busy one is killed)."""
+        while self._pool:
+            worker = self._pool.pop()
+            worker.kill() if worker.sent else worker.stop()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (a killed one is replaced by a new pid)."""
+        return [w.process.pid for w in self._pool]
+
+    def execute(self, db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
+                row_cap: int = DEFAULT_ROW_CAP) -> ExecResult:
+        """`execute_sql` in a supervised worker: a query still running `grace` s past `timeout` is killed."""
+        task = ExecTask(str(db_path), sql, timeout, row_cap)
+        return self.map(run_task, [task], limit=timeout + self.grace, on_failure=timed_out_result)[0]
+
+    def map(self, fn: Callable[[T_], R], items: Iterable[T_], limit: float | None = None,
+            on_failure: Callable[[T_, WorkerFailure], R] | None = None, progress: bool = False,
+            desc: str = "working") -> list[R]:
+        """`[fn(x) for x in items]` in the workers. `fn` must be a module-level function (it is pickled).
+
+        `limit`: seconds each step of a call may run (a call is one step unless it calls
+        `begin_step`); past it the worker is killed and replaced and `on_failure(item,
+        failure)` gives the item's result. Without `on_failure`, a killed or dead worker
+        raises T2SQLError. An exception raised by `fn` is re-raised here.
+        """
+        from tqdm.auto import tqdm
+
+        items = list(items)
+        with self._lock:
+            bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="q", dynamic_ncols=True)
+            try:
+                return _MapRun(self, fn, items, limit, on_failure, bar).run()
+            except BaseException:
+                self.close()  # Ctrl-C or an error: no worker is left running a call nobody waits for
+                raise
+            finally:
+                bar.close()
+
+
+class _MapRun:
+    """One `SandboxPool.map`: hands out items, collects answers, kills what overruns."""
+
+    def __init__(self, pool: SandboxPool, fn: Callable, items: list, limit: float | None,
+                 on_failure: Callable | None, bar: Any) -> None:
+        self.pool, self.fn, self.items, self.limit, self.on_failure, self.bar = pool, fn, items, limit, on_failure, bar
+        self.results: list[Any] = [None] * len(items)
+        self.todo = deque(range(len(items)))
+        self.remaining = len(items)
+        self.index_of: dict[int, int] = {}  # call id -> item index
+        # Few items: one at a time, so each worker gets its share; many: up to QUEUED ahead.
+        self.queued = max(1, min(SandboxPool.QUEUED, math.ceil(len(items) / (4 * pool.workers))))
+
+    def run(self) -> list:
+        workers = self.pool._pool
+        while self.remaining:
+            while len(workers) < min(self.pool.workers, self.remaining):
+                workers.append(_Worker(self.pool._context, self.pool.memory_bytes))
+            for worker in workers:
+                while worker.ready and len(worker.sent) < self.queued and self.todo:
+                    call_id, index = next(self.pool._call_ids), self.todo[0]
+                    payload = ForkingPickler.dumps((call_id, self.fn, self.items[index]))
+                    if not worker.can_take(payload):
+                        break
+                    self.todo.popleft()
+                    self.index_of[call_id] = index
+                    worker.send(call_id, payload)
+                worker.read_clock()
+            deadline = min((w.deadline(self.limit) for w in workers), default=math.inf)
+            timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
+            for conn in wait([w.conn for w in workers], timeout=timeout):
+                self._collect(next(w for w in workers if w.conn is conn))
+            for worker in [w for w in workers if self._overdue(w)]:
+                self._collect(worker)  # an answer that came in just now still counts
+                if worker in workers and self._overdue(worker):
+                    worker.kill()
+                    self._fail(worker, WorkerFailure(True, time.monotonic() - worker.since, worker.step,
+                                                     worker.process.exitcode))
+        return self.results
+
+    def _overdue(self, worker: _Worker) -> bool:
+        worker.read_clock()
+        return time.monotonic() >= worker.deadline(self.limit)
+
+    def _collect(self, worker: _Worker) -> None:
+        messages, alive = worker.calls.drain()
+        for kind, *rest in messages:
+            if kind == "ready":
+                worker.ready = True
+            elif kind == "done":
+                for call_id, value in rest[0]:
+                    worker.answered(call_id)
+                    self._settle(self.index_of.pop(call_id), value)
+            else:  # "raise": fn itself failed; the exception is the caller's
+                worker.answered(rest[0])
+                raise rest[1] from _WorkerTraceback(rest[2])
+        if not alive:
+            self._bury(worker)
+
+    def _settle(self, index: int, value: Any) -> None:
+        self.results[index] = value
+        self.remaining -= 1
+        self.bar.update(1)
+
+    def _fail(self, worker: _Worker, failure: WorkerFailure) -> None:
+        """A killed or dead worker: its running call fails, the calls queued behind it go to others."""
+        self.pool._pool.remove(worker)
+        running = worker.running
+        # Calls queued behind it, and those whose answers it still held, run again elsewhere.
+        self.todo.extendleft(reversed([self.index_of.pop(i) for i in worker.sent if i != running]))
+        if running is None:  # died between calls
+            return
+        index = self.index_of.pop(running)
+        if self.on_failure is None:
+            raise T2SQLError(f"item {index} of {len(self.items)}: {failure.describe(self.limit or 0)}; "
+                             "rerun with 1 worker to see the failing item")
+        self._settle(index, self.on_failure(self.items[index], failure))
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker whose pipe closed has died: fail its call, or stop everything if it never started."""
+        worker.process.join()
+        worker.read_clock()
+        worker.conn.close()
+        worker.clock.conn.close()
+        if not worker.ready:
+            self.pool._pool.remove(worker)
+            raise T2SQLError(
+                f"a sandbox worker process died while starting (exit code {worker.process.exitcode}): the main "
+                "script cannot be re-imported by workers (guard it with `if __name__ == \"__main__\":`), or the "
+                "machine is out of memory")
+        self._fail(worker, WorkerFailure(False, time.monotonic() - worker.since, worker.step,
+                                         worker.process.exitcode))
+
+
+# ---------------------------------------------------------------- parallel map
+
+
+def resolve_workers(workers: int | None, n_items: int) -> int:
+    """`None`/0 means one per CPU; never more workers than items."""
+    if workers is None or workers <= 0:
+        workers = os.cpu_count() or 1
+    return max(1, min(int(workers), n_items))
+
+
+def parallel_map(fn: Callable[[T_], R], items: Iterable[T_], workers: int | None = None,
+                 progress: bool = True, desc: str = "executing", *, limit: float | None = None,
+                 on_failure: Callable[[T_, WorkerFailure], R] | None = None) -> list[R]:
     """`[fn(x) for x in items]` on `workers` processes, in input order, with a progress bar.
 
-    `fn` must be a module-level function (it is pickled). Work goes out in small chunks so
-    a slow item holds up only its chunk; every item's own timeout bounds the whole run.
+    `fn` must be a module-level function (it is pickled). Items go out one at a time, so a
+    slow item holds up only its worker. With `limit` each step of a call runs under that
+    hard limit (see `SandboxPool.map`); without it, one worker runs in this process.
     """
-    from tqdm.auto import tqdm
-
     items = list(items)
     n_workers = resolve_workers(workers, len(items))
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="q", dynamic_ncols=True)
-    try:
-        if n_workers == 1 or len(items) <= 1:
-            out = []
-            for item in items:
-                out.append(fn(item))
-                bar.update(1)
-            return out
-        size = max(1, min(16, math.ceil(len(items) / (n_workers * 8))))
-        results: list[Any] = [None] * len(items)
-        try:
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
-                pending = {pool.submit(_run_chunk, fn, chunk): start for start, chunk in _chunks(items, size)}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        start = pending.pop(fut)
-                        chunk_out = fut.result()
-                        results[start:start + len(chunk_out)] = chunk_out
-                        bar.update(len(chunk_out))
-        except BrokenProcessPool:
-            raise T2SQLError(
-                f"a worker process died ({n_workers} workers, {len(items)} items): out of memory, or the main "
-                "script cannot be re-imported by workers (guard it with `if __name__ == \"__main__\":`); "
-                "rerun with 1 worker to see the failing item") from None
-        return results
-    finally:
-        bar.close()
+    if not items or (n_workers == 1 and limit is None):
+        from tqdm.auto import tqdm
+
+        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, unit="q", dynamic_ncols=True)]
+    with SandboxPool(n_workers) as pool:
+        return pool.map(fn, items, limit=limit, on_failure=on_failure, progress=progress, desc=desc)
 
 
 @dataclass(frozen=True)
@@ -281,9 +687,19 @@ def run_task(task: ExecTask) -> ExecResult:
     return execute_sql(task.db_path, task.sql, task.timeout, task.row_cap)
 
 
+def timed_out_result(task: ExecTask, failure: WorkerFailure) -> ExecResult:
+    """The result of a task whose worker was killed past its limit (or died)."""
+    return ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
+
+
 def execute_many(pairs: Iterable[tuple[str | Path, str]], workers: int | None = None,
                  timeout: float = DEFAULT_TIMEOUT, row_cap: int = DEFAULT_ROW_CAP,
                  progress: bool = True) -> list[ExecResult]:
-    """Run many (db_path, sql) pairs in the sandbox on `workers` processes; results in input order."""
+    """Run many (db_path, sql) pairs in the sandbox on `workers` supervised processes; results in input order.
+
+    A query still running `GRACE_SECONDS` past `timeout` has its worker killed and comes
+    back timed out; the others are unaffected.
+    """
     tasks = [ExecTask(str(db), sql, timeout, row_cap) for db, sql in pairs]
-    return parallel_map(run_task, tasks, workers=workers, progress=progress, desc="executing SQL")
+    return parallel_map(run_task, tasks, workers=workers, progress=progress, desc="executing SQL",
+                        limit=timeout + GRACE_SECONDS, on_failure=timed_out_result)

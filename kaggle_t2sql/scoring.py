@@ -15,6 +15,19 @@ Two semantics:
 * ``bird`` (BIRD's evaluation_ex.py): ``set(pred_rows) == set(gold_rows)``; row order and
   duplicates are ignored, column order matters; the SQL runs as written.
 
+Empty statements after the prediction (``SELECT ...; ;``) run under test-suite, whose
+DISTINCT removal keeps only the first statement; under bird, and test-suite with
+``keep_distinct``, the official scripts hand the text to Python's sqlite3, which refuses
+them, so the prediction is wrong there too. A second real statement is always refused
+(upstream test-suite would run only the first).
+
+Each example runs in a supervised worker (``execution.SandboxPool``): a query still
+running ``GRACE_SECONDS`` past the timeout has its worker killed and replaced, and the
+example is wrong (timed out); the rest of the run is untouched. Early verdicts: the
+prediction's rows are checked as they arrive against what a match needs
+(``early_mismatch``), and the first that rules a match out stops it; the verdict is the
+one the full result would get.
+
 Exact match is reported beside execution accuracy as a plain string comparison after
 normalization (keyword/identifier case, whitespace, identifier quoting, comments,
 trailing semicolons); it is not Spider's component-wise exact-set-match.
@@ -37,8 +50,8 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,7 +61,18 @@ from sqlparse import tokens as T
 
 from . import atomic
 from .errors import DataError
-from .execution import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, execute_sql, parallel_map, resolve_workers
+from .execution import (
+    DEFAULT_ROW_CAP,
+    DEFAULT_TIMEOUT,
+    GRACE_SECONDS,
+    ExecResult,
+    WorkerFailure,
+    begin_step,
+    drop_empty_statements,
+    execute_sql,
+    parallel_map,
+    resolve_workers,
+)
 
 SEMANTICS = ("test-suite", "bird")
 DIFFICULTY_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challenging")
@@ -214,6 +238,42 @@ def results_match_test_suite(gold_rows: list[tuple], pred_rows: list[tuple], ord
     if (gold_rows == pred_rows) if order_matters else (Counter(gold_rows) == Counter(pred_rows)):
         return True  # identity permutation: the common case, no search
     return find_column_permutation(gold_rows, pred_rows, order_matters) is not None
+
+
+def _value_bag(row: tuple) -> frozenset:
+    """A row's values as a multiset, blind to column order (hashable; `1 == 1.0` as in the comparison)."""
+    return frozenset(Counter(row).items())
+
+
+def early_mismatch(semantics: str, gold_rows: list[tuple], order_matters: bool) -> Callable[[int, tuple], str | None]:
+    """A test for a prediction's rows as they arrive: the reason it can no longer match the gold, or None.
+
+    Every reason is a sufficient condition for `results_match` to say no, so stopping the
+    prediction there never changes a verdict. bird: a row the gold set lacks. test-suite
+    (multiset, any column order): more rows than the gold, another number of columns, or a
+    row whose values (as a multiset) no gold row has; with ORDER BY, not the gold row at
+    the same position.
+    """
+    if semantics == "bird":
+        gold_set = set(gold_rows)
+        return lambda _i, row: None if row in gold_set else "a row the gold result does not have"
+    n, width = len(gold_rows), len(gold_rows[0]) if gold_rows else 0
+    bags = [_value_bag(row) for row in gold_rows]
+    bag_set = set(bags)
+
+    def check(i: int, row: tuple) -> str | None:
+        if i >= n:
+            return f"more rows than the gold result ({n})"
+        if len(row) != width:
+            return f"{len(row)} columns, the gold result has {width}"
+        bag = _value_bag(row)
+        if order_matters and bag != bags[i]:
+            return f"row {i + 1} differs from gold row {i + 1} in every column order (the gold has ORDER BY)"
+        if not order_matters and bag not in bag_set:
+            return "a row whose values no gold row has, in any column order"
+        return None
+
+    return check
 
 
 # ---------------------------------------------------------------- input files
@@ -400,6 +460,7 @@ class ScoreTask:
     timeout: float = DEFAULT_TIMEOUT
     row_cap: int = DEFAULT_ROW_CAP
     difficulty: str | None = None
+    early_verdicts: bool = True
 
 
 @dataclass(frozen=True)
@@ -416,6 +477,8 @@ class ExampleResult:
     difficulty: str | None
     pred_row_count: int | None = None
     gold_row_count: int | None = None
+    early_verdict: str | None = None  # why the prediction was stopped before its last row (it was wrong)
+    worker_killed: bool = False  # a query ran past timeout + grace and its worker process was killed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -430,32 +493,85 @@ def results_match(semantics: str, gold: ExecResult, pred: ExecResult, order_matt
     return results_match_test_suite(gold.rows, pred.rows, order_matters=order_matters)
 
 
-def score_example(task: ScoreTask) -> ExampleResult:
-    """Run gold and prediction in the sandbox and judge them (runs inside a worker)."""
-    gold_sql, pred_sql = task.gold_sql, task.pred_sql
-    if task.semantics == "test-suite":
-        gold_sql = prepare_test_suite(gold_sql, task.keep_distinct)
-        pred_sql = prepare_test_suite(pred_sql, task.keep_distinct) if pred_sql.strip() else ""
-    gold = execute_sql(task.db_path, gold_sql, task.timeout, task.row_cap)
-    if pred_sql.strip():
-        pred = execute_sql(task.db_path, pred_sql, task.timeout, task.row_cap)
-    else:
-        pred = ExecResult(None, "empty prediction", 0.0)
-    order_matters = task.semantics == "test-suite" and has_order_by(task.gold_sql)
+# BIRD's evaluator (and test-suite-sql-eval with --keep_distinct) hands the SQL to Python's
+# sqlite3 as written, which refuses anything after the first statement, even a lone `;`.
+# test-suite-sql-eval's DISTINCT removal keeps only the first statement, so there `; ;` runs.
+TRAILING_STATEMENT_REFUSED = (
+    "more than one statement in the SQL (an empty one after the query): the official evaluator runs the SQL "
+    "through Python's sqlite3 as written, which refuses it"
+)
+
+
+@dataclass(frozen=True)
+class _PredictionStep:
+    """Told to the supervisor as the prediction starts: what judging the example needs if its worker is killed."""
+
+    gold: ExecResult  # without rows
+    gold_row_count: int | None
+
+
+def _prepared(task: ScoreTask) -> tuple[str, str]:
+    """The gold and predicted SQL as the official evaluator runs them."""
+    if task.semantics != "test-suite":
+        return task.gold_sql, task.pred_sql
+    pred = prepare_test_suite(task.pred_sql, task.keep_distinct) if task.pred_sql.strip() else ""
+    return prepare_test_suite(task.gold_sql, task.keep_distinct), pred
+
+
+def _order_matters(task: ScoreTask) -> bool:
+    return task.semantics == "test-suite" and has_order_by(task.gold_sql)
+
+
+def _run_prediction(task: ScoreTask, pred_sql: str, gold: ExecResult) -> ExecResult:
+    if not pred_sql.strip():
+        return ExecResult(None, "empty prediction", 0.0)
+    if (task.semantics == "bird" or task.keep_distinct) and drop_empty_statements(pred_sql)[1]:
+        return ExecResult(None, TRAILING_STATEMENT_REFUSED, 0.0)
+    stop = early_mismatch(task.semantics, gold.rows, _order_matters(task)) if task.early_verdicts and gold.ok \
+        else None
+    return execute_sql(task.db_path, pred_sql, task.timeout, task.row_cap, stop_when=stop)
+
+
+def _judge(task: ScoreTask, gold: ExecResult, pred: ExecResult, gold_row_count: int | None,
+           worker_killed: bool = False) -> ExampleResult:
+    early = pred.error.removeprefix("stopped early: ") if pred.stopped_early else None
     return ExampleResult(
         index=task.index,
         db_id=task.db_id,
-        correct=results_match(task.semantics, gold, pred, order_matters),
+        correct=results_match(task.semantics, gold, pred, _order_matters(task)),
         exact_match=exact_match(task.gold_sql, task.pred_sql),
-        error=pred.error,
+        error=None if early else pred.error,
         gold_error=gold.error,
         timed_out=pred.timed_out,
         pred_seconds=round(pred.elapsed, 6),
         gold_seconds=round(gold.elapsed, 6),
         difficulty=task.difficulty,
         pred_row_count=None if pred.rows is None else len(pred.rows),
-        gold_row_count=None if gold.rows is None else len(gold.rows),
+        gold_row_count=gold_row_count,
+        early_verdict=early,
+        worker_killed=worker_killed,
     )
+
+
+def score_example(task: ScoreTask) -> ExampleResult:
+    """Run gold and prediction in the sandbox and judge them (runs inside a supervised worker).
+
+    The prediction stops as soon as its rows cannot match the gold (`early_mismatch`),
+    unless `task.early_verdicts` is off.
+    """
+    gold_sql, pred_sql = _prepared(task)
+    gold = execute_sql(task.db_path, gold_sql, task.timeout, task.row_cap)
+    gold_row_count = None if gold.rows is None else len(gold.rows)
+    begin_step(_PredictionStep(replace(gold, rows=None), gold_row_count))  # the prediction's own time limit
+    return _judge(task, gold, _run_prediction(task, pred_sql, gold), gold_row_count)
+
+
+def unfinished_example(task: ScoreTask, failure: WorkerFailure) -> ExampleResult:
+    """The verdict when the worker judging `task` was killed past timeout + grace, or died: wrong."""
+    stuck = ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
+    if isinstance(failure.step, _PredictionStep):
+        return _judge(task, failure.step.gold, stuck, failure.step.gold_row_count, failure.killed)
+    return _judge(task, stuck, ExecResult(None, "not run: the gold query did not finish", 0.0), None, failure.killed)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -492,6 +608,8 @@ def summarize(examples: Sequence[ExampleResult], semantics: str, keep_distinct: 
         "errors": sum(ex.error is not None for ex in examples),
         "empty_predictions": sum(ex.error == "empty prediction" for ex in examples),
         "timeouts": sum(ex.timed_out for ex in examples),
+        "workers_killed": sum(ex.worker_killed for ex in examples),
+        "stopped_early": sum(ex.early_verdict is not None for ex in examples),
         "gold_errors": sum(ex.gold_error is not None for ex in examples),
         "by_difficulty": {
             label: {
@@ -543,11 +661,14 @@ def _difficulty_labels(difficulties, gold_path: Path, gold: Sequence[GoldItem]) 
 def score_files(gold: str | Path, pred: str | Path, db_root: str | Path, semantics: str = "test-suite",
                 keep_distinct: bool = False, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None,
                 row_cap: int = DEFAULT_ROW_CAP, progress: bool = True,
-                difficulties: Sequence[str | None] | str | Path | None = "auto") -> dict:
+                difficulties: Sequence[str | None] | str | Path | None = "auto", early_verdicts: bool = True) -> dict:
     """Score a PRED file against a GOLD file; returns the report (`summary` + per-`examples`).
 
     `difficulties`: "auto" (the dataset JSON beside the gold file, if any), a JSON path, a
-    list of labels, or None. `workers`: processes (None = one per CPU).
+    list of labels, or None. `workers`: supervised processes (None = one per CPU); a query
+    still running `GRACE_SECONDS` past `timeout` has its worker killed and replaced, and
+    its example is judged wrong. `early_verdicts`: stop a prediction once its rows cannot
+    match (verdicts are the same either way; off, every prediction runs to its end).
     """
     _check_options(semantics, timeout, row_cap)
     gold_path, pred_path = Path(gold), Path(pred)
@@ -556,14 +677,16 @@ def score_files(gold: str | Path, pred: str | Path, db_root: str | Path, semanti
     db_paths = resolve_databases(gold_items, db_root, gold_path)
     labels = _difficulty_labels(difficulties, gold_path, gold_items)
     tasks = [
-        ScoreTask(i, g.db_id, db_paths[g.db_id], g.sql, p, semantics, keep_distinct, timeout, row_cap, label)
+        ScoreTask(i, g.db_id, db_paths[g.db_id], g.sql, p, semantics, keep_distinct, timeout, row_cap, label,
+                  early_verdicts)
         for i, (g, p, label) in enumerate(zip(gold_items, preds, labels))
     ]
     n_workers = resolve_workers(workers, len(tasks))
     start = time.perf_counter()
-    examples = parallel_map(score_example, tasks, workers=n_workers, progress=progress, desc="scoring")
+    examples = parallel_map(score_example, tasks, workers=n_workers, progress=progress, desc="scoring",
+                            limit=timeout + GRACE_SECONDS, on_failure=unfinished_example)
     summary = summarize(examples, semantics, keep_distinct)
-    summary.update(timeout=timeout, row_cap=row_cap, workers=n_workers,
+    summary.update(timeout=timeout, row_cap=row_cap, workers=n_workers, early_verdicts=early_verdicts,
                    wall_seconds=round(time.perf_counter() - start, 3),
                    gold=str(gold_path), pred=str(pred_path), db_root=str(db_root))
     return {"summary": summary, "examples": [ex.to_dict() for ex in examples]}
@@ -588,7 +711,8 @@ def render_markdown(report: dict) -> str:
     lines += [
         "",
         f"semantics: {s['semantics']} ({distinct}); prediction errors: {s['errors']} "
-        f"(empty {s['empty_predictions']}, timeouts {s['timeouts']}); gold errors: {s['gold_errors']}",
+        f"(empty {s['empty_predictions']}, timeouts {s['timeouts']}, of which {s['workers_killed']} killed); "
+        f"gold errors: {s['gold_errors']}; stopped early as wrong: {s['stopped_early']}",
         f"query time p50/p95: predictions {_fmt_seconds(t['pred_p50'])} / {_fmt_seconds(t['pred_p95'])}, "
         f"gold {_fmt_seconds(t['gold_p50'])} / {_fmt_seconds(t['gold_p95'])}",
     ]
@@ -621,9 +745,13 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--semantics", choices=SEMANTICS, default="test-suite",
                         help="test-suite: Spider test-suite exec match (default); bird: set(rows) equality")
     parser.add_argument("--keep-distinct", action="store_true", help="test-suite: do not strip DISTINCT before running")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per query (default 10)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per query (default 10); a query still running {GRACE_SECONDS:g} s later has "
+                             "its worker killed")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
     parser.add_argument("--row-cap", type=int, default=DEFAULT_ROW_CAP, help="most rows a query may return")
+    parser.add_argument("--no-early-verdicts", action="store_true",
+                        help="run every prediction to its end, even once its rows cannot match (same verdicts)")
     parser.add_argument("--difficulty", default="auto", metavar="auto|none|JSON",
                         help="difficulty labels: the dataset JSON beside --gold (auto), none, or a JSON file")
     parser.add_argument("--out", required=True, help="report JSON (summary + one entry per example)")
@@ -638,7 +766,8 @@ def run_score_command(args: argparse.Namespace) -> int:
     difficulty = None if args.difficulty == "none" else args.difficulty
     report = score_files(args.gold, args.pred, args.db_root, semantics=args.semantics,
                          keep_distinct=args.keep_distinct, timeout=args.timeout, workers=args.workers,
-                         row_cap=args.row_cap, progress=not args.no_progress, difficulties=difficulty)
+                         row_cap=args.row_cap, progress=not args.no_progress, difficulties=difficulty,
+                         early_verdicts=not args.no_early_verdicts)
     write_report(report, args.out)
     if args.markdown:
         write_markdown(report, args.markdown)

@@ -1,6 +1,9 @@
 """`eval` end to end on the tiny preset: generation, SQL extraction, voting, scoring, report files."""
 
 import json
+import time
+
+import pytest
 
 from conftest import SPIDER, needs_spider
 
@@ -52,6 +55,18 @@ def test_prompts_cli_on_the_spider_fixture(tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 60 and {"db_id", "question", "prompt"} <= set(records[0])
     assert any("'France'" in r["schema"] for r in records if "France" in r["question"])
+
+
+@pytest.mark.timeout(120)
+def test_a_generated_query_stuck_in_one_sqlite_call_cannot_hang_inference(shop_db):
+    """eval, ask and serve run generated SQL through infer.sandbox: a supervised worker, killed when stuck."""
+    from kaggle_t2sql.infer.sandbox import run_sql
+
+    stuck = "SELECT length(trim(printf('%.*c', 900000, 'a'), printf('%.*c', 80000, 'b') || 'a'))"  # minutes in-process
+    start = time.perf_counter()
+    result = run_sql(shop_db, stuck, timeout=0.5)
+    assert result.timed_out and not result.ok and time.perf_counter() - start < 30
+    assert run_sql(shop_db, "SELECT name FROM customers WHERE id = 1").rows == [("Ada",)]  # a fresh worker answers
 
 
 def test_score_cli_is_wired(tmp_path, shop_db, capsys):

@@ -1,16 +1,34 @@
 """The SQL sandbox: hostile statements change nothing, runaway queries stop, pools never hang."""
 
 import hashlib
+import os
 import sqlite3
 import time
+import tracemalloc
 
 import pytest
 
 from conftest import make_db
-from kaggle_t2sql.execution import ExecResult, execute_many, execute_sql, parallel_map, resolve_workers
+from kaggle_t2sql import execution
+from kaggle_t2sql.errors import T2SQLError
+from kaggle_t2sql.execution import (
+    ExecResult,
+    SandboxPool,
+    begin_step,
+    drop_empty_statements,
+    execute_many,
+    execute_sql,
+    parallel_map,
+    resolve_workers,
+)
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c"
 RUNAWAY_AGG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+# One built-in call (one VM step, so the progress handler never runs) within every SQLite
+# limit: trim() compares each of 900,000 characters with up to 80,001; minutes of work.
+STUCK = "SELECT length(trim(printf('%.*c', 900000, 'a'), printf('%.*c', 80000, 'b') || 'a'))"
+# A 40,001-byte LIKE pattern on a 400,000-byte value: one call of about a minute without the pattern limit.
+LIKE_BOMB = "SELECT printf('%.*c', 400000, 'a') LIKE '%' || printf('%.*c', 40000, 'a') || 'b'"
 
 PEOPLE_SQL = """
 CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, city TEXT);
@@ -159,20 +177,26 @@ def test_invalid_utf8_is_decoded_like_the_official_evaluator(tmp_path):
     assert execute_sql(db, "SELECT s FROM t").rows == [("AB",)]
 
 
-def test_parallel_equals_serial_and_a_runaway_does_not_hang_the_pool(people_db):
+@pytest.mark.timeout(120)
+def test_parallel_equals_serial_and_runaways_do_not_hang_the_pool(people_db):
     queries = ["SELECT name FROM people ORDER BY id", "SELECT count(*) FROM people", "DELETE FROM people",
-               "SELEC 1", RUNAWAY_AGG] + [f"SELECT {i} + age FROM people" for i in range(40)]
+               "SELEC 1", RUNAWAY_AGG, STUCK] + [f"SELECT {i} + age FROM people" for i in range(40)]
     pairs = [(people_db, q) for q in queries]
+    before = sha256(people_db)
     start = time.perf_counter()
-    parallel = execute_many(pairs, workers=2, timeout=1.0, progress=False)
-    assert time.perf_counter() - start < 10
-    serial = execute_many(pairs, workers=1, timeout=1.0, progress=False)
+    parallel = execute_many(pairs, workers=2, timeout=0.5, progress=False)
+    assert time.perf_counter() - start < 30  # STUCK alone would run for minutes
+    serial = execute_many(pairs, workers=1, timeout=0.5, progress=False)
 
     def strip(r: ExecResult):
         return (r.rows, r.error, r.timed_out, r.columns)
 
     assert [strip(r) for r in parallel] == [strip(r) for r in serial]
-    assert parallel[4].timed_out and parallel[0].rows == [("Ada",), ("Bob",), ("Cyd",)]
+    assert parallel[0].rows == [("Ada",), ("Bob",), ("Cyd",)]
+    assert parallel[4].timed_out and "query interrupted" in parallel[4].error  # the deadline stopped it
+    assert parallel[5].timed_out and "worker process was killed" in parallel[5].error  # only a kill could
+    assert [r.rows for r in serial[6:]] == [[(i + 36,), (i + 17,), (i + 52,)] for i in range(40)]
+    assert sha256(people_db) == before
 
 
 def test_parallel_map_keeps_input_order():
@@ -188,7 +212,124 @@ def test_resolve_workers():
 
 def test_memory_bombs_are_errors(people_db):
     res = execute_sql(people_db, "SELECT randomblob(50000000)")
-    assert not res.ok and "too big" in res.error
-    many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 60) SELECT zeroblob(9000000) FROM c"
+    assert not res.ok and "too big" in res.error and "caps one value at 1,000,000 bytes" in res.error
+    many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 300) SELECT zeroblob(999999) FROM c"
     res = execute_sql(people_db, many)
     assert not res.ok and "result too large" in res.error
+
+
+def test_result_cap_holds_while_rows_arrive(people_db, monkeypatch):
+    """The byte cap is checked per row: memory never holds a batch of rows past it."""
+    monkeypatch.setattr(execution, "MAX_RESULT_BYTES", 3_000_000)
+    rows = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 60) SELECT zeroblob(999999) FROM c"
+    tracemalloc.start()
+    try:
+        res = execute_sql(people_db, rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not res.ok and "result too large: more than 2 MiB" in res.error
+    assert peak < 12_000_000  # 4 rows of 1 MB, not 60
+
+
+@pytest.mark.timeout(120)
+def test_a_supervised_worker_has_a_memory_cap(people_db):
+    wide = "SELECT " + ", ".join(["zeroblob(999999)"] * 600)  # one 600 MB row
+    with SandboxPool(memory_bytes=300 << 20) as pool:
+        res = pool.execute(people_db, wide)
+        assert not res.ok and "out of memory" in res.error
+        assert pool.execute(people_db, "SELECT count(*) FROM people").rows == [(3,)]
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1; ;", "SELECT 1;;", "SELECT 1 ; -- done\n ;", "SELECT 1; /* x; */ ;"])
+def test_empty_statements_after_the_query_are_dropped(people_db, sql):
+    assert execute_sql(people_db, sql).rows == [(1,)]
+
+
+def test_a_second_real_statement_is_still_refused(people_db):
+    for sql in ["SELECT 1; SELECT 2", "SELECT 1; ; DELETE FROM people;", "SELECT 1;; SELECT 2; ;"]:
+        res = execute_sql(people_db, sql)
+        assert not res.ok and "more than one statement" in res.error
+    assert drop_empty_statements("SELECT ';' ; ;") == ("SELECT ';' ;", 1)  # a quoted ';' is not a statement
+    assert drop_empty_statements("SELECT 1;") == ("SELECT 1;", 0)
+    assert execute_sql(people_db, "SELECT count(*) FROM people;;").rows == [(3,)]
+
+
+@pytest.mark.timeout(120)
+def test_limits_make_single_call_bombs_errors_at_once(people_db):
+    with SandboxPool() as pool:  # supervised, so a missing limit shows as a kill, not a hung test
+        res = pool.execute(people_db, LIKE_BOMB, timeout=1.0)
+        assert not res.ok and "pattern too complex" in res.error and res.elapsed < 1.0
+        res = pool.execute(people_db, "SELECT zeroblob(1000001)", timeout=1.0)
+        assert not res.ok and "too big" in res.error
+    assert execute_sql(people_db, "SELECT length(printf('%.*c', 999999, 'a'))").rows == [(999999,)]
+    assert execute_sql(people_db, "SELECT name FROM people WHERE name LIKE '%' || 'd' || '%'").rows == [("Ada",), ("Cyd",)]
+
+
+@pytest.mark.timeout(120)
+def test_a_query_stuck_in_one_call_is_killed_and_its_worker_replaced(people_db):
+    before = sha256(people_db)
+    with SandboxPool(grace=0.5) as pool:
+        assert pool.execute(people_db, "SELECT count(*) FROM people").rows == [(3,)]
+        first = pool.worker_pids
+        start = time.perf_counter()
+        res = pool.execute(people_db, STUCK, timeout=0.5)
+        took = time.perf_counter() - start
+        assert res.timed_out and not res.ok and "timed out after 0.5 s" in res.error and "killed" in res.error
+        assert 0.9 <= res.elapsed and took < 20  # killed at timeout + grace, not minutes later
+        assert pool.execute(people_db, "SELECT name FROM people WHERE id = 2").rows == [("Bob",)]
+        assert pool.worker_pids != first
+    assert sha256(people_db) == before
+
+
+def sleep_in_steps(seconds: tuple[float, float]) -> str:
+    """Two steps of a supervised call; the second is announced with `begin_step`."""
+    time.sleep(seconds[0])
+    begin_step("second step")
+    time.sleep(seconds[1])
+    return "finished"
+
+
+def exit_on_three(n: int) -> int:
+    if n == 3:
+        os._exit(7)  # a worker that dies by itself (as an out-of-memory kill would)
+    return n * n
+
+
+def fail_on_three(n: int) -> int:
+    if n == 3:
+        raise ValueError("three")
+    return n
+
+
+@pytest.mark.timeout(120)
+def test_each_step_of_a_call_has_its_own_limit():
+    with SandboxPool(workers=2) as pool:
+        seen = []
+        results = pool.map(sleep_in_steps, [(0.6, 0.6), (0.1, 30.0), (0.0, 0.0)], limit=1.0,
+                           on_failure=lambda item, failure: seen.append(failure) or "killed")
+    assert results == ["finished", "killed", "finished"]  # 1.2 s in all, but no step past 1.0 s
+    assert seen[0].killed and seen[0].step == "second step" and 1.0 <= seen[0].seconds < 10
+    with pytest.raises(T2SQLError, match="did not stop at the deadline"):
+        parallel_map(sleep_in_steps, [(0.0, 30.0)], workers=1, progress=False, limit=0.5)
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_dies_fails_only_its_item_and_errors_propagate():
+    failures = []
+    out = parallel_map(exit_on_three, range(8), workers=2, progress=False, limit=30,
+                       on_failure=lambda item, failure: failures.append(failure) or -1)
+    assert out == [0, 1, 4, -1, 16, 25, 36, 49]
+    assert not failures[0].killed and failures[0].exitcode == 7 and "died" in failures[0].describe(30)
+    with pytest.raises(ValueError, match="three"):
+        parallel_map(fail_on_three, range(6), workers=2, progress=False, limit=30)
+
+
+@pytest.mark.timeout(60)
+def test_big_calls_and_big_answers_do_not_deadlock_the_pipes(people_db):
+    """Calls queued ahead stay under the pipe's buffer, so the supervisor never blocks writing one
+    while the worker blocks writing a big answer back."""
+    pad = "-- " + "x" * 300_000 + "\n"
+    pairs = [(people_db, f"{pad}SELECT {i}, zeroblob(900000)") for i in range(20)]
+    results = execute_many(pairs, workers=1, timeout=10, progress=False)
+    assert [r.rows[0][0] for r in results] == list(range(20))

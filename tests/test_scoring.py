@@ -10,8 +10,11 @@ import pytest
 
 from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
 from kaggle_t2sql.errors import DataError
+from kaggle_t2sql.execution import ExecResult
 from kaggle_t2sql.scoring import (
+    TRAILING_STATEMENT_REFUSED,
     add_score_arguments,
+    early_mismatch,
     exact_match,
     find_column_permutation,
     has_order_by,
@@ -19,6 +22,7 @@ from kaggle_t2sql.scoring import (
     prediction_line,
     read_gold,
     render_markdown,
+    results_match,
     results_match_bird,
     results_match_test_suite,
     run_score_command,
@@ -35,6 +39,9 @@ INSERT INTO people VALUES (1, 'Ada', 36, 'London'), (2, 'Bob', 17, 'Paris'), (3,
                           (4, 'Dan', 41, 'London'), (5, 'Eve', 29, 'Rome');
 """
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+ENDLESS_ROWS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c"
+# One SQLite call of minutes (see test_execution): no deadline check can stop it, only a kill.
+STUCK = "SELECT length(trim(printf('%.*c', 900000, 'a'), printf('%.*c', 80000, 'b') || 'a'))"
 
 # (gold, prediction, test-suite verdict, bird verdict)
 CASES = {
@@ -55,7 +62,13 @@ CASES = {
     "runaway": ("SELECT count(*) FROM people", RUNAWAY, False, False),
     "extra_column": ("SELECT name FROM people", "SELECT name, age FROM people", False, False),
     "both_empty": ("SELECT name FROM people WHERE age > 99", "SELECT id, age FROM people WHERE age < 0", True, True),
+    # test-suite keeps only the first statement; BIRD runs the text through Python's sqlite3, which refuses `; ;`
+    "trailing_empty": ("SELECT name FROM people WHERE age > 30", "SELECT name FROM people WHERE age > 30; ;",
+                       True, False),
+    "endless_rows": ("SELECT count(*) FROM people", ENDLESS_ROWS, False, False),
+    "stuck_in_one_call": ("SELECT count(*) FROM people", STUCK, False, False),
 }
+SLOW = ("runaway", "stuck_in_one_call")
 
 
 def make_dataset(tmp_path: Path, pairs, db_id: str = "shop", gold_name: str = "gold.sql"):
@@ -100,32 +113,103 @@ def test_failures_are_recorded(verdict_reports):
     assert "more than one statement" in ex["multi_statement"]["error"]
     assert ex["empty"]["error"] == "empty prediction" and not ex["empty"]["exact_match"]
     assert ex["runaway"]["timed_out"] and 0.9 < ex["runaway"]["pred_seconds"] < 1.5
-    assert elapsed < 2 * 1.0 + 3  # two runs, one runaway each, bounded by the timeout
+    assert not ex["runaway"]["worker_killed"]  # the deadline interrupted it
+    stuck = ex["stuck_in_one_call"]
+    assert stuck["timed_out"] and stuck["worker_killed"] and "worker process was killed" in stuck["error"]
+    assert stuck["pred_seconds"] >= 1.0 and stuck["gold_row_count"] == 1 and stuck["gold_error"] is None
+    assert elapsed < 60  # two runs; the stuck query alone would take minutes
     assert all(e["gold_error"] is None for e in ex.values())
     assert ex["same"]["exact_match"] and not ex["reordered_columns"]["exact_match"]
+    assert ex["trailing_empty"]["error"] is None and ex["trailing_empty"]["exact_match"]
+    bird = dict(zip(names, reports["bird"]["examples"]))
+    assert bird["trailing_empty"]["error"] == TRAILING_STATEMENT_REFUSED
+    early = {n for n, e in ex.items() if e["early_verdict"]}
+    assert early == {"order_flipped", "wrong_literal", "extra_column", "endless_rows"}
+    assert "more rows than the gold result" not in ex["endless_rows"]["early_verdict"]  # its first row differs
+    assert ex["endless_rows"]["error"] is None and not ex["endless_rows"]["timed_out"]
     s = reports["test-suite"]["summary"]
-    assert s["n"] == len(CASES) and s["timeouts"] == 1 and s["empty_predictions"] == 1
-    assert s["errors"] == 5 and s["gold_errors"] == 0
+    assert s["n"] == len(CASES) and s["timeouts"] == 2 and s["workers_killed"] == 1 and s["empty_predictions"] == 1
+    assert s["errors"] == 6 and s["gold_errors"] == 0 and s["stopped_early"] == 4 and s["early_verdicts"]
     assert s["execution_accuracy"] == pytest.approx(sum(c[2] for c in CASES.values()) / len(CASES))
     assert s["semantics"] == "test-suite" and s["distinct_stripped"] and s["keep_distinct"] is False
     assert [e["index"] for e in reports["bird"]["examples"]] == list(range(len(CASES)))
 
 
-def test_keep_distinct_makes_duplicates_matter(tmp_path):
-    pairs = [(CASES[n][0], CASES[n][1]) for n in ("distinct_added", "distinct_removed", "count_distinct", "same")]
+@pytest.mark.parametrize("semantics, column", [("test-suite", 2), ("bird", 3)])
+def test_verdicts_are_the_same_without_early_verdicts(tmp_path, semantics, column):
+    names = [n for n in CASES if n not in SLOW]
+    gold, pred, db_root = make_dataset(tmp_path, [CASES[n][:2] for n in names])
+    report = score_files(gold, pred, db_root, semantics=semantics, timeout=1.0, workers=1, progress=False,
+                         early_verdicts=False)
+    assert {n: e["correct"] for n, e in zip(names, report["examples"])} == {n: CASES[n][column] for n in names}
+    assert report["summary"]["stopped_early"] == 0 and not report["summary"]["early_verdicts"]
+    endless = report["examples"][names.index("endless_rows")]
+    assert "row cap exceeded" in endless["error"]  # it ran until a cap stopped it
+
+
+def test_early_mismatch_only_rejects_what_cannot_match():
+    gold = [(1, "a"), (1, "a"), (2, "b")]
+    preds = {
+        "permuted": [("b", 2), ("a", 1), ("a", 1)],  # columns and rows in another order: a match
+        "extra_duplicate": [(1, "a"), (1, "a"), (2, "b"), (1, "a")],
+        "missing_duplicate": [(1, "a"), (2, "b")],  # fewer rows: only the end shows it
+        "float_equal": [(1.0, "a"), (1, "a"), (2.0, "b")],
+        "other_value": [(1, "a"), (3, "b")],
+        "wider": [(1, "a", 0)],
+    }
+    for ordered in (False, True):
+        for semantics in ("test-suite", "bird"):
+            for name, rows in preds.items():
+                check = early_mismatch(semantics, gold, ordered and semantics == "test-suite")
+                reasons = [check(i, row) for i, row in enumerate(rows)]
+                match = results_match(semantics, ExecResult(gold, None, 0.0), ExecResult(rows, None, 0.0),
+                                      ordered)
+                assert not (any(reasons) and match), (semantics, ordered, name, reasons)
+    check = early_mismatch("test-suite", gold, False)
+    assert check(3, (1, "a")) == "more rows than the gold result (3)"
+    assert check(0, (3, "b")) and check(0, (1, "a", 0)) == "3 columns, the gold result has 2"
+    assert early_mismatch("test-suite", gold, True)(0, (2, "b"))  # ORDER BY: row 1 must be the gold's row 1
+    assert early_mismatch("bird", gold, False)(5, (1, "a")) is None  # duplicates never matter to a set
+    assert early_mismatch("bird", gold, False)(0, ("a", 1))  # column order does
+    assert early_mismatch("test-suite", [], False)(0, (1,)) == "more rows than the gold result (0)"
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_worker_between_ordinary_queries_leaves_every_other_verdict(tmp_path):
+    ordinary = [(CASES[n][0], CASES[n][1]) for n in ("same", "reordered_columns", "wrong_literal", "empty")]
+    pairs = ordinary[:2] + [("SELECT count(*) FROM people", STUCK)] + ordinary[2:] + \
+        [(STUCK, "SELECT count(*) FROM people")] + ordinary
     gold, pred, db_root = make_dataset(tmp_path, pairs)
+    db = db_root / "shop" / "shop.sqlite"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    report = score_files(gold, pred, db_root, timeout=0.5, workers=1, progress=False)
+    ex = report["examples"]
+    assert [e["correct"] for e in ex] == [True, True, False, False, False, False, True, True, False, False]
+    assert [e["worker_killed"] for e in ex] == [False, False, True, False, False, True, False, False, False, False]
+    assert ex[2]["timed_out"] and ex[2]["gold_row_count"] == 1 and ex[2]["gold_error"] is None
+    assert "killed" in ex[5]["gold_error"] and ex[5]["error"] == "not run: the gold query did not finish"
+    assert ex[3]["early_verdict"] and ex[8]["early_verdict"] and ex[4]["error"] == ex[9]["error"] == "empty prediction"
+    assert report["summary"]["workers_killed"] == 2 and report["summary"]["gold_errors"] == 1
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_keep_distinct_makes_duplicates_matter(tmp_path):
+    names = ("distinct_added", "distinct_removed", "count_distinct", "same", "trailing_empty")
+    gold, pred, db_root = make_dataset(tmp_path, [CASES[n][:2] for n in names])
     report = score_files(gold, pred, db_root, keep_distinct=True, workers=1, progress=False)
-    assert [e["correct"] for e in report["examples"]] == [False, False, False, True]
+    assert [e["correct"] for e in report["examples"]] == [False, False, False, True, False]
+    assert report["examples"][4]["error"] == TRAILING_STATEMENT_REFUSED  # upstream runs the text as written
     assert report["summary"]["keep_distinct"] and not report["summary"]["distinct_stripped"]
 
 
+@pytest.mark.timeout(120)
 def test_parallel_equals_serial(tmp_path):
-    pairs = [(CASES[n][0], CASES[n][1]) for n in CASES if n != "runaway"] * 3 + [CASES["runaway"][:2]]
+    pairs = [CASES[n][:2] for n in CASES if n not in SLOW] * 3 + [CASES[n][:2] for n in SLOW]
     gold, pred, db_root = make_dataset(tmp_path, pairs)
     timing = ("pred_seconds", "gold_seconds")
 
     def verdicts(workers):
-        report = score_files(gold, pred, db_root, timeout=1.0, workers=workers, progress=False)
+        report = score_files(gold, pred, db_root, timeout=0.5, workers=workers, progress=False)
         return [{k: v for k, v in e.items() if k not in timing} for e in report["examples"]]
 
     assert verdicts(2) == verdicts(1)
@@ -265,12 +349,13 @@ def test_reports_are_written_atomically_and_the_command_prints_the_table(tmp_pat
     args = parser.parse_args(["--gold", str(gold), "--pred", str(pred), "--db-root", str(db_root),
                               "--out", str(out / "report.json"), "--markdown", str(out / "report.md"),
                               "--jsonl", str(out / "examples.jsonl"), "--workers", "1", "--timeout", "2",
-                              "--no-progress"])
+                              "--no-progress", "--no-early-verdicts"])
     assert run_score_command(args) == 0
     printed = capsys.readouterr().out
     assert "| **all** | 2 | **0.500** |" in printed and "prediction errors: 1" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["execution_accuracy"] == 0.5 and report["summary"]["timeout"] == 2.0
+    assert report["summary"]["early_verdicts"] is False
     lines = (out / "examples.jsonl").read_text().splitlines()
     assert [json.loads(line)["correct"] for line in lines] == [True, False]
     assert (out / "report.md").read_text() == render_markdown(report)
@@ -286,8 +371,8 @@ def test_reports_are_written_atomically_and_the_command_prints_the_table(tmp_pat
 @needs_spider
 def test_spider_gold_scores_itself_perfectly(tmp_path):
     gold = SPIDER / "dev_gold.sql"
-    pred = tmp_path / "pred.sql"
-    pred.write_text("".join(g.sql + "\n" for g in read_gold(gold)))
+    pred = tmp_path / "pred.sql"  # every third with empty statements after it: test-suite runs the first only
+    pred.write_text("".join(g.sql + ("; ;" if i % 3 == 0 else "") + "\n" for i, g in enumerate(read_gold(gold))))
     report = score_files(gold, pred, SPIDER / "database", workers=2, progress=False)
     s = report["summary"]
     assert s["n"] == 972 and s["execution_accuracy"] == 1.0 and s["exact_match"] == 1.0
@@ -299,9 +384,10 @@ def test_spider_gold_scores_itself_perfectly(tmp_path):
 @needs_bird
 def test_bird_gold_scores_itself_perfectly(tmp_path):
     gold = BIRD / "mini_dev_sqlite_gold.sql"
-    pred = tmp_path / "pred.sql"
-    pred.write_text("".join(g.sql + "\n" for g in read_gold(gold)))
+    pred = tmp_path / "pred.sql"  # every tenth with `; ;` after it: BIRD's evaluator refuses those
+    pred.write_text("".join(g.sql + ("; ;" if i % 10 == 0 else "") + "\n" for i, g in enumerate(read_gold(gold))))
     report = score_files(gold, pred, BIRD / "dev_databases", semantics="bird", workers=2, progress=False)
     s = report["summary"]
-    assert s["n"] == 140 and s["execution_accuracy"] == 1.0 and s["errors"] == 0
+    assert s["n"] == 140 and s["correct"] == 126 and s["errors"] == 14 and s["gold_errors"] == 0
+    assert {e["error"] for e in report["examples"][::10]} == {TRAILING_STATEMENT_REFUSED}
     assert {k: v["n"] for k, v in s["by_difficulty"].items()} == {"simple": 40, "moderate": 65, "challenging": 35}
