@@ -41,7 +41,7 @@ KERNEL = f"{USER}/kaggle-t2sql-train"
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
-TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=96",
+TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
 
 
@@ -80,18 +80,18 @@ def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
 
 
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
-        kill_at_limit: bool = False, reference: Path | None = None, limit_s: float = 45.0, budget_s: float = 22.0,
-        max_sessions: int = 16) -> dict:
-    """The whole path; returns the summary. Sessions stop on their own budget (`budget_s` from kernel start,
-    below the emulated 12-hour limit of `limit_s` real seconds), or with `kill_at_limit` the budget is longer
-    than the limit and Kaggle kills every session mid-run: the next resumes from the last pushed checkpoint."""
+        kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20) -> dict:
+    """The whole path; returns the summary. The run is 200 steps, ~40 s of training on an idle 2-core machine.
+    Sessions stop on their own budget (25 s from kernel start, ~10 s of it setup, below the emulated 12-hour
+    limit of 50 real seconds): 3-5 sessions; a slower machine makes more, shorter ones. With `kill_at_limit`
+    the budget is longer than a 25-second limit and Kaggle kills every session mid-run, the next resuming
+    from the last pushed checkpoint."""
+    limit_s, budget_s = (25.0, 100.0) if kill_at_limit else (50.0, 25.0)
     from kaggle_emulator import KaggleEmulator
     from kaggle_sessions import SESSION_HOURS, KaggleSessions
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    if kill_at_limit:
-        budget_s = limit_s * 4
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
         emu.gpu_quota_total_hours = 1000.0  # a week's 30 h covers ~2.5 real sessions; quota stops are tested apart
         env = emu.subprocess_env(out / "client")

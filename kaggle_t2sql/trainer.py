@@ -268,7 +268,9 @@ class ResumableTrainer:
             from .stores import KaggleStore
             from .uploader import BackgroundUploader
 
-            self.clock.extra_reserve_s = _upload_estimate(model, isinstance(store, KaggleStore))  # until measured
+            measured = [u for u in (x.get("upload_s") for x in self.manager.load_manifest()["sessions"]) if u]
+            # until measured in this session: the last session's measured upload time, else an estimate
+            self.clock.extra_reserve_s = measured[-1] if measured else _upload_estimate(model, isinstance(store, KaggleStore))
             from .sync import carry_dir
 
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
@@ -285,10 +287,16 @@ class ResumableTrainer:
             data_collator=collator_for(cfg.data, tokenizer),
             callbacks=callbacks,
         )
-        if not self.progress:
-            from transformers.trainer_callback import ProgressCallback
+        from transformers.trainer_callback import ProgressCallback
+        from transformers.utils.notebook import NotebookProgressCallback
 
-            trainer.remove_callback(ProgressCallback)
+        # In a notebook HF shows NotebookProgressCallback, whose last update divides by a rate it has not measured
+        # yet when a session ends after 0-1 steps (TypeError, transformers 5.x): a resumed Kaggle session can do
+        # that. The plain tqdm bar works in notebooks too.
+        trainer.remove_callback(NotebookProgressCallback)
+        trainer.remove_callback(ProgressCallback)
+        if self.progress:
+            trainer.add_callback(ProgressCallback)
         trainer.manager, trainer.clock = self.manager, self.clock
         trainer.keep_checkpoints = cfg.training.keep_checkpoints
 
@@ -301,7 +309,9 @@ class ResumableTrainer:
         latest = self.manager.latest_valid(deep=False)
         tokens = max(int(trainer.state.num_input_tokens_seen) - tokens_before, 0)
         if main:
-            self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens)
+            uploads = {"upload_s": round(max(uploader.durations), 3)} if uploader is not None and uploader.durations else {}
+            self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens,
+                                        **uploads)
             sessions = self.manager.load_manifest()["sessions"]
             plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
         not_pushed, push_errors = [], []
