@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kaggle_t2sql.wheels import KAGGLE_PYTHON, build_wheels, kaggle_requirements  # noqa: E402
+from kaggle_t2sql.kaggle.wheels import KAGGLE_PYTHON, build_wheels, kaggle_requirements  # noqa: E402
 
 
 def folder_mb(folder: Path) -> float:

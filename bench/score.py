@@ -257,7 +257,7 @@ def runaway_set(tmp: Path, golds) -> None:
     examples = json.loads(out.read_text())["examples"]
     right = sum(e["correct"] for e in examples[:40])
     wrong = sum(not e["correct"] for e in examples[40:])
-    print(f"2. Runaways: 46 predictions (40 gold, 6 single-call runaways), `score --timeout 1 --workers 2`")
+    print("2. Runaways: 46 predictions (40 gold, 6 single-call runaways), `score --timeout 1 --workers 2`")
     print(f"   {wall:.1f} s wall for the whole command (target <= 30 s); gold right {right}/40, runaways wrong "
           f"{wrong}/6")
     for name, e in zip(SINGLE_CALL_RUNAWAYS, examples[40:]):

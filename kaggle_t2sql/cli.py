@@ -60,7 +60,7 @@ def cmd_train(args) -> int:
     import os
 
     from . import atomic
-    from .kaggle_env import monotonic_from_epoch
+    from .kaggle.env import monotonic_from_epoch
     from .trainer import ResumableTrainer
 
     start = monotonic_from_epoch(args.started_at) if args.started_at else None
@@ -109,11 +109,11 @@ def cmd_sync(args) -> int:
     """push: the latest valid checkpoint as a new store version; pull: the best one into the run folder."""
     import tempfile
 
-    from .bundle import run_name_of, write_version
     from .checkpoints import KaggleCheckpointManager
     from .errors import ConfigError
-    from .stores import open_store
-    from .sync import carry_dir, pull_for_session
+    from .kaggle.bundle import run_name_of, write_version
+    from .kaggle.stores import open_store
+    from .kaggle.sync import carry_dir, pull_for_session
 
     store = open_store(args.store)
     if args.action == "push":
@@ -135,10 +135,10 @@ def cmd_sync(args) -> int:
 
 def cmd_chain(args) -> int:
     """Push the training kernel session after session until the run is done (never while one runs)."""
-    from .chain import run_chain
-    from .kaggle_auth import check_client, kaggle_api
-    from .kernel import load_spec
-    from .stores import open_store
+    from .kaggle.auth import check_client, kaggle_api
+    from .kaggle.chain import run_chain
+    from .kaggle.kernel import load_spec
+    from .kaggle.stores import open_store
 
     spec = load_spec(args.folder)
     spec.check()
@@ -152,9 +152,9 @@ def cmd_chain(args) -> int:
 def cmd_kaggle_init(args) -> int:
     """From zero to a kernel ready to chain: checks, datasets, kernel-metadata.json + parameterized notebook."""
     from .config import parse_set_args
-    from .kaggle_auth import check_client
-    from .kaggle_init import init_kernel
-    from .kernel import KernelSpec
+    from .kaggle.auth import check_client
+    from .kaggle.init import init_kernel
+    from .kaggle.kernel import KernelSpec
 
     spec = KernelSpec(
         user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
@@ -191,8 +191,8 @@ def cmd_publish_wheel(args) -> int:
     import tempfile
     from pathlib import Path
 
+    from .kaggle.wheels import build_wheels
     from .prepare import publish_folder
-    from .wheels import build_wheels
 
     with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:
         names = build_wheels(tmp, with_deps=args.with_deps)

@@ -104,7 +104,7 @@ class BudgetConfig:
 @dataclass
 class StoreConfig:
     uri: str = ""  # "" (none), "local:/path" or "kaggle:owner/slug"
-    input_root: str = ""  # where attached datasets are mounted (searched by content); "" = Kaggle's (kaggle_env)
+    input_root: str = ""  # where attached datasets are mounted (searched by content); "" = Kaggle's (kaggle/env.py)
     final_push_timeout_minutes: float = 15.0  # how long the session end waits for the last push
     push_interval_minutes: float = 0.0  # at least this long between pushes (the final one excepted); 0 = every save
     max_versions: int = 12  # a push onto this many versions deletes the older ones (0 = keep every version)

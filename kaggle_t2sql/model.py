@@ -20,7 +20,7 @@ def model_path(model: ModelConfig) -> str:
         from .tiny import tiny_model_dir
 
         return str(tiny_model_dir())
-    from .kaggle_env import resolve_input
+    from .kaggle.env import resolve_input
 
     name = resolve_input(model.name_or_path)  # an attached Kaggle Model / Dataset, in either mount layout
     if name != model.name_or_path:

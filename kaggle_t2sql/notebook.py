@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import kaggle_env
 from .config import RunConfig, build_config
 from .errors import ConfigError, T2SQLError
+from .kaggle import env as kaggle_env
 
 
 @dataclass
@@ -90,7 +90,7 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
                       overrides)
     spec = None
     if chain:
-        from .kernel import KernelSpec
+        from .kaggle.kernel import KernelSpec
 
         if not kernel_spec:
             raise ConfigError("chain=True needs kernel_spec (written by `kaggle-t2sql kaggle-init --self-chain`)")
@@ -100,11 +100,11 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
                               "regenerate the notebook with kaggle-init")
     environment()
     if cfg.store.uri.startswith("kaggle:") or chain:
-        from .kaggle_auth import check_client
+        from .kaggle.auth import check_client
 
         check_client()
     if cfg.store.uri:
-        from .stores import open_store
+        from .kaggle.stores import open_store
 
         open_store(cfg.store.uri).check_access()
     session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
@@ -185,10 +185,10 @@ def push_next_session(session: Session, result) -> bool:
     """
     import tempfile
 
-    from .chain import gpu_hours_left
-    from .kaggle_auth import kaggle_api, kaggle_call
-    from .kernel import push_kernel, write_kernel_folder
-    from .stores import open_store
+    from .kaggle.auth import kaggle_api, kaggle_call
+    from .kaggle.chain import gpu_hours_left
+    from .kaggle.kernel import push_kernel, write_kernel_folder
+    from .kaggle.stores import open_store
 
     spec = session.spec
     if result.status == "finished":

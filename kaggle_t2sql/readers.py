@@ -255,7 +255,7 @@ def read_jsonl(path: str | Path, db_root: str | Path | None = None) -> list[Exam
 def read_stage(stage: StageConfig, seed: int = 42) -> list[Example]:
     """All examples of one configured stage (sampled and capped); never empty."""
     from . import bundled
-    from .kaggle_env import resolve_input
+    from .kaggle.env import resolve_input
 
     path, db_root = resolve_input(stage.path), resolve_input(stage.db_root)  # kaggle: refs -> wherever mounted
     if stage.source == "bundled":

@@ -227,8 +227,8 @@ class ResumableTrainer:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 self.manager.clean_staging()
                 if cfg.store.uri:
-                    from .stores import open_store
-                    from .sync import pull_for_session
+                    from .kaggle.stores import open_store
+                    from .kaggle.sync import pull_for_session
 
                     store = open_store(cfg.store.uri)
                     say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.to_dict(), plan=plan).summary(),
@@ -265,13 +265,13 @@ class ResumableTrainer:
         if main:
             callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))))
         if store is not None:
-            from .stores import KaggleStore
-            from .uploader import BackgroundUploader
+            from .kaggle.stores import KaggleStore
+            from .kaggle.uploader import BackgroundUploader
 
             measured = [u for u in (x.get("upload_s") for x in self.manager.load_manifest()["sessions"]) if u]
             # until measured in this session: the last session's measured upload time, else an estimate
             self.clock.extra_reserve_s = measured[-1] if measured else _upload_estimate(model, isinstance(store, KaggleStore))
-            from .sync import carry_dir
+            from .kaggle.sync import carry_dir
 
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
                                           min_interval_s=cfg.store.push_interval_minutes * 60,

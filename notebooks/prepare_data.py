@@ -55,7 +55,7 @@ import json
 from IPython.display import Markdown, display
 
 from kaggle_t2sql.config import StageConfig
-from kaggle_t2sql.kaggle_env import working_dir
+from kaggle_t2sql.kaggle.env import working_dir
 from kaggle_t2sql.prepare import publish_folder, write_subset
 
 out_dir = out_dir or str(working_dir() / "subset")

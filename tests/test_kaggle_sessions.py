@@ -10,9 +10,9 @@ import pytest
 from kaggle_emulator import KaggleEmulator
 from kaggle_sessions import KaggleSessions
 
-from kaggle_t2sql.kaggle_auth import kaggle_api
-from kaggle_t2sql.kaggle_init import init_kernel
-from kaggle_t2sql.kernel import KernelSpec, push_kernel
+from kaggle_t2sql.kaggle.auth import kaggle_api
+from kaggle_t2sql.kaggle.init import init_kernel
+from kaggle_t2sql.kaggle.kernel import KernelSpec, push_kernel
 from kaggle_t2sql.prepare import publish_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ WHEELS = "tester/kaggle-t2sql-wheel"
 
 @pytest.fixture(scope="module")
 def wheel_dir(tmp_path_factory):
-    from kaggle_t2sql.wheels import build_wheels
+    from kaggle_t2sql.kaggle.wheels import build_wheels
 
     folder = tmp_path_factory.mktemp("wheels")
     build_wheels(folder, with_deps=False)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from test_trainer import SMALL, small_config
 
-from kaggle_t2sql.bundle import write_version
-from kaggle_t2sql.chain import run_chain
-from kaggle_t2sql.kaggle_auth import CredentialsError, kaggle_api
-from kaggle_t2sql.stores import KaggleStore
-from kaggle_t2sql.sync import pull_for_session
+from kaggle_t2sql.kaggle.bundle import write_version
+from kaggle_t2sql.kaggle.chain import run_chain
+from kaggle_t2sql.kaggle.auth import CredentialsError, kaggle_api
+from kaggle_t2sql.kaggle.stores import KaggleStore
+from kaggle_t2sql.kaggle.sync import pull_for_session
 
 REF = "tester/t2sql-ckpt"
 KERNEL = "tester/t2sql-train"
@@ -244,7 +244,7 @@ def test_a_new_dataset_that_answers_403_until_visible_is_still_created(emu, tmp_
 
 def test_chain_does_not_take_a_stale_status_right_after_a_push_for_the_session_end(emu, tmp_path, checkpointed_run):
     """For a few polls after a push, kernels_status may still describe the previous, finished session."""
-    from kaggle_t2sql.bundle import seal_version, stage_version
+    from kaggle_t2sql.kaggle.bundle import seal_version, stage_version
 
     folder = tmp_path / "kernel"
     folder.mkdir()

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from kaggle_t2sql.errors import ConfigError, T2SQLError
-from kaggle_t2sql.kaggle_auth import kaggle_api
-from kaggle_t2sql.kaggle_init import init_kernel
-from kaggle_t2sql.kernel import KernelPushRefused, KernelSpec, load_spec, push_kernel, write_kernel_folder
+from kaggle_t2sql.kaggle.auth import kaggle_api
+from kaggle_t2sql.kaggle.init import init_kernel
+from kaggle_t2sql.kaggle.kernel import KernelPushRefused, KernelSpec, load_spec, push_kernel, write_kernel_folder
 
 TINY = dict(user="tester", preset="tiny", package_source="kaggle_t2sql", overrides={"training.max_steps": 4})
 

@@ -113,7 +113,7 @@ def test_the_budget_counts_from_the_kernels_start_not_from_the_training_cell(tmp
     from kaggle_t2sql import notebook as nb
 
     started = float(subprocess.run([sys.executable, "-c", "import time; time.sleep(1.5); "
-                                    "from kaggle_t2sql.kaggle_env import kernel_started_at as k; print(k())"],
+                                    "from kaggle_t2sql.kaggle.env import kernel_started_at as k; print(k())"],
                                    capture_output=True, text=True, check=True).stdout)
     assert time.time() - started >= 1.5  # the process's start, not the moment of the call
     cfg = nb.make_config("tiny", time_budget_minutes=1.0, overrides={**SMALL, "training.max_steps": 6})

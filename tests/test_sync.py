@@ -7,12 +7,12 @@ import shutil
 import pytest
 from test_trainer import MAX_STEPS, CutAt, assert_identical, reference, small_config  # noqa: F401 - fixture
 
-from kaggle_t2sql.bundle import (STORE_INDEX, SYNC_MANIFEST, find_bundles, install_bundle, read_manifest, verify_bundle,
+from kaggle_t2sql.kaggle.bundle import (STORE_INDEX, SYNC_MANIFEST, find_bundles, install_bundle, read_manifest, verify_bundle,
                                  write_version)
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.errors import ConfigError
-from kaggle_t2sql.stores import LocalStore, open_store
-from kaggle_t2sql.sync import pull_for_session
+from kaggle_t2sql.kaggle.stores import LocalStore, open_store
+from kaggle_t2sql.kaggle.sync import pull_for_session
 from kaggle_t2sql.trainer import ResumableTrainer
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from kaggle_t2sql.wheels import IMAGE_HAS, KAGGLE_PLATFORMS, KAGGLE_PYTHON, download_command, kaggle_requirements
+from kaggle_t2sql.kaggle.wheels import IMAGE_HAS, KAGGLE_PLATFORMS, KAGGLE_PYTHON, download_command, kaggle_requirements
 
 REPO = Path(__file__).resolve().parents[1]
 

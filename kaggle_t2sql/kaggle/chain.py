@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import T2SQLError
-from .kaggle_auth import kaggle_call
-from .kaggle_env import SESSION_HOURS
+from ..errors import T2SQLError
+from .auth import kaggle_call
+from .env import SESSION_HOURS
 from .kernel import push_kernel
 from .stores import CheckpointStore
 

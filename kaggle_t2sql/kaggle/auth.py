@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import T2SQLError
+from ..errors import T2SQLError
 
 SECRET_NAMES = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
 MIN_KAGGLE = "2.2.1"  # dataset_status(format=...) came in 2.1.1, quota_view in 2.2.1 (kaggle-api changelog)
@@ -28,7 +28,7 @@ class Forbidden(CredentialsError):
 
 def how_to() -> str:
     """What to add, worded for where we run: a Kaggle notebook has Secrets, elsewhere the environment."""
-    from .kaggle_env import on_kaggle
+    from .env import on_kaggle
 
     if on_kaggle():
         return ("in the notebook editor, Add-ons > Secrets: add a secret named KAGGLE_API_TOKEN (your token from "

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import ConfigError, T2SQLError
+from .. import atomic
+from ..errors import ConfigError, T2SQLError
 
 SPEC_FILE = "t2sql-kernel.json"
 NOTEBOOK_FILE = "train.ipynb"
@@ -95,7 +95,7 @@ class KernelSpec:
             raise ConfigError("--package-source needs internet: drop --no-internet, or use --wheel")
 
     def config(self):
-        from .notebook import make_config
+        from ..notebook import make_config
 
         return make_config(self.preset, self.run_name, self.time_budget_minutes, f"kaggle:{self.store}",
                            self.data_source, self.data_path, self.per_complexity, self.limit, self.overrides)
@@ -141,7 +141,7 @@ class KernelSpec:
 
 def _input_ref(path: str) -> str | None:
     """The dataset (owner/slug) or model handle an input path names, if it is a Kaggle reference."""
-    from .kaggle_env import DATASET_PREFIX, MODEL_PREFIX
+    from .env import DATASET_PREFIX, MODEL_PREFIX
 
     if path.startswith(DATASET_PREFIX):
         return "/".join(path[len(DATASET_PREFIX):].strip("/").split("/")[:2])
@@ -152,7 +152,7 @@ def _input_ref(path: str) -> str | None:
 
 def notebook_template() -> Path:
     """notebooks/train.ipynb of this checkout (the jupytext-generated notebook)."""
-    path = Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_FILE
+    path = Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_FILE
     if not path.is_file():
         raise ConfigError(f"{path} not found: run kaggle-init from a clone of the kaggle-t2sql repository")
     return path
@@ -198,7 +198,7 @@ def load_spec(folder: str | Path) -> KernelSpec:
 
 def push_kernel(api, folder: str | Path) -> int:
     """`kernels_push` with Kaggle's reply checked: the new version number, or KernelPushRefused / T2SQLError."""
-    from .kaggle_auth import kaggle_call
+    from .auth import kaggle_call
 
     meta = json.loads((Path(folder) / "kernel-metadata.json").read_text())
     response = kaggle_call(api.kernels_push, str(folder))

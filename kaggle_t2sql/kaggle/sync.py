@@ -22,12 +22,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kaggle_env
-from .bundle import (STORE_INDEX, find_bundles, install_bundle, keep_carried, read_index, read_manifest,
-                     verify_bundle)
-from .checkpoints import KaggleCheckpointManager
-from .errors import ConfigError
-from .plan import plan_changes
+from ..checkpoints import KaggleCheckpointManager
+from ..errors import ConfigError
+from ..plan import plan_changes
+from . import env as kaggle_env
+from .bundle import STORE_INDEX, find_bundles, install_bundle, keep_carried, read_index, read_manifest, verify_bundle
 from .stores import CheckpointStore
 
 CARRY_DIR = "store-carry"  # in the run folder: the store's other runs, re-pushed with every version

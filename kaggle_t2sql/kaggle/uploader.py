@@ -20,8 +20,8 @@ import time
 import warnings
 from pathlib import Path
 
+from ..checkpoints import KaggleCheckpointManager
 from .bundle import seal_version, stage_version
-from .checkpoints import KaggleCheckpointManager
 from .stores import CheckpointStore
 
 RETRY_DELAYS_S = (5.0, 20.0, 60.0)  # after the 1st, 2nd and 3rd failure of the same push

@@ -29,7 +29,7 @@ IMAGE_HAS = {
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def kaggle_requirements(path: Path | None = None) -> list[str]:

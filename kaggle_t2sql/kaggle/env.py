@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 ROOT_ENV = "T2SQL_KAGGLE_ROOT"
 SESSION_HOURS = 12  # Kaggle ends a notebook session (interactive or "Save & Run All") 12 h after it starts

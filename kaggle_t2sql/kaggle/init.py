@@ -11,9 +11,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..errors import ConfigError
+from .auth import Forbidden, kaggle_api, kaggle_call
 from .bundle import STORE_INDEX
-from .errors import ConfigError
-from .kaggle_auth import Forbidden, kaggle_api, kaggle_call
 from .kernel import KernelSpec, write_kernel_folder
 
 STORE_README = """# kaggle-t2sql checkpoints
@@ -33,7 +33,7 @@ def dataset_exists(api, ref: str) -> bool:
 
 def create_empty_store(api, ref: str) -> int:
     """The checkpoint dataset with an empty index, so the first push of the kernel can attach it."""
-    from . import atomic
+    from .. import atomic
     from .stores import KaggleStore
 
     with tempfile.TemporaryDirectory(prefix="t2sql-store-") as tmp:
@@ -56,7 +56,7 @@ def init_kernel(spec: KernelSpec, folder: str | Path, publish_wheel: bool = Fals
         raise ConfigError(f"dataset(s) {', '.join(missing)} not found (or not yours): create them first, e.g. "
                           "`kaggle-t2sql prepare ... --publish <you>/<slug>`, or fix --dataset-source")
     if publish_wheel:
-        from .prepare import publish_folder
+        from ..prepare import publish_folder
         from .wheels import build_wheels
 
         with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:

@@ -18,10 +18,10 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from . import atomic
+from .. import atomic
+from ..errors import ConfigError
+from .auth import Forbidden, kaggle_api, kaggle_call
 from .bundle import STORE_INDEX, BundleError, parse_index, read_index, unpack_zipped_folders, verify_bundle
-from .errors import ConfigError
-from .kaggle_auth import Forbidden, kaggle_api, kaggle_call
 
 
 class CheckpointStore:

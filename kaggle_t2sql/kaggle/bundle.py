@@ -26,9 +26,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import atomic
-from .checkpoints import MANIFEST, KaggleCheckpointManager, file_digests, sha256_file, validate_checkpoint
-from .errors import T2SQLError
+from .. import atomic
+from ..checkpoints import MANIFEST, KaggleCheckpointManager, file_digests, sha256_file, validate_checkpoint
+from ..errors import T2SQLError
 
 SYNC_MANIFEST = "t2sql-sync.json"
 STORE_INDEX = "t2sql-store.json"
