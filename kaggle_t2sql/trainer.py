@@ -26,6 +26,7 @@ from . import gpu
 from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
 from .checkpoints import KaggleCheckpointManager
 from .config import RunConfig
+from .console import LogFileCallback, SessionProgressCallback
 
 
 @dataclass
@@ -131,7 +132,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, max_steps: int):
         dataloader_pin_memory=on_gpu,
         remove_unused_columns=False,
         include_num_input_tokens_seen=True,
-        gradient_checkpointing=False,  # enabled on the model itself, non-reentrant, before LoRA
+        # no gradient_checkpointing here (a deprecated name in transformers 5): it is enabled on the model, before LoRA
         ddp_find_unused_parameters=False,
         ddp_backend="gloo" if not on_gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
@@ -149,6 +150,7 @@ class ResumableTrainer:
         on_checkpoint=None,
         progress: bool = True,
         callbacks: list | None = None,
+        echo=print,
     ):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -161,12 +163,15 @@ class ResumableTrainer:
         self.on_checkpoint = on_checkpoint
         self.progress = progress
         self.extra_callbacks = list(callbacks or [])
+        self.echo = echo  # where the session's info lines go (the demo sends them to a log file)
         self.pushes: list[tuple[int, int]] = []
 
     def run(self) -> SessionResult:
         import torch
+        import transformers.trainer as hf_trainer
         from transformers import set_seed
         from transformers.integrations import TensorBoardCallback
+        from transformers.trainer_callback import PrinterCallback
 
         from .callbacks import AgreeOnStopCallback, any_rank
         from .dataset import RowsDataset, build_rows, collator_for
@@ -177,7 +182,7 @@ class ResumableTrainer:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         main = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set these
         devices = gpu.check()
-        say = print if main else (lambda *a, **k: None)
+        say = self.echo if main else (lambda *a, **k: None)
         say(gpu.describe(devices), flush=True)
 
         set_seed(cfg.training.seed)
@@ -226,6 +231,9 @@ class ResumableTrainer:
         ]
         if main:
             callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))))
+            callbacks.append(LogFileCallback(self.run_dir / "train_log.jsonl"))
+            if self.progress:
+                callbacks.append(SessionProgressCallback())
         if store is not None:
             from .stores import KaggleStore
             from .uploader import BackgroundUploader
@@ -242,10 +250,8 @@ class ResumableTrainer:
             data_collator=collator_for(cfg.data, tokenizer),
             callbacks=callbacks,
         )
-        if not self.progress:
-            from transformers.trainer_callback import ProgressCallback
-
-            trainer.remove_callback(ProgressCallback)
+        for printer in (hf_trainer.DEFAULT_PROGRESS_CALLBACK, PrinterCallback):  # they print raw log dicts
+            trainer.remove_callback(printer)
         trainer.manager, trainer.clock = self.manager, self.clock
         trainer.keep_checkpoints = cfg.training.keep_checkpoints
 
