@@ -87,7 +87,10 @@ def add_lora(model, lora: LoraSettings, gradient_checkpointing: bool):
     for p in model.parameters():
         p.requires_grad_(False)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name; 4.x has only the old one
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     missing = [m for m in lora.target_modules if not any(name.endswith(m) for name, _ in model.named_modules())]
     if missing:
