@@ -110,7 +110,8 @@ def format_answer(answer: Answer) -> str:
         outcome = ", ".join(map(str, answer.rows[:ROWS_SHOWN])) + more or "(no rows)"
     tag = "seen in training" if answer.seen_in_training else "never seen (dev)"
     verdict = "correct" if answer.correct else "wrong"
-    return f"  [{tag}] {answer.example.question}\n      {answer.sql or '(no SQL)'}\n      -> {outcome}   {verdict}"
+    sql = " ".join(answer.sql.split()) or "(no SQL)"
+    return f"  [{tag}] {answer.example.question}\n      {sql}\n      -> {outcome}   {verdict}"
 
 
 def accuracy_line(answers: list[Answer]) -> str:
