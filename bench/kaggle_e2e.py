@@ -41,6 +41,7 @@ KERNEL = f"{USER}/kaggle-t2sql-train"
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
+SESSIONS_PER_RUN = 2.6  # session budget = the uninterrupted run's wall time / this (sessions also pay setup)
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
 
@@ -81,22 +82,24 @@ def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
 
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20) -> dict:
-    """The whole path; returns the summary. The run is 200 steps, ~40 s of training on an idle 2-core machine.
-    Sessions stop on their own budget (25 s from kernel start, ~10 s of it setup, below the emulated 12-hour
-    limit of 50 real seconds): 3-5 sessions; a slower machine makes more, shorter ones. With `kill_at_limit`
-    the budget is longer than a 25-second limit and Kaggle kills every session mid-run, the next resuming
+    """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
+    and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is the
+    reference's wall time / SESSIONS_PER_RUN, so a run takes 3-5 sessions on a fast or a slow machine
+    (~25 s on an idle 2-core one), below an emulated 12-hour limit of twice that. With `kill_at_limit`
+    the limit is that and the budget 4x longer: Kaggle kills every session mid-run, and the next resumes
     from the last pushed checkpoint."""
-    limit_s, budget_s = (25.0, 100.0) if kill_at_limit else (50.0, 25.0)
     from kaggle_emulator import KaggleEmulator
     from kaggle_sessions import SESSION_HOURS, KaggleSessions
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    os.environ.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
+    reference = reference or out / "reference"
+    session_s = max(reference_seconds(reference, out / "reference-data") / SESSIONS_PER_RUN, 8.0)
+    limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
         emu.gpu_quota_total_hours = 1000.0  # a week's 30 h covers ~2.5 real sessions; quota stops are tested apart
         env = emu.subprocess_env(out / "client")
-        env.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
-        os.environ["T2SQL_CACHE_DIR"] = env["T2SQL_CACHE_DIR"]
         from kaggle_t2sql.tiny import tiny_model_dir
 
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=SESSION_HOURS * 3600 / limit_s,
@@ -141,14 +144,6 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
         status = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run_dir), "--json", env=env).stdout)
-        reference = reference or out / "reference"
-        if not (reference / "run.json").is_file():  # the same data and base weights, read locally, in one go
-            ref_cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
-                       "--set", f"run_name={RUN}", "--set", "data.stages.0.source=jsonl",
-                       "--set", "data.stages.0.name=jsonl", "--set", f"data.stages.0.path={out / 'subset' / 'pairs.jsonl'}"]
-            for pair in TRAINING:
-                ref_cmd += ["--set", pair]
-            _cli(*ref_cmd, env=env)
         records = [r for r in sessions.records if r.ref == KERNEL]
         summary = {
             "finished": status["finished"],
@@ -164,10 +159,31 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "layout": layout,
             "killed_at_limit": kill_at_limit,
             "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
+            "session_budget_s": round(budget_s, 1),
+            "session_limit_s": round(limit_s, 1),
             "wall_seconds": round(time.monotonic() - started, 1),
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def reference_seconds(reference: Path, data_dir: Path) -> float:
+    """The uninterrupted local run of the same configuration (same data, same base weights), once per
+    folder; returns its wall time (process start to end: imports, model, training, saves)."""
+    timing = reference / "wall-seconds.txt"
+    if not timing.is_file():
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        _cli("kaggle_t2sql", "prepare", "--source", "bundled", "--per-complexity", "30", "--out", str(data_dir),
+             env=env)  # the subset that `prepare --publish` publishes in the run, built the same way
+        cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
+               "--set", f"run_name={RUN}", "--set", "data.stages.0.source=jsonl", "--set", "data.stages.0.name=jsonl",
+               "--set", f"data.stages.0.path={data_dir / 'pairs.jsonl'}"]
+        for pair in TRAINING:
+            cmd += ["--set", pair]
+        t0 = time.monotonic()
+        _cli(*cmd, env=env)
+        timing.write_text(f"{time.monotonic() - t0:.2f}\n")
+    return float(timing.read_text())
 
 
 def identical(run_dir: Path, reference: Path, step: int) -> bool:

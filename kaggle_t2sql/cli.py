@@ -12,7 +12,7 @@ from .errors import T2SQLError
 
 
 def _add_config_args(p: argparse.ArgumentParser, default_preset: str | None = None) -> None:
-    p.add_argument("--preset", default=default_preset, required=default_preset is None, help="tiny | arctic-7b-t4")
+    p.add_argument("--preset", default=default_preset, required=default_preset is None, help="tiny | demo | arctic-7b-t4")
     p.add_argument("--config", help="YAML file of overrides")
     p.add_argument("--set", dest="set_args", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set training.max_steps=100 (repeatable)")

@@ -24,12 +24,13 @@ from .errors import ConfigError
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 COMPLEXITY_LEVELS = ["Simple", "Moderate", "Complex", "Highly Complex"]
-TINY_MODEL = "tiny"  # model.name_or_path that selects the embedded tiny Qwen2 model
+TINY_MODEL = "tiny"  # model.name_or_path that selects the embedded tiny Qwen2 model (random weights)
+TINY_PRETRAINED = "tiny-pretrained"  # the same model pre-trained on the bundled train split (the demo's base)
 
 
 @dataclass
 class ModelConfig:
-    name_or_path: str = "Snowflake/Arctic-Text2SQL-R1-7B"  # hub id, local path, or "tiny"
+    name_or_path: str = "Snowflake/Arctic-Text2SQL-R1-7B"  # hub id, local path, "tiny" or "tiny-pretrained"
     revision: str = ""
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
 
@@ -194,7 +195,17 @@ def _tiny() -> RunConfig:
     )
 
 
-PRESETS: dict[str, typing.Callable[[], RunConfig]] = {"arctic-7b-t4": _arctic_7b_t4, "tiny": _tiny}
+def _demo() -> RunConfig:
+    """What `kaggle-t2sql demo` trains: the tiny preset on the pre-trained tiny base."""
+    cfg = _tiny()
+    cfg.preset, cfg.run_name = "demo", "demo"
+    cfg.model.name_or_path = TINY_PRETRAINED
+    cfg.data.packing = False  # on a CPU a packed 4096-token row pays attention across all of it: single rows run ~3x faster
+    cfg.data.stages[0].epochs = 2  # a model this small needs each question more than once to answer it
+    return cfg
+
+
+PRESETS: dict[str, typing.Callable[[], RunConfig]] = {"arctic-7b-t4": _arctic_7b_t4, "tiny": _tiny, "demo": _demo}
 
 
 def preset(name: str) -> RunConfig:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import TINY_MODEL, LoraSettings, ModelConfig, QuantizationConfig, RunConfig
+from .config import TINY_MODEL, TINY_PRETRAINED, LoraSettings, ModelConfig, QuantizationConfig, RunConfig
 from .errors import ConfigError
 
 
 def model_path(model: ModelConfig) -> str:
-    """Where to load from: the built tiny model, a local folder (e.g. a Kaggle mount), or a hub id."""
-    if model.name_or_path == TINY_MODEL:
-        from .tiny import tiny_model_dir
+    """Where to load from: a built tiny model, a local folder (e.g. a Kaggle mount), or a hub id."""
+    if model.name_or_path in (TINY_MODEL, TINY_PRETRAINED):
+        from .tiny import pretrained_model_dir, tiny_model_dir
 
-        return str(tiny_model_dir())
+        return str(tiny_model_dir() if model.name_or_path == TINY_MODEL else pretrained_model_dir())
     from .kaggle.env import resolve_input
 
     name = resolve_input(model.name_or_path)  # an attached Kaggle Model / Dataset, in either mount layout
@@ -87,24 +87,30 @@ def load_base_model(cfg: RunConfig):
 def add_lora(model, lora: LoraSettings, gradient_checkpointing: bool):
     from peft import LoraConfig, get_peft_model
 
+    from .console import peft_deprecation_quiet
+
     for p in model.parameters():
         p.requires_grad_(False)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name; 4.x has only the old one
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     missing = [m for m in lora.target_modules if not any(name.endswith(m) for name, _ in model.named_modules())]
     if missing:
         raise ConfigError(f"bad value for 'lora.target_modules': {missing} not found in the model (Qwen2 has {', '.join(sorted({n.rsplit('.', 1)[-1] for n, _ in model.named_modules() if n.endswith('_proj')}))})")
-    peft_model = get_peft_model(
-        model,
-        LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-            task_type="CAUSAL_LM",
-        ),
-    )
+    with peft_deprecation_quiet():
+        peft_model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=list(lora.target_modules),
+                task_type="CAUSAL_LM",
+            ),
+        )
     for p in peft_model.parameters():
         if p.requires_grad:
             p.data = p.data.float()

@@ -96,7 +96,7 @@ def encode_examples(
     stats = EncodeStats()
     encoded = []
     memo: dict[Example, dict | None] = {}  # epochs and repeated stages encode each example once
-    for ex in tqdm(examples, desc="tokenizing", unit="ex", disable=not progress, leave=False):
+    for ex in tqdm(examples, desc="tokenizing", unit="ex", disable=not progress, leave=False, delay=2):
         if ex not in memo:
             memo[ex] = encode_example(ex, tokenizer, max_seq_length, style, value_limit, value_retrieval)
         item = memo[ex]

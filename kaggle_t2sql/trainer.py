@@ -30,6 +30,7 @@ from . import gpu
 from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
 from .checkpoints import KaggleCheckpointManager
 from .config import RunConfig
+from .console import LogFileCallback, SessionProgressCallback
 from .dataset import RNG_KEY
 from .plan import accumulation as plan_accumulation
 
@@ -146,7 +147,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, plan: dict):
         dataloader_pin_memory=on_gpu,
         remove_unused_columns=False,
         include_num_input_tokens_seen=True,
-        gradient_checkpointing=False,  # enabled on the model itself, non-reentrant, before LoRA
+        # no gradient_checkpointing here (a deprecated name in transformers 5): it is enabled on the model, before LoRA
         ddp_find_unused_parameters=False,
         ddp_backend="gloo" if not on_gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
@@ -182,6 +183,7 @@ class ResumableTrainer:
         on_checkpoint=None,
         progress: bool = True,
         callbacks: list | None = None,
+        echo=print,
     ):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -194,6 +196,7 @@ class ResumableTrainer:
         self.on_checkpoint = on_checkpoint
         self.progress = progress
         self.extra_callbacks = list(callbacks or [])
+        self.echo = echo  # where the session's info lines go (the demo sends them to a log file)
         self.pushes: list[tuple[int, int]] = []
 
     def run(self) -> SessionResult:
@@ -211,7 +214,7 @@ class ResumableTrainer:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         main = int(os.environ.get("RANK", "0")) == 0  # torchrun / accelerate launch set these
         devices = gpu.check()
-        say = print if main else (lambda *a, **k: None)
+        say = self.echo if main else (lambda *a, **k: None)
         say(gpu.describe(devices), flush=True)
 
         set_seed(cfg.training.seed)
@@ -264,6 +267,9 @@ class ResumableTrainer:
         ]
         if main:
             callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(self.manager.tb_dir))))
+            callbacks.append(LogFileCallback(self.run_dir / "train_log.jsonl"))
+            if self.progress:
+                callbacks.append(SessionProgressCallback())
         if store is not None:
             from .kaggle.stores import KaggleStore
             from .kaggle.uploader import BackgroundUploader
@@ -287,16 +293,14 @@ class ResumableTrainer:
             data_collator=collator_for(cfg.data, tokenizer),
             callbacks=callbacks,
         )
-        from transformers.trainer_callback import ProgressCallback
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
         from transformers.utils.notebook import NotebookProgressCallback
 
-        # In a notebook HF shows NotebookProgressCallback, whose last update divides by a rate it has not measured
-        # yet when a session ends after 0-1 steps (TypeError, transformers 5.x): a resumed Kaggle session can do
-        # that. The plain tqdm bar works in notebooks too.
-        trainer.remove_callback(NotebookProgressCallback)
-        trainer.remove_callback(ProgressCallback)
-        if self.progress:
-            trainer.add_callback(ProgressCallback)
+        # HF's own bars and printer show raw log dicts; in a notebook its NotebookProgressCallback also divides by
+        # a rate it has not measured yet when a session ends after 0-1 steps (TypeError, transformers 5.x), which a
+        # resumed Kaggle session can do. SessionProgressCallback (above) is the one bar, in notebooks too.
+        for printer in (NotebookProgressCallback, ProgressCallback, PrinterCallback):
+            trainer.remove_callback(printer)
         trainer.manager, trainer.clock = self.manager, self.clock
         trainer.keep_checkpoints = cfg.training.keep_checkpoints
 

@@ -26,7 +26,11 @@ What a session gets, and where each behaviour comes from:
   * the pushed notebook run by papermill exactly as pushed, no parameters injected (Kaggle runs
     committed notebooks through papermill: docker-python PR#808, PapermillExecutionError in batch
     logs; there is no API to pass parameters);
-  * killed (process group, SIGKILL) at the session limit: 12 h (kaggle.com/docs/notebooks: "12 hours
+  * killed at the session limit, with every process the session started (a notebook session is
+    one Docker container, docker-python's image, and the container goes when the session ends:
+    nothing it started lives on; the kernel papermill starts is in a session of its own,
+    jupyter_client's launcher uses start_new_session, so killing papermill's process group alone
+    would leave the kernel and its training subprocess running), at 12 h (kaggle.com/docs/notebooks: "12 hours
     execution time for CPU and GPU notebook sessions"), or the push's `session_timeout_seconds`,
     divided by `time_scale`; what Kaggle reports for such a session is undocumented: here "error"
     with a timeout message, and no output kept (files in /kaggle/working may or may not survive a
@@ -238,6 +242,7 @@ class KaggleSessions:
             "PYTHONPATH": str(root / "site"),
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            SESSION_MARKER: str(root),  # how the end of the session finds every process it started
         })
         env.pop("VIRTUAL_ENV", None)
         if self.cache_dir:
@@ -278,8 +283,8 @@ class KaggleSessions:
                 proc.wait(timeout=limit)
             except subprocess.TimeoutExpired:
                 record.killed = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            finally:
+                _kill_session(proc, marker=str(root))  # at the limit, and at the end: the container goes
         record.ended = time.time()
         record.log = log.read_text(errors="replace")
         if settings.get("enableGpu"):
@@ -298,6 +303,35 @@ class KaggleSessions:
         shutil.rmtree(env["TMPDIR"], ignore_errors=True)
         self.emu.set_kernel_log(ref, record.log, version)
         self.emu.set_kernel_status(ref, record.status, version, failure_message=record.failure_message)
+
+
+SESSION_MARKER = "T2SQL_EMULATED_SESSION"
+
+
+def _kill_session(proc: subprocess.Popen, marker: str) -> None:
+    """SIGKILL everything the session started: papermill's process group, and every process whose
+    environment carries the session's marker (the kernel and its children run in sessions of their
+    own, and orphans leave the process tree). Repeated until none is left."""
+    import psutil
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    for _ in range(50):
+        alive = []
+        for p in psutil.process_iter():
+            try:
+                if p.pid != os.getpid() and p.environ().get(SESSION_MARKER) == marker:
+                    p.kill()
+                    alive.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        if not alive:
+            return
+        psutil.wait_procs(alive, timeout=5)
+    raise RuntimeError(f"processes of the emulated session {marker} outlive it")
 
 
 def _last_error(log: str) -> Optional[str]:

@@ -14,7 +14,7 @@ def test_config_prints_yaml_with_overrides(capsys):
 
 def test_bad_preset_and_key_exit_2_with_one_clear_line(capsys):
     assert main(["config", "--preset", "nope"]) == 2
-    assert capsys.readouterr().err.strip() == "error: unknown preset 'nope': choose one of arctic-7b-t4, tiny"
+    assert capsys.readouterr().err.strip() == "error: unknown preset 'nope': choose one of arctic-7b-t4, demo, tiny"
     assert main(["config", "--preset", "tiny", "--set", "training.lr=1"]) == 2
     assert "unknown key 'training.lr'" in capsys.readouterr().err
 

@@ -11,10 +11,13 @@ def test_presets_differ_where_they_should():
     assert arctic.quantization.quant_type == "nf4" and arctic.quantization.double_quant
     assert arctic.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     assert arctic.training.save_interval_minutes == 20.0
+    demo = preset("demo")  # the tiny preset on the pre-trained tiny base, one example per row, two epochs
+    assert demo.model.name_or_path == "tiny-pretrained" and not demo.data.packing and demo.data.stages[0].epochs == 2
+    assert (demo.lora, demo.training, demo.budget) == (tiny.lora, tiny.training, tiny.budget)
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ConfigError, match="unknown preset 'big'.*arctic-7b-t4, tiny"):
+    with pytest.raises(ConfigError, match="unknown preset 'big'.*arctic-7b-t4, demo, tiny"):
         preset("big")
 
 

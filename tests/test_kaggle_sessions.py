@@ -98,3 +98,44 @@ def test_evaluate_and_prepare_data_notebooks_install_the_package_and_run(kaggle,
     outputs = {r.ref: sorted(p.name for p in r.output_dir.rglob("*") if p.is_file()) for r in
                [*emu.kernel_runs("tester/t2sql-evaluate"), *emu.kernel_runs("tester/t2sql-prepare-data")]}
     assert "report.json" in outputs["tester/t2sql-evaluate"] and "pairs.jsonl" in outputs["tester/t2sql-prepare-data"]
+
+
+def test_a_session_cut_at_the_limit_leaves_nothing_of_it_running(tmp_path, monkeypatch):
+    """The emulator's kill is Kaggle's: the whole session goes, the kernel's detached children too (jupyter
+    starts the kernel in a session of its own; a training subprocess left running would keep pushing)."""
+    import nbformat
+    import psutil
+    from kaggle_sessions import SESSION_MARKER
+
+    folder = tmp_path / "kernel"
+    folder.mkdir()
+    beat = tmp_path / "heartbeat"
+    child = (f"import time, pathlib\nwhile True:\n    pathlib.Path({str(beat)!r}).write_text(str(time.time()))\n"
+             "    time.sleep(0.1)\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}], start_new_session=True)\n"
+        "time.sleep(600)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (folder / "cut.ipynb").write_text(nbformat.writes(nb))
+    (folder / "kernel-metadata.json").write_text(json.dumps({
+        "id": "tester/cut-session", "title": "cut session", "code_file": "cut.ipynb", "language": "python", "kernel_type": "notebook",
+        "is_private": True, "enable_gpu": False}))
+    with KaggleEmulator(tmp_path / "kaggle-server", port=0) as emu:
+        emu.install(monkeypatch, tmp_path / "client")
+        sessions = KaggleSessions(emu, tmp_path / "sessions", time_scale=12 * 3600 / 8).attach()
+        push_kernel(kaggle_api(), folder)
+        sessions.wait_idle(timeout_s=120)
+        record = sessions.records[-1]
+        assert record.killed and record.status == "error" and beat.is_file(), record.log[-2000:]
+        left = []
+        for p in psutil.process_iter():
+            try:
+                if p.environ().get(SESSION_MARKER) == str(record.root):
+                    left.append(p.cmdline())
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        last = beat.read_text()
+        import time
+
+        time.sleep(0.5)
+        assert left == [] and beat.read_text() == last  # the detached child is gone: no more heartbeats

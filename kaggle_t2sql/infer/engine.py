@@ -42,10 +42,13 @@ def load_for_inference(cfg: RunConfig, adapter: str | Path | None):
     if adapter:
         from peft import PeftModel
 
+        from ..console import peft_deprecation_quiet
+
         adapter = Path(adapter)
         if not (adapter / "adapter_config.json").is_file():
             raise ConfigError(f"--adapter {adapter} holds no adapter_config.json: give a checkpoint-N folder")
-        model = PeftModel.from_pretrained(model, str(adapter))
+        with peft_deprecation_quiet():
+            model = PeftModel.from_pretrained(model, str(adapter))
     model.eval()
     return model, tokenizer
 
