@@ -109,7 +109,7 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
         open_store(cfg.store.uri).check_access()
     session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
     used = (time.time() - started_at) / 60
-    print(f"session: budget {cfg.budget.session_minutes:g} min counted from kernel start ({used:.1f} min used by setup); "
+    print(f"session: budget {cfg.budget.session_minutes:.4g} min counted from kernel start ({used:.1f} min used by setup); "
           f"run folder {session.output_dir}; store {cfg.store.uri or 'none'}", flush=True)
     return session
 

@@ -116,6 +116,22 @@ def test_a_pull_keeps_the_checkpoint_exactly_as_written(tmp_path):
     assert json.loads((pulled / "checkpoint.json").read_text())["world_size"] == 2
 
 
+def test_a_staged_version_stays_intact_while_training_appends_to_its_logs(tmp_path):
+    """A version is staged at a save, sealed and uploaded while training goes on; the live TensorBoard writer
+    appends to its event file in place meanwhile. What is uploaded must still match its sha256, or a session
+    killed mid-run leaves only versions that fail their check."""
+    from kaggle_t2sql.kaggle.bundle import seal_version, stage_version
+
+    cfg = small_config()
+    session(cfg, tmp_path / "run", cut=2)
+    name = stage_version(tmp_path / "v", tmp_path / "run")
+    (event,) = (tmp_path / "run" / "tb").rglob("events.out.tfevents.*")
+    seal_version(tmp_path / "v")
+    with open(event, "ab") as f:  # the writer's next records, before the upload reads the staged files
+        f.write(b"more events")
+    assert verify_bundle(tmp_path / "v" / name) == []
+
+
 def test_runs_sit_side_by_side_and_a_changed_setting_is_refused(tmp_path):
     """Run A paused; run B (new run_name) shares the store and never overwrites A; a session of A with a changed
     learning rate is refused before training, naming it, and leaves the store byte-identical."""

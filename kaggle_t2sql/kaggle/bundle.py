@@ -13,8 +13,11 @@ another (layout also in checkpoints_sync/README.md):
         checkpoint-N/        the latest valid checkpoint only, exactly as written (adapter, optimizer,
                              scheduler, scaler, rng_state*.pth of every rank, trainer state, checkpoint.json)
         tb/                  TensorBoard events
-Never the base model. Files are hard-linked when possible, so staging a version is cheap
-and safe against the trainer pruning the checkpoint meanwhile.
+Never the base model. Checkpoint files and the atomically replaced ledger and plot are
+hard-linked when possible, so staging a version is cheap and safe against the trainer pruning
+the checkpoint meanwhile; TensorBoard's event files are copied, since the live writer appends
+to them in place (a link would grow after the version's sha256 was taken, and the version
+would fail its check after a session killed mid-run).
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def copy_tree(src: Path, dst: Path) -> None:
-    """Every file of src under dst (hard links where the filesystem allows)."""
+def copy_tree(src: Path, dst: Path, link: bool = True) -> None:
+    """Every file of src under dst (hard links where the filesystem allows and `link`)."""
     for path in sorted(src.rglob("*")):
         if path.is_file():
-            _link_or_copy(path, dst / path.relative_to(src))
+            if link:
+                _link_or_copy(path, dst / path.relative_to(src))
+            else:
+                (dst / path.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dst / path.relative_to(src))
 
 
 def run_name_of(run_dir: str | Path) -> str:
@@ -71,7 +78,7 @@ def make_bundle(run_dir: str | Path, dest: str | Path, checkpoint: Path | None =
         if extra.is_file():
             _link_or_copy(extra, dest / extra.name)
     if manager.tb_dir.is_dir():
-        copy_tree(manager.tb_dir, dest / "tb")
+        copy_tree(manager.tb_dir, dest / "tb", link=False)  # appended to in place while training goes on
     return seal_bundle(dest) if seal else None
 
 
