@@ -486,9 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_arguments(p)
     p.set_defaults(func=run_score_command)
 
-    p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the tiny preset")
+    p = sub.add_parser("demo", help="the main job on the embedded default: chained short sessions of the demo preset, then "
+                                        "the trained adapter answers questions")
     p.add_argument("--output-dir", help="run folder (default: runs/demo-<time>)")
-    p.add_argument("--session-seconds", type=float, default=20.0, help="time budget of each session")
+    p.add_argument("--session-seconds", type=float, default=20.0, help="time budget of each session (the first ones are paced shorter on a fast machine)")
     p.add_argument("--max-sessions", type=int, default=20)
     p.add_argument("--set", dest="set_args", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-progress", action="store_true")

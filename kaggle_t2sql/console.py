@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+
 @contextlib.contextmanager
 def hf_progress_bars_off() -> Iterator[None]:
     """No 'Loading weights' / 'Writing model shards' bars from transformers inside this block."""

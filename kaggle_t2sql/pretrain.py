@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from .examples import Example
-from .prompts import ARCTIC_ASSISTANT_PREFIX, ARCTIC_OUTPUT_FORMAT, INSTRUCTIONS, OMNISQL_OUTPUT_FORMAT, SCHEMA_NOTE, SYSTEM_PROMPT, question_with_evidence, user_text
+from .prompts import (
+    ARCTIC_ASSISTANT_PREFIX,
+    ARCTIC_OUTPUT_FORMAT,
+    INSTRUCTIONS,
+    OMNISQL_OUTPUT_FORMAT,
+    SCHEMA_NOTE,
+    SYSTEM_PROMPT,
+    question_with_evidence,
+    user_text,
+)
 from .tokenization import IGNORE_INDEX
 
 

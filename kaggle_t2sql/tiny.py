@@ -18,7 +18,14 @@ from pathlib import Path
 from . import atomic
 from .bundled import cache_root, corpus_texts
 from .pretrain import PretrainSettings, answering_pairs, reading_texts
-from .prompts import ARCTIC_ASSISTANT_PREFIX, ARCTIC_OUTPUT_FORMAT, INSTRUCTIONS, OMNISQL_OUTPUT_FORMAT, SCHEMA_NOTE, SYSTEM_PROMPT
+from .prompts import (
+    ARCTIC_ASSISTANT_PREFIX,
+    ARCTIC_OUTPUT_FORMAT,
+    INSTRUCTIONS,
+    OMNISQL_OUTPUT_FORMAT,
+    SCHEMA_NOTE,
+    SYSTEM_PROMPT,
+)
 
 # Qwen2.5's ChatML (without its default system prompt, which the tiny model does not need).
 CHATML_TEMPLATE = (
