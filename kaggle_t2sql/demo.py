@@ -70,6 +70,8 @@ class SessionPace(TrainerCallback):
         if self.sessions_wanted < 2 or self._ran != self.measure_steps:
             return
         recent = sorted(self.clock.step_durations[-self.measure_steps:])
+        if not recent:
+            return
         step = recent[len(recent) // 2]
         share = max((state.max_steps - self._start_step) // self.sessions_wanted, self.measure_steps)
         self.clock.deadline = min(self.clock.deadline,
@@ -218,6 +220,9 @@ def run_demo(
             answers = ask(base, status["latest_checkpoint"], demo_questions(DEMO_DATABASE, QUESTIONS), seen_ids)
             print("\n".join(format_answer(a) for a in answers))
             print(accuracy_line(answers))
+        else:
+            print(f"\nnot finished after {len(results)} session(s): run the demo again with --output-dir {run_dir} "
+                  "to carry on, or give it more --max-sessions / --session-seconds")
     seconds = time.monotonic() - start
     built = f" ({pretrain_seconds:.0f} s of it pre-training the base, once)" if pretrain_seconds > 2 else ""
     print(f"\ndemo took {seconds:.0f} s{built}", flush=True)
