@@ -125,25 +125,14 @@ class BackgroundUploader:
 
     def _superseded(self, delay_s: float) -> bool:
         """Back off before a retry; True when a newer save arrived meanwhile (push that one instead)."""
-        deadline = time.monotonic() + delay_s
         with self._cv:
-            while self._queued is None and not self._closed:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
+            self._cv.wait_for(lambda: self._queued is not None or self._closed, delay_s)
             return self._queued is not None
 
     def wait(self, timeout_s: float) -> bool:
         """Block until nothing is queued or in flight (True), or the timeout passes (False)."""
-        deadline = time.monotonic() + timeout_s
         with self._cv:
-            while self._queued is not None or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
-        return True
+            return self._cv.wait_for(lambda: self._queued is None and not self._busy, timeout_s)
 
     def close(self, timeout_s: float) -> bool:
         """Final push: wait (bounded), then stop the thread. Returns whether everything queued was handled."""
