@@ -41,23 +41,22 @@ class BundleError(T2SQLError):
     pass
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def _link_or_copy(src: Path, dst: Path, link: bool = True) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
 
 
 def copy_tree(src: Path, dst: Path, link: bool = True) -> None:
     """Every file of src under dst (hard links where the filesystem allows and `link`)."""
     for path in sorted(src.rglob("*")):
         if path.is_file():
-            if link:
-                _link_or_copy(path, dst / path.relative_to(src))
-            else:
-                (dst / path.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, dst / path.relative_to(src))
+            _link_or_copy(path, dst / path.relative_to(src), link)
 
 
 def run_name_of(run_dir: str | Path) -> str:
