@@ -17,6 +17,8 @@ from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
 from kaggle_t2sql.trainer import ResumableTrainer
 
+pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating
+
 # max_steps 0: one pass over 18 rows. 2 processes x batch 1 x accumulation 2 = global batch 4: 5 steps, the
 # last one filled from the start of the stream; 1 process: global batch 2, 9 steps. Dropout > 0, so the
 # dropout masks must follow the rows from one process count to the other.

@@ -10,6 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import kaggle_e2e  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):

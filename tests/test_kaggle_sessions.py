@@ -15,6 +15,8 @@ from kaggle_t2sql.kaggle.init import init_kernel
 from kaggle_t2sql.kaggle.kernel import KernelSpec, push_kernel
 from kaggle_t2sql.prepare import publish_folder
 
+pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 KERNEL = "tester/kaggle-t2sql-train"

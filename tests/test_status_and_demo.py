@@ -29,6 +29,7 @@ def demo(tmp_path_factory):
     return run_dir, proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_demo_chains_at_least_three_budget_cut_sessions(demo, capsys):
     run_dir, out, _ = demo
     status = KaggleCheckpointManager(run_dir).status()
@@ -56,6 +57,7 @@ def test_demo_chains_at_least_three_budget_cut_sessions(demo, capsys):
     assert all(abs(tb[step] - loss) < 1e-5 and abs(logged[step] - loss) < 1e-9 for step, loss in status["loss_history"])
 
 
+@pytest.mark.slow
 def test_demo_training_loss_falls_by_at_least_forty_percent(demo):
     run_dir, out, _ = demo
     status = KaggleCheckpointManager(run_dir).status()
@@ -64,6 +66,7 @@ def test_demo_training_loss_falls_by_at_least_forty_percent(demo):
     assert f"mean training loss per session: {', '.join(f'{m:.2f}' for m in means)} (last / first = {means[-1] / means[0]:.2f})" in out
 
 
+@pytest.mark.slow
 def test_demo_answers_with_sql_that_runs_and_matches_the_gold_result(demo):
     _, out, _ = demo
     answers = ANSWER.findall(out)
@@ -82,6 +85,7 @@ def test_demo_answers_with_sql_that_runs_and_matches_the_gold_result(demo):
             f"{len(correct) - seen_right}/{len(asked) - n_seen} on dev questions never seen") in out
 
 
+@pytest.mark.slow
 def test_demo_output_has_no_raw_log_dicts_and_no_warnings(demo):
     _, out, err = demo
     assert "{'loss'" not in out + err and "{'train_runtime'" not in out + err
