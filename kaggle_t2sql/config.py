@@ -74,6 +74,7 @@ class DataConfig:
     prompt_style: Literal["arctic", "omnisql"] = "arctic"
     value_limit: int = 2  # sampled example values per column in the schema text
     value_retrieval: bool = True  # also list the values matching the question (OmniSQL/Arctic did, in training and eval)
+    schema_augmentation: bool = False  # OmniSQL's train-mode schema text: sampled columns, shuffled tables (seeded)
     seed: int = 42
 
 
@@ -143,6 +144,8 @@ def training_math(config: dict) -> dict:
     if d.get("data", {}).get("value_retrieval") is False:
         # the prompts of runs made before value retrieval existed: such a run resumes with it off
         d["data"].pop("value_retrieval")
+    if d.get("data", {}).get("schema_augmentation") is False:
+        d["data"].pop("schema_augmentation")  # runs made before the option existed resume unchanged
     for stage in d.get("data", {}).get("stages", []):
         for volatile in ("path", "db_root"):
             stage.pop(volatile, None)

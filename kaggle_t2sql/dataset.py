@@ -30,6 +30,8 @@ class DataReport:
         out = [f"stage {s.name}: {s.count} examples" for s in self.stages]
         out.append("by complexity: " + ", ".join(f"{k} {v}" for k, v in self.by_complexity.items()))
         out.append(f"tokenized: {self.encode.summary()}")
+        out.append("shrunk (fewer schema values) and dropped (too long) per complexity, at max_seq_length:")
+        out.extend(self.encode.level_table())
         out.append(f"{self.rows} training rows, {self.tokens} tokens, real-token share {self.real_token_share:.3f}")
         return out + self.notes
 
@@ -38,7 +40,7 @@ def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = Tr
     stream, plans = training_stream(data)
     encoded, stats = encode_examples(
         stream, tokenizer, data.max_seq_length, data.prompt_style, data.value_limit, progress=progress,
-        value_retrieval=data.value_retrieval,
+        value_retrieval=data.value_retrieval, augment_seed=data.seed if data.schema_augmentation else None,
     )
     if data.packing:
         rows = pack_encoded(encoded, data.max_seq_length)

@@ -21,6 +21,8 @@ class Example:
     external_knowledge: str = ""
     cot: str = ""
     difficulty: str = ""  # the source's own label (Spider hardness, BIRD difficulty), for reports
+    tables_json: str = ""  # the tables.json describing the database ("" = derive it from the SQLite file)
+    synthetic: bool = False  # SynSQL-2.5M: train-mode schema augmentation shows its comments at random
 
 
 def complexity_rank(level: str) -> int:

@@ -77,6 +77,11 @@ def resolve_db(db_root: str, db_id: str) -> str | None:
     return None
 
 
+def find_tables_json(*candidates: Path) -> str:
+    """The first tables.json among `candidates` that exists ("" when none: the schema is derived from the file)."""
+    return next((str(p) for p in candidates if p.is_file()), "")
+
+
 def _require_db(db_root: str | Path, db_id: str, where: str) -> str:
     found = resolve_db(str(db_root), db_id)
     if found is None:
@@ -90,7 +95,7 @@ def _require_db(db_root: str | Path, db_id: str, where: str) -> str:
 # ---------------------------------------------------------------- SynSQL-2.5M
 
 
-def _synsql_example(obj: dict, index: int, db_root: Path, where: str) -> Example:
+def _synsql_example(obj: dict, index: int, db_root: Path, where: str, tables_json: str = "") -> Example:
     missing = [k for k in ("db_id", "question", "sql") if not obj.get(k)]
     if missing:
         raise DataError(f"{where}: item {index} lacks {', '.join(missing)}; is this SynSQL-2.5M data.json?")
@@ -104,6 +109,8 @@ def _synsql_example(obj: dict, index: int, db_root: Path, where: str) -> Example
         question_style=obj.get("question_style") or "",
         external_knowledge=obj.get("external_knowledge") or "",
         cot=obj.get("cot") or "",
+        tables_json=tables_json,
+        synthetic=True,
     )
 
 
@@ -116,11 +123,12 @@ def read_synsql(root: str | Path, per_complexity: int = 0, seed: int = 42, data_
     root = Path(root)
     data_path = root / data_file
     db_root = root / "databases"
+    tables_json = find_tables_json(root / "tables.json")
     if not data_path.is_file():
         raise DataError(f"{data_path} not found: point the synsql stage's path at the SynSQL-2.5M folder")
     if not per_complexity:
         for index, obj in enumerate(iter_json_array(data_path)):
-            yield _synsql_example(obj, index, db_root, str(data_path))
+            yield _synsql_example(obj, index, db_root, str(data_path), tables_json)
         return
     rng = random.Random(seed)
     reservoirs: dict[str, list[tuple[int, dict]]] = {level: [] for level in COMPLEXITY_LEVELS}
@@ -139,7 +147,7 @@ def read_synsql(root: str | Path, per_complexity: int = 0, seed: int = 42, data_
                 bucket[j] = (index, obj)
     kept = sorted((item for bucket in reservoirs.values() for item in bucket), key=lambda item: item[0])
     for index, obj in kept:
-        yield _synsql_example(obj, index, db_root, str(data_path))
+        yield _synsql_example(obj, index, db_root, str(data_path), tables_json)
 
 
 # ---------------------------------------------------------------- Spider and BIRD
@@ -151,7 +159,8 @@ def read_spider(root: str | Path, split: str = "dev") -> list[Example]:
     files = {"dev": ["dev.json"], "train": ["train_spider.json"], "train_others": ["train_others.json"]}
     names = files.get(split, [split if split.endswith(".json") else f"{split}.json"])
     db_root = root / "database"
-    known = {t["db_id"] for t in _load_json(root / "tables.json")} if (root / "tables.json").is_file() else None
+    tables_json = find_tables_json(root / "tables.json")
+    known = {t["db_id"] for t in _load_json(root / "tables.json")} if tables_json else None
     out: list[Example] = []
     for name in names:
         path = root / name
@@ -169,6 +178,7 @@ def read_spider(root: str | Path, split: str = "dev") -> list[Example]:
                     sql=sql,
                     sql_complexity=estimate_complexity(sql),
                     cot=item.get("cot") or "",
+                    tables_json=tables_json,
                 )
             )
     return out
@@ -185,6 +195,7 @@ def read_bird(root: str | Path, split: str = "dev") -> list[Example]:
         (d for d in (root / f"{split}_databases", root / "dev_databases", root / "databases") if d.is_dir()),
         root / f"{split}_databases",
     )
+    tables_json = find_tables_json(root / f"{split}_tables.json", root / "dev_tables.json", root / "tables.json")
     out: list[Example] = []
     for i, item in enumerate(_load_json(path)):
         where = f"{path} item {i}"
@@ -201,6 +212,7 @@ def read_bird(root: str | Path, split: str = "dev") -> list[Example]:
                 external_knowledge=item.get("evidence") or "",
                 cot=item.get("cot") or "",
                 difficulty=difficulty,
+                tables_json=tables_json,
             )
         )
     return out
@@ -217,6 +229,7 @@ def read_jsonl(path: str | Path, db_root: str | Path | None = None) -> list[Exam
     db_root = Path(db_root)
     if not path.is_file():
         raise DataError(f"{path} not found: give the JSONL file of your question/SQL pairs")
+    tables_json = find_tables_json(db_root / "tables.json", path.parent / "tables.json")
     out: list[Example] = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -244,6 +257,7 @@ def read_jsonl(path: str | Path, db_root: str | Path | None = None) -> list[Exam
                     external_knowledge=item.get("external_knowledge") or "",
                     cot=item.get("cot") or "",
                     difficulty=item.get("difficulty") or "",
+                    tables_json=tables_json,
                 )
             )
     return out

@@ -78,6 +78,13 @@ def _hf_trainer_class():
             torch.manual_seed(batch_seed(self.args.seed, inputs.pop(RNG_KEY)))
             return super().training_step(model, inputs, num_items_in_batch)
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs or self.label_smoother is not None or self.compute_loss_func is not None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            from .loss import trainer_loss  # logits at labelled positions only
+
+            return trainer_loss(self, model, inputs, num_items_in_batch)
+
         def _get_train_sampler(self, train_dataset=None):
             return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 

@@ -13,10 +13,16 @@ data_preprocessing/`) for training and evaluation data alike:
   then length) are kept and go to the comment of the column they come from, before the
   sampled examples.
 
-OmniSQL used Lucene (pyserini); here BM25 is `bm25s` and the longest common substring is
-the standard library's `difflib`. The index is built once per database file, keyed by the
-file's sha256, and kept on disk under the cache folder; a changed file gets a new index.
-Values are read column by column with a cursor, so memory follows the index, never the
+OmniSQL searched a Lucene index (pyserini's defaults); here BM25 is `bm25s` with Lucene's
+scoring and pyserini's parameters (k1 0.9, b 0.4) over the same analysis as pyserini's
+DefaultEnglishAnalyzer: words, possessive 's dropped, lower case, Lucene's 33 English
+stopwords, Porter stems. The question's n-grams come from nltk's word tokenizer and `ngrams`
+as in OmniSQL (`word_tokenize` without punkt's sentence model, which needs a download: the
+text is split into sentences at `.`/`!`/`?` followed by white space instead). Hits are
+ranked as OmniSQL does: (coverage, length, hit order) descending. The longest common
+substring is the standard library's `difflib`. The index is built once per database file,
+keyed by the file's sha256, and kept on disk under the cache folder; a changed file gets a
+new index. Values are read column by column with a cursor, so memory follows the index, never the
 table sizes.
 """
 
@@ -49,24 +55,44 @@ MAX_NGRAM = 8
 TOP_K = 10
 MIN_COVERAGE = 0.85
 MAX_VALUES = 20
-INDEX_FORMAT = 1  # bump when the index layout or what goes into it changes
+INDEX_FORMAT = 2  # bump when the index layout or what goes into it changes
+BM25_K1, BM25_B = 0.9, 0.4  # pyserini's LuceneSearcher defaults
 FETCH_ROWS = 2_000
 
-_WORD = re.compile(r"\w+")
-_QUESTION_TOKEN = re.compile(r"\w+|[^\w\s]")  # nltk word_tokenize-like: words and single punctuation marks
+# Lucene's StandardTokenizer keeps a word's inner apostrophes and dots/commas between digits.
+_WORD = re.compile(r"\w+(?:['’]\w+)*(?:[.,]\d+)*")
+_POSSESSIVE = re.compile(r"['’][sS]$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, pyserini's default stopwords.
+LUCENE_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
+    "this to was will with".split())
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+def _stemmer():
+    from nltk.stem.porter import PorterStemmer
 
-    return frozenset(STOPWORDS_EN)
+    return PorterStemmer(mode=PorterStemmer.MARTIN_EXTENSIONS)  # Porter's own version, as Lucene's PorterStemFilter
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer().stem(word, to_lowercase=False)
 
 
 def bm25_tokens(text: str) -> list[str]:
-    """Lower-cased words without English stopwords: the same for values and queries."""
-    stop = _stopwords()
-    return [w for w in _WORD.findall(text.lower()) if w not in stop]
+    """pyserini's DefaultEnglishAnalyzer, closely: words, possessive 's dropped, lower case, stopwords out,
+    Porter stems. The same for values and queries."""
+    words = (_POSSESSIVE.sub("", w).lower() for w in _WORD.findall(text))
+    return [_stem(w) for w in words if w and w not in LUCENE_STOPWORDS]
+
+
+def word_tokens(text: str) -> list[str]:
+    """nltk's word_tokenize, with a plain sentence split in place of punkt's downloaded model."""
+    from nltk.tokenize import word_tokenize
+
+    return [t for sentence in _SENTENCE_END.split(text) for t in word_tokenize(sentence, preserve_line=True)]
 
 
 def is_number(text: str) -> bool:
@@ -79,9 +105,12 @@ def is_number(text: str) -> bool:
 
 
 def question_queries(question: str, max_n: int = MAX_NGRAM) -> list[str]:
-    """Word n-grams of length 1..max_n, then the whole question; duplicates dropped, order kept."""
-    words = _QUESTION_TOKEN.findall(question)
-    grams = [" ".join(words[i:i + n]) for n in range(1, max_n + 1) for i in range(len(words) - n + 1)]
+    """OmniSQL's obtain_n_grams (nltk tokens, n-grams of length 1..max_n), then the whole question;
+    duplicates dropped, order kept."""
+    from nltk import ngrams
+
+    words = word_tokens(question)
+    grams = [" ".join(gram) for n in range(1, max_n + 1) for gram in ngrams(words, n)]
     return list(dict.fromkeys(grams + [question]))
 
 
@@ -203,7 +232,7 @@ def build_index(db_path: str | Path, target: str | Path, progress: bool = True) 
             values_file.flush()
             n_docs = len(value_columns)
             if n_docs:
-                retriever = bm25s.BM25()
+                retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
                 retriever.index(_Corpus(_FlatDocs(token_ids, token_offsets), vocab), create_empty_token=False,
                                 show_progress=False)
                 retriever.save(tmp / "bm25", show_progress=False)
@@ -271,14 +300,15 @@ class ValueIndex:
         return list(dict.fromkeys(hits))
 
     def match(self, question: str) -> list[Match]:
-        """OmniSQL's kept values for a question: coverage > 0.85, best 20 by (coverage, length, hit order)."""
+        """OmniSQL's kept values for a question: coverage > 0.85, the best 20 by (coverage, length, hit order)
+        in descending order, as its retrieve_question_related_db_values sorts them (later hits win ties)."""
         matcher = question_matcher(question)
         scored = []
         for order, doc in enumerate(self.search(question_queries(question))):
             table, column, value = self.value(doc)
             score = coverage(value, matcher)
             if score > MIN_COVERAGE:
-                scored.append((score, len(value), -order, Match(table, column, value, score)))
+                scored.append((score, len(value), order, Match(table, column, value, score)))
         scored.sort(key=lambda item: item[:3], reverse=True)
         return [item[3] for item in scored[:MAX_VALUES]]
 
