@@ -152,3 +152,66 @@ def test_spider_fixture_gold_value_is_retrieved():
 
     ex = next(e for e in read_spider(str(SPIDER), "dev") if "'France'" in e.sql)
     assert "'France'" in schema_text(ex.db_path, 2, matched_values(ex.db_path, ex.question, progress=False))
+
+
+def test_analysis_is_pyserinis_default_english_analyzer():
+    """Words, possessive 's dropped, lower case, Lucene's 33 stopwords out, Porter stems."""
+    assert retrieval.bm25_tokens("The Cities of Rocky Mountains and O'Brien's running shoes") == [
+        "citi", "rocki", "mountain", "o'brien", "run", "shoe"]
+    assert retrieval.bm25_tokens("City mountain shoe") == ["citi", "mountain", "shoe"]  # same stems as inflected
+    assert len(retrieval.LUCENE_STOPWORDS) == 33 and "which" not in retrieval.LUCENE_STOPWORDS
+
+
+def test_index_uses_pyserinis_bm25_parameters(people_db):
+    index = open_index(people_db, progress=False)
+    assert (index._bm25.k1, index._bm25.b, index._bm25.method) == (0.9, 0.4, "lucene")
+
+
+def test_inflected_question_word_finds_the_value(tmp_path):
+    db = make_db(tmp_path / "peaks" / "peaks.sqlite", "CREATE TABLE peaks (name TEXT, range_name TEXT);"
+                 "INSERT INTO peaks VALUES ('Everest', 'Himalayas'), ('Denali', 'Mountains'), ('Elbrus', 'Caucasus');")
+    # "mountain" stems like "Mountains": BM25 hits it; 8 of its 9 characters are in the question (> 0.85)
+    assert matched_values(db, "Which peak lies in a mountain range?", progress=False) == {"peaks.range_name": ["Mountains"]}
+
+
+def test_question_tokens_follow_nltk_word_tokenize():
+    assert retrieval.word_tokens("What's O'Brien's city? List cities, e.g. Paris.") == [
+        "What", "'s", "O'Brien", "'s", "city", "?", "List", "cities", ",", "e.g", ".", "Paris", "."]
+    queries = question_queries("Don't stop.")
+    assert queries[:4] == ["Do", "n't", "stop", "."] and queries[-1] == "Don't stop."
+
+
+@needs_spider
+def test_filter_and_order_are_the_anchors_on_the_same_hits():
+    """Given the same BM25 hits, the kept values and their order are OmniSQL's
+    retrieve_question_related_db_values (tests/omnisql_anchor.py): (score, length, index) descending."""
+    import omnisql_anchor as anchor
+
+    from kaggle_t2sql.readers import read_spider
+
+    examples = read_spider(SPIDER, "dev")[::25]
+    compared = 0
+    for ex in examples:
+        index = open_index(ex.db_path, progress=False)
+        hits = [index.value(d) for d in index.search(question_queries(ex.question))]
+        anchor_hits = [{"id": f"{t}-**-{c}-**-{i}", "contents": v} for i, (t, c, v) in enumerate(hits)]
+        expected = anchor.retrieve_question_related_db_values(anchor_hits, ex.question)
+        assert matched_values(ex.db_path, ex.question, progress=False) == expected, ex.question
+        compared += bool(expected)
+    assert compared >= 5
+
+
+def test_ties_go_to_the_later_hit_as_in_the_anchor(tmp_path):
+    import omnisql_anchor as anchor
+
+    db = make_db(tmp_path / "trips" / "trips.sqlite", "CREATE TABLE trips (origin TEXT, destination TEXT);"
+                 "INSERT INTO trips VALUES ('London', 'Berlin'), ('Madrid', 'Athens');")
+    question = "Trips from London to Berlin"
+    index = open_index(db, progress=False)
+    hits = [index.value(d) for d in index.search(question_queries(question))]
+    assert [v for _, _, v in hits] == ["London", "Berlin"]  # the 1-grams, in question order
+    expected = anchor.retrieve_question_related_db_values(
+        [{"id": f"{t}-**-{c}-**-{i}", "contents": v} for i, (t, c, v) in enumerate(hits)], question)
+    assert [m.value for m in index.match(question)] == ["Berlin", "London"]  # equal coverage and length
+    assert matched_values(db, question, progress=False) == expected == {
+        "trips.destination": ["Berlin"], "trips.origin": ["London"]}
