@@ -515,3 +515,68 @@ def obtain_db_details(
     return db_details
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# From ArcticTraining `projects/arctic_text2sql_r1/bird_eval/infer.py` (same commit), lines 175-231:
+# the loop body that builds one chat prompt from a processed record (`db_desc`, `question`), wrapped
+# in a function; the body is verbatim.
+def arctic_chat_prompts(input_dataset, tokenizer):
+    chat_prompts = []
+    for data in input_dataset:
+        cot_info = "Let me solve this step by step. \n<think>"
+        instruct_info = """
+Please provide a detailed chain-of-thought reasoning process and include your thought process within `<think>` tags. Your final answer should be enclosed within `<answer>` tags.
+
+Ensure that your SQL query follows the correct syntax and is formatted as follows:
+
+```sql
+-- Your SQL query here
+```
+
+Example format:
+<think> Step-by-step reasoning, including self-reflection and corrections if necessary. [Limited by 4K tokens] </think>
+<answer> Summary of the thought process leading to the final SQL query. [Limited by 1K tokens]
+
+```sql
+Correct SQL query here
+```
+</answer>""".strip()
+        messages = [
+            {
+                "role": "system",
+                "content": (
+                    "You are a data science expert. Below, you are provided with a database schema and a natural"
+                    " language question. Your task is to understand the schema and generate a valid SQL query to"
+                    " answer the question."
+                ),
+            },
+            {
+                "role": "user",
+                "content": (
+                    f"""
+Database Engine:
+SQLite
+
+Database Schema:
+{data["db_desc"]}
+This schema describes the database's structure, including tables, columns, primary keys, foreign keys, and any relevant relationships or constraints.
+
+Question:
+{data["question"]}
+
+Instructions:
+- Make sure you only output the information that is asked in the question. If the question asks for a specific column, make sure to only include that column in the SELECT clause, nothing more.
+- The generated query should return all of the information asked in the question without any missing or extra information.
+- Before generating the final SQL query, please think through the steps of how to write the query.
+
+Output Format:
+{instruct_info}
+    """.strip()
+                ),
+            },
+        ]
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        prompt += cot_info
+        chat_prompts.append(prompt)
+    return chat_prompts

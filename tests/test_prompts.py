@@ -1,3 +1,7 @@
+import json
+
+from conftest import SPIDER, needs_spider
+
 from kaggle_t2sql.examples import Example
 from kaggle_t2sql.prompts import build_messages, extract_sql, render_prompt, training_target
 
@@ -109,3 +113,35 @@ def test_extract_sql_takes_the_last_block():
     assert extract_sql("no code here") == ""
     assert extract_sql("```python\nprint(1)\n```") == ""
     assert extract_sql("```sql SELECT 1```") == "SELECT 1"
+
+
+@needs_spider
+def test_prompts_command_gives_the_anchors_db_details_and_prompt_on_spider(tmp_path, tiny_tokenizer):
+    """`kaggle-t2sql prompts --data spider --values off`: every question's db_details is what OmniSQL's
+    process_dataset.py builds in dev mode from the same tables.json and database, and the prompt is what
+    Arctic's infer.py makes of it (tests/omnisql_anchor.py holds both, copied verbatim)."""
+    import omnisql_anchor as anchor
+
+    from kaggle_t2sql.cli import main
+
+    out = tmp_path / "prompts.jsonl"
+    assert main(["prompts", "--data", "spider", "--data-path", str(SPIDER), "--values", "off", "--out", str(out),
+                 "--no-progress"]) == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    questions = json.loads((SPIDER / "dev.json").read_text(encoding="utf-8"))
+    assert len(records) == len(questions) == 972
+    entries = {e["db_id"]: e for e in json.loads((SPIDER / "tables.json").read_text(encoding="utf-8"))}
+    details: dict[str, str] = {}
+    same_details = same_prompt = 0
+    for record, item in zip(records, questions):
+        db_id = item["db_id"]
+        if db_id not in details:
+            entry = entries[db_id]
+            db = SPIDER / "database" / db_id / f"{db_id}.sqlite"
+            sampled = anchor.sample_table_values(str(db), entry["table_names_original"], 2)
+            details[db_id] = anchor.obtain_db_details(entry, "spider", sampled, {}, item["query"], "dev", item["question"])
+        same_details += record["schema"] == details[db_id]
+        (expected,) = anchor.arctic_chat_prompts([{"db_desc": details[db_id], "question": item["question"]}], tiny_tokenizer)
+        same_prompt += record["prompt"] == expected
+    assert same_details / len(records) >= 0.99 and same_details == len(records)
+    assert same_prompt == len(records)
