@@ -294,9 +294,14 @@ class ValueIndex:
         token_lists = [list(t) for t in token_lists if t]
         if not token_lists:
             return []
-        k = min(k, len(self))
-        docs, scores = self._bm25.retrieve(token_lists, k=k, show_progress=False, n_threads=0)
-        hits = [int(d) for d, s in zip(docs.ravel(), scores.ravel()) if s > 0]
+        hits: list[int] = []
+        for tokens in token_lists:
+            scores = self._bm25.get_scores(tokens)
+            found = np.flatnonzero(scores > 0)
+            # Lucene's order: score descending, then document id (a full sort of the few matching documents;
+            # numpy's argpartition is pathologically slow on the mostly-zero score arrays)
+            ranked = found[np.lexsort((found, -scores[found]))][:k]
+            hits.extend(int(d) for d in ranked)
         return list(dict.fromkeys(hits))
 
     def match(self, question: str) -> list[Match]:
