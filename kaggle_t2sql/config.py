@@ -171,7 +171,7 @@ def _arctic_7b_t4() -> RunConfig:
         store=StoreConfig(push_interval_minutes=60.0),  # ~12 versions a session: see README "Dataset growth"
         data=DataConfig(
             stages=[StageConfig(name="synsql", source="synsql", path="", per_complexity=2000)],
-            max_seq_length=2048,
+            max_seq_length=3072,  # ~12 GiB on a T4 with logits at labelled positions only: bench/gpu_memory.py
         ),
     )
 

@@ -117,3 +117,28 @@ def test_gpu_preset_adam_states_are_small_next_to_a_t4():
     assert {p.dtype for p in trainable} == {torch.float32}
     assert sum(p.numel() for p in trainable) == 40_370_176
     assert round(2 * 4 * sum(p.numel() for p in trainable) / 1e9, 2) == 0.32  # exp_avg + exp_avg_sq, fp32
+
+
+def test_gpu_preset_sequence_length_fits_the_paper_estimate():
+    """bench/gpu_memory.py's estimate: <= 13 GiB on a T4 with logits at labelled positions only, where the
+    same length with logits at every position would not fit."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("gpu_memory", Path(__file__).parents[1] / "bench" / "gpu_memory.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    seq = preset("arctic-7b-t4").data.max_seq_length
+    assert seq > 2048 and bench.estimate_gib(seq) <= 13.0 < bench.estimate_gib(seq, labelled=1.0)
+
+
+def test_schema_augmentation_is_off_by_default_and_part_of_the_fingerprint():
+    cfg = preset("arctic-7b-t4")
+    assert cfg.data.schema_augmentation is False
+    on = build_config("arctic-7b-t4", set_args=["data.schema_augmentation=true"])
+    assert on.fingerprint() != cfg.fingerprint()
+    old = cfg.to_dict()
+    del old["data"]["schema_augmentation"]  # a run made before the option: same fingerprint, resumes
+    from kaggle_t2sql.config import training_math
+
+    assert training_math(old) == training_math(cfg.to_dict())
