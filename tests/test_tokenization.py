@@ -44,3 +44,49 @@ def test_encode_examples_counts_and_errors(example, tiny_tokenizer):
     assert (stats.kept, stats.dropped, stats.dropped_ids) == (1, 1, ["e1"])
     with pytest.raises(DataError, match="raise data.max_seq_length"):
         encode_examples([example], tiny_tokenizer, 64, progress=False)
+
+
+def test_shrunk_and_dropped_are_counted_per_complexity_level(example, tiny_tokenizer):
+    from dataclasses import replace
+
+    full = len(encode_example(example, tiny_tokenizer, 4096)["input_ids"])
+    no_values = len(encode_example(example, tiny_tokenizer, 4096, value_limit=0)["input_ids"])
+    complex_long = replace(example, id="c1", sql_complexity="Complex", question="Who ordered the most? " * 30)
+    simple = Example(id="s1", db_id="shop", db_path=example.db_path, question="Count?", sql="SELECT 1")
+    moderate = replace(example, id="m1", sql_complexity="Moderate")
+    _, stats = encode_examples([simple, moderate, complex_long, simple], tiny_tokenizer, max(full - 1, no_values),
+                               progress=False)
+    assert stats.by_level == {"Simple": {"examples": 2, "shrunk": 0, "dropped": 0},
+                              "Moderate": {"examples": 1, "shrunk": 1, "dropped": 0},
+                              "Complex": {"examples": 1, "shrunk": 0, "dropped": 1}}
+    assert stats.level_table() == [
+        "| complexity | examples | shrunk | dropped |", "|---|---|---|---|",
+        "| Simple | 2 | 0.0% | 0.0% |", "| Moderate | 1 | 100.0% | 0.0% |", "| Complex | 1 | 0.0% | 100.0% |"]
+
+
+def test_data_command_prints_the_per_level_table(capsys):
+    from kaggle_t2sql.cli import main
+
+    assert main(["data", "--preset", "tiny", "--set", "data.max_seq_length=700"]) == 0
+    out = capsys.readouterr().out
+    assert "| complexity | examples | shrunk | dropped |" in out and "| Simple |" in out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_schema_augmentation_is_seeded_per_example(example, tiny_tokenizer, seed):
+    """Train-mode augmentation draws from the example's own generator: the same prompt in every session
+    and whatever was encoded before it; another seed gives other prompts; off by default."""
+    from kaggle_t2sql.tokenization import db_details
+
+    examples = [Example(id=f"q{i}", db_id="shop", db_path=example.db_path, question="Totals?",
+                        sql="SELECT total FROM orders") for i in range(12)]
+    plain = db_details(examples[0], value_retrieval=False)
+    augmented = [db_details(ex, value_retrieval=False, augment_seed=seed) for ex in examples]
+    assert augmented == [db_details(ex, value_retrieval=False, augment_seed=seed) for ex in reversed(examples)][::-1]
+    assert any(a != plain for a in augmented)  # tables shuffled or unused columns left out
+    assert all("total REAL" in a and "PRIMARY KEY (order_id)" in a for a in augmented)  # used and key columns kept
+    assert augmented != [db_details(ex, value_retrieval=False, augment_seed=seed + 10) for ex in examples]
+    encoded, _ = encode_examples(examples[:3], tiny_tokenizer, 4096, progress=False, value_retrieval=False,
+                                 augment_seed=seed)
+    alone = [encode_example(ex, tiny_tokenizer, 4096, value_retrieval=False, augment_seed=seed) for ex in examples[:3]]
+    assert [e["input_ids"] for e in encoded] == [a["input_ids"] for a in alone]
