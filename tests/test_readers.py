@@ -135,3 +135,49 @@ def test_bird_fixture_evidence_becomes_external_knowledge():
     assert [e.external_knowledge for e in examples] == [r["evidence"] for r in raw]
     assert Counter(e.difficulty for e in examples) == {"simple": 40, "moderate": 65, "challenging": 35}
     assert {e.sql_complexity for e in examples} == {"Simple", "Moderate", "Complex"}
+
+
+def test_each_reader_points_at_the_tables_json_that_describes_its_databases(tmp_path, shop_db):
+    """Spider, BIRD, SynSQL-2.5M and your own JSONL use their tables.json when one ships; none: derived."""
+    from kaggle_t2sql.tokenization import db_details
+
+    entry = {"db_id": "d1", "table_names_original": ["t"], "table_names": ["t"],
+             "column_names_original": [[-1, "*"], [0, "a"]], "column_names": [[-1, "*"], [0, "the a value"]],
+             "column_types": ["text", "number"], "primary_keys": [], "foreign_keys": []}
+    root, _ = _synsql(tmp_path, 4)
+    assert {ex.tables_json for ex in read_synsql(root)} == {""}
+    assert "    a INTEGER, -- example: [1]" in db_details(next(read_synsql(root)), value_retrieval=False)  # derived
+    (root / "tables.json").write_text(json.dumps([entry]))
+    ex = next(read_synsql(root))
+    assert ex.tables_json == str(root / "tables.json") and ex.synthetic
+    assert "    a number, -- the a value, example: [1]" in db_details(ex, value_retrieval=False)
+
+    bird = tmp_path / "bird"
+    make_db(bird / "dev_databases" / "d1" / "d1.sqlite", "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);")
+    (bird / "dev.json").write_text(json.dumps([{"db_id": "d1", "question": "q", "evidence": "", "SQL": "SELECT a FROM t"}]))
+    assert read_bird(bird)[0].tables_json == ""
+    (bird / "dev_tables.json").write_text(json.dumps([entry]))
+    assert read_bird(bird)[0].tables_json == str(bird / "dev_tables.json")
+
+    pairs = tmp_path / "mine" / "pairs.jsonl"
+    make_db(pairs.parent / "d1.sqlite", "CREATE TABLE t (a INTEGER);")
+    pairs.write_text(json.dumps({"db_id": "d1", "question": "q", "sql": "SELECT a FROM t"}) + "\n")
+    assert read_jsonl(pairs)[0].tables_json == ""
+    (pairs.parent / "tables.json").write_text(json.dumps([entry]))
+    assert read_jsonl(pairs)[0].tables_json == str(pairs.parent / "tables.json")
+    assert not read_jsonl(pairs)[0].synthetic
+
+
+@needs_spider
+def test_spider_fixture_examples_use_its_tables_json():
+    assert {e.tables_json for e in read_spider(SPIDER, "dev")} == {str(SPIDER / "tables.json")}
+
+
+@needs_bird
+def test_bird_fixture_without_tables_json_derives_the_schema():
+    from kaggle_t2sql.tokenization import db_details
+
+    ex = read_bird(BIRD, "dev")[0]
+    assert ex.tables_json == ""  # the fixture ships no dev_tables.json
+    text = db_details(ex, value_retrieval=False)
+    assert text.count("CREATE TABLE") >= 2 and "PRIMARY KEY" in text
