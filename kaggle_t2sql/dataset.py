@@ -25,12 +25,14 @@ class DataReport:
     tokens: int
     real_token_share: float  # at the configured batch size
     notes: list[str] = field(default_factory=list)
+    max_seq_length: int = 0
 
     def lines(self) -> list[str]:
         out = [f"stage {s.name}: {s.count} examples" for s in self.stages]
         out.append("by complexity: " + ", ".join(f"{k} {v}" for k, v in self.by_complexity.items()))
         out.append(f"tokenized: {self.encode.summary()}")
-        out.append("shrunk (fewer schema values) and dropped (too long) per complexity, at max_seq_length:")
+        out.append("shrunk (fewer schema values) and dropped (too long) per complexity, "
+                   f"at max_seq_length {self.max_seq_length}:")
         out.extend(self.encode.level_table())
         out.append(f"{self.rows} training rows, {self.tokens} tokens, real-token share {self.real_token_share:.3f}")
         return out + self.notes
@@ -54,6 +56,7 @@ def build_rows(data: DataConfig, tokenizer, batch_size: int, progress: bool = Tr
         rows=len(rows),
         tokens=sum(len(r["input_ids"]) for r in rows),
         real_token_share=real_token_share(rows, batch_size),
+        max_seq_length=data.max_seq_length,
     )
     return rows, report
 

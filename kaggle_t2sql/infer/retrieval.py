@@ -85,7 +85,8 @@ def bm25_tokens(text: str) -> list[str]:
     """pyserini's DefaultEnglishAnalyzer, closely: words, possessive 's dropped, lower case, stopwords out,
     Porter stems. The same for values and queries."""
     words = (_POSSESSIVE.sub("", w).lower() for w in _WORD.findall(text))
-    return [_stem(w) for w in words if w and w not in LUCENE_STOPWORDS]
+    # digits and words of 1-2 letters come out of Porter's stemmer unchanged: skip the call (and its cache)
+    return [w if len(w) <= 2 or w.isdigit() else _stem(w) for w in words if w and w not in LUCENE_STOPWORDS]
 
 
 def word_tokens(text: str) -> list[str]:
