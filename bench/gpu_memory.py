@@ -25,8 +25,9 @@ T = labelled tokens in it (the answers of the packed examples), MiB = 2**20 byte
 - logits: T x 152064 x (2 fp16 + 4 fp32 upcast + 4 log-softmax + 4 its gradient) bytes
   = 2.03 MiB per labelled token. Computed at every position (T = S, transformers' own loss)
   this is the largest term; at labelled positions only, T is the packed answers' share of
-  the row: SynSQL prompts (the schema) are 500-2,000 tokens and CoT answers 200-800, so
-  T <= 0.6 S is budgeted.
+  the row. T <= 0.6 S is budgeted: an assumption (a CoT answer of a few hundred tokens
+  against a prompt of one to two thousand, BIRD's being ~1.3-2.1k Qwen tokens per issue 18)
+  to check against the measured figure below.
 
 peak(S, T) = 6.3 GiB + S x (0.19 + 0.5) MiB + T x 2.03 MiB:
 
