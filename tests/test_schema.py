@@ -4,7 +4,7 @@ import sqlite3
 
 import omnisql_anchor as anchor
 import pytest
-from conftest import SPIDER, change_db, needs_spider
+from conftest import SPIDER, change_db, make_db, needs_spider
 
 from kaggle_t2sql.errors import DataError
 from kaggle_t2sql.schema import (
@@ -234,3 +234,24 @@ def test_tables_json_beats_the_file_and_names_a_missing_db(shop_db, tmp_path):
     tables.write_text(json.dumps([{"db_id": "shop", "table_names_original": ["customers"]}]))
     with pytest.raises(DataError, match="malformed tables.json entry"):
         schema_text(shop_db, 2, None, tables, "shop")
+
+
+def test_derived_entry_where_it_departs_from_generate_tables_json(tmp_path):
+    """A user's database: composite keys kept whole, unquoted names and their comments read,
+    `REFERENCES t` without a column resolved to t's primary key (the script would drop or cut them)."""
+    db = make_db(tmp_path / "mine" / "mine.sqlite", """
+        CREATE TABLE teams (team_id INTEGER /* the team */ PRIMARY KEY, name TEXT);
+        CREATE TABLE members (
+            team_id INTEGER REFERENCES teams,
+            person TEXT /* member's full name */,
+            PRIMARY KEY (team_id, person)
+        );
+        INSERT INTO teams VALUES (1, 'red');
+        INSERT INTO members VALUES (1, 'Ada');
+    """)
+    assert schema_text(db) == (
+        "CREATE TABLE teams (\n    team_id INTEGER, -- the team, example: [1]\n    name TEXT, -- example: ['red']\n"
+        "    PRIMARY KEY (team_id)\n);\n\n"
+        "CREATE TABLE members (\n    team_id INTEGER, -- example: [1]\n"
+        "    person TEXT, -- member's full name, example: ['Ada']\n    PRIMARY KEY (team_id, person),\n"
+        "    CONSTRAINT fk_members_team_id FOREIGN KEY (team_id) REFERENCES teams (team_id)\n);")
