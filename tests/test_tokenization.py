@@ -67,9 +67,10 @@ def test_shrunk_and_dropped_are_counted_per_complexity_level(example, tiny_token
 def test_data_command_prints_the_per_level_table(capsys):
     from kaggle_t2sql.cli import main
 
-    assert main(["data", "--preset", "tiny", "--set", "data.max_seq_length=700"]) == 0
+    assert main(["data", "--preset", "tiny", "--set", "data.max_seq_length=1024", "--set", "data.stages.0.limit=24"]) == 0
     out = capsys.readouterr().out
-    assert "| complexity | examples | shrunk | dropped |" in out and "| Simple |" in out
+    assert "| complexity | examples | shrunk | dropped |" in out and "at max_seq_length 1024:" in out
+    assert any(line.startswith("| Simple | ") and not line.endswith("| 0.0% | 0.0% |") for line in out.splitlines())
 
 
 @pytest.mark.parametrize("seed", [1, 2])
