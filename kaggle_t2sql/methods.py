@@ -181,7 +181,8 @@ def method_arguments(cfg: RunConfig, args):
         extra = {"num_generations": cfg.grpo.num_generations, "temperature": cfg.grpo.temperature,
                  "max_completion_length": cfg.grpo.max_completion_length, "beta": cfg.grpo.beta,
                  "steps_per_generation": args.gradient_accumulation_steps, "num_iterations": 1,
-                 "shuffle_dataset": False, "log_completions": False, "use_vllm": False}
+                 "shuffle_dataset": False, "log_completions": False, "use_vllm": False,
+                 "include_num_input_tokens_seen": False}  # GRPO's batches are prompts, not token ids
     elif method == "dpo":
         from trl import DPOConfig as Config
 
@@ -194,6 +195,8 @@ def method_arguments(cfg: RunConfig, args):
     names = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
     copied = {n: getattr(args, n) for n in names if hasattr(args, n)}
     copied.pop("gradient_checkpointing", None)
+    for key in extra:
+        copied.pop(key, None)
     # The model is set up for gradient checkpointing (or not) by model.add_lora; TRL would enable it again.
     out = Config(**copied, gradient_checkpointing=False, **extra)
     out.remove_unused_columns = False
@@ -302,7 +305,7 @@ class SessionMetrics:
         return Collect()
 
     def session_fields(self) -> dict:
-        return {"method": self.method, **{k: round(sum(v) / len(v), 6) for k, v in self.values.items() if v}}
+        return {k: round(sum(v) / len(v), 6) for k, v in self.values.items() if v}
 
 
 class LearningMethod:
