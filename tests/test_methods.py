@@ -124,7 +124,7 @@ def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsaf
 def _sets(method, adapter, pairs=None):
     sets = [f"training.method={method}", f"training.init_adapter={adapter}", "training.max_steps=3",
             "training.save_steps=1", "training.batch_size=2", "training.gradient_accumulation_steps=2",
-            "data.stages.0.limit=4"]
+            "data.stages.0.limit=2"]
     if method == "grpo":
         sets += ["grpo.num_generations=4", "grpo.max_completion_length=64"]
     else:
@@ -179,6 +179,7 @@ def _status(run_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_grpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical(tmp_path, demo_adapter):
     sets = _sets("grpo", demo_adapter)
     reference = subprocess.run(_train(tmp_path / "reference", sets), capture_output=True, text=True, timeout=900)
@@ -197,6 +198,7 @@ def test_grpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_dpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical_with_policy_only_checkpoints(
         tmp_path, demo_adapter):
     sets = _sets("dpo", demo_adapter, write_pairs(tmp_path / "pairs.jsonl"))
@@ -210,3 +212,15 @@ def test_dpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical_with
     sessions = _status(tmp_path / "cut")["sessions"]
     assert [s["method"] for s in sessions] == ["dpo", "dpo"]
     assert all(0.0 <= s["reward_accuracy"] <= 1.0 and "reward_margin" in s for s in sessions)
+
+
+def test_the_loss_plot_of_a_grpo_run_gets_a_reward_panel(tmp_path):
+    from PIL import Image
+
+    from kaggle_t2sql.plots import plot_loss_curve
+
+    sft = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)]
+    grpo = [{"step": s, "loss": 0.01, "reward": 0.1 * s} for s in (1, 2, 3)]
+    plain, with_reward = plot_loss_curve(sft, [2], tmp_path / "a.png"), plot_loss_curve(grpo, [2], tmp_path / "b.png")
+    assert Image.open(plain).size == (800, 400)
+    assert Image.open(with_reward).size == (800, 600)  # a second panel: the mean reward per step
