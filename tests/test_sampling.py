@@ -61,3 +61,70 @@ def test_pass_at_k_and_summary():
     assert s["share_with_correct"] == 0.5 and s["pass@1"] == 0.25 and s["pass@2"] == 0.5
     assert abs(s["mean_reward"] - (1.0 + 0.1 + 0.0 + 0.1) / 4) < 1e-12
     assert s["verdicts"] == {"correct": 1, "ran": 2, "error": 1}
+
+
+# ---------------------------------------------------------------- real runs from a demo adapter (slow)
+
+SAMPLE_ARGS = ["--limit", "3", "--samples", "2", "--max-new-tokens", "32", "--save-every", "1", "--gold-as-chosen"]
+OUTPUTS = ("samples.jsonl", "rft.jsonl", "pairs.jsonl")
+
+
+def _sample_cmd(adapter, out):
+    return [sys.executable, "-m", "kaggle_t2sql", "sample", "--preset", "demo", "--adapter", str(adapter),
+            "--data", "bundled", "--split", "train", *SAMPLE_ARGS, "--out", str(out), "--json"]
+
+
+def _judge(db_path, gold, sql):
+    from kaggle_t2sql.scoring import ScoreTask, score_example
+
+    return score_example(ScoreTask(0, "db", db_path, gold, sql, "bird")).correct
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_sample_killed_mid_way_and_rerun_writes_the_same_files(tmp_path, demo_adapter):
+    whole = subprocess.run(_sample_cmd(demo_adapter, tmp_path / "whole"), capture_output=True, text=True, timeout=900)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    report = json.loads(whole.stdout[whole.stdout.index("{"):])
+    assert report["questions"] == 3 and report["candidates"] == 6
+    assert set(report) >= {"share_with_correct", "pass@1", "pass@2", "mean_reward", "candidates_per_second_this_session"}
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(_sample_cmd(demo_adapter, cut), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (cut / "progress.json").is_file() and json.loads((cut / "progress.json").read_text())["done"] >= 1:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.loads((cut / "progress.json").read_text())["done"]
+    assert 1 <= done < 3, done  # really cut mid-way
+    with open(cut / "samples.jsonl", "a") as f:
+        f.write('{"half a line written as the kill came')  # what a kill mid-append leaves
+    again = subprocess.run(_sample_cmd(demo_adapter, cut), capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"carrying on after {done} of 3" in again.stdout
+    for name in OUTPUTS:
+        assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+    # every chosen / rft SQL reproduces the gold result, every rejected one does not (re-scored here)
+    from kaggle_t2sql import bundled
+
+    db_of = {ex.db_id: ex.db_path for ex in bundled.load_examples("train")}
+    records = [json.loads(line) for line in (cut / "samples.jsonl").read_text().splitlines()]
+    pairs = [json.loads(line) for line in (cut / "pairs.jsonl").read_text().splitlines()]
+    rft = [json.loads(line) for line in (cut / "rft.jsonl").read_text().splitlines()]
+    assert pairs, "gold-as-chosen gives a pair to every question with a wrong candidate"
+    for p in pairs:
+        assert _judge(db_of[p["db_id"]], p["gold_sql"], p["chosen_sql"])
+        assert not _judge(db_of[p["db_id"]], p["gold_sql"], p["rejected_sql"])
+    gold_of = {(r["db_id"], r["question"]): r["gold_sql"] for r in records}
+    for row in rft:
+        assert _judge(db_of[row["db_id"]], gold_of[(row["db_id"], row["question"])], row["sql"])
+    correct = {(r["question"], c["sql"]) for r in records for c in r["candidates"] if c["verdict"] == "correct"}
+    assert {(row["question"], row["sql"]) for row in rft} == correct
+    from kaggle_t2sql.readers import read_jsonl
+
+    if rft:  # rft.jsonl reads as a `jsonl` training source as it is
+        assert len(read_jsonl(cut / "rft.jsonl")) == len(rft)
