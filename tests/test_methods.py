@@ -146,12 +146,15 @@ def _result(out):
 
 def _cut_by_sigterm_then_resume(run_dir, sets):
     """A first process gets a real SIGTERM once its first checkpoint exists; a second process finishes the run."""
-    proc = subprocess.Popen(_train(run_dir, sets), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 600
+    err = open(Path(run_dir).parent / f"{Path(run_dir).name}-first.err", "w+")
+    proc = subprocess.Popen(_train(run_dir, sets), stdout=subprocess.PIPE, stderr=err, text=True)
+    deadline = time.monotonic() + 900
     while not list(Path(run_dir).glob("checkpoints/checkpoint-*")) and time.monotonic() < deadline:
+        assert proc.poll() is None, open(err.name).read()[-3000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=600)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, open(err.name).read()[-3000:]
     first = _result(out)
     assert (first["status"], first["stop_reason"]) == ("paused", "signal") and first["end_step"] < 3, first
     second = subprocess.run(_train(run_dir, sets), capture_output=True, text=True, timeout=600)
