@@ -172,7 +172,7 @@ def _read_progress(out: Path, key: dict) -> tuple[int, int]:
     """(questions done, bytes of samples.jsonl they fill) of an earlier cut run in `out`; (0, 0) if none."""
     path = out / PROGRESS
     if not path.is_file():
-        if (out / SAMPLES).exists():
+        if (out / SAMPLES).exists() and (out / SAMPLES).stat().st_size:  # empty: cut before its first save
             raise DataError(f"{out / SAMPLES} exists but {path} does not: it was not written by this command "
                             "(or its progress file was lost); choose another --out")
         return 0, 0

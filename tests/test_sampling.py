@@ -38,12 +38,14 @@ def test_each_correct_candidate_pairs_with_the_nearest_wrong_one():
 
 
 def test_gold_is_chosen_only_when_asked_and_only_without_a_correct_candidate():
-    rec = _record([("SELECT 2", "ran"), ("SELEC 1", "error")], gold_sql="SELECT 1")
+    rec = _record([("SELECT 22", "ran"), ("SELEC 1", "error")], gold_sql="SELECT 1")
     assert pair_rows(rec, gold_as_chosen=False, style="arctic") == []
     [pair] = pair_rows(rec, gold_as_chosen=True, style="arctic")
     assert pair["chosen_sql"] == "SELECT 1" and pair["rejected_sql"] == "SELEC 1" and "```sql\nSELECT 1\n```" in pair["chosen"]
     all_right = _record([("SELECT 1", "correct")])
     assert pair_rows(all_right, gold_as_chosen=True, style="arctic") == []  # nothing wrong to contrast with
+    mixed = _record([("SELECT 1 AS one", "correct"), ("SELECT 2", "ran")], gold_sql="SELECT 1")
+    assert [p["chosen_sql"] for p in pair_rows(mixed, gold_as_chosen=True, style="arctic")] == ["SELECT 1 AS one"]
 
 
 def test_rft_rows_keep_distinct_correct_sql_with_its_reasoning():
@@ -128,3 +130,24 @@ def test_sample_killed_mid_way_and_rerun_writes_the_same_files(tmp_path, demo_ad
 
     if rft:  # rft.jsonl reads as a `jsonl` training source as it is
         assert len(read_jsonl(cut / "rft.jsonl")) == len(rft)
+
+
+def test_a_rerun_with_other_settings_or_a_damaged_samples_file_is_refused(tmp_path):
+    from kaggle_t2sql import atomic
+    from kaggle_t2sql.errors import ConfigError, DataError
+    from kaggle_t2sql.sampling import _read_progress
+
+    key = {"settings": {"samples": 4}, "adapter": "abc"}
+    assert _read_progress(tmp_path, key) == (0, 0)
+    (tmp_path / "samples.jsonl").write_text("")  # cut before the first save: starts afresh
+    assert _read_progress(tmp_path, key) == (0, 0)
+    (tmp_path / "samples.jsonl").write_text('{"index": 0}\n')
+    with pytest.raises(DataError, match="not written by this command"):
+        _read_progress(tmp_path, key)
+    atomic.write_json(tmp_path / "progress.json", {"key": key, "done": 1, "bytes": 13})
+    assert _read_progress(tmp_path, key) == (1, 13)
+    with pytest.raises(ConfigError, match="other settings .settings differ"):
+        _read_progress(tmp_path, {**key, "settings": {"samples": 8}})
+    (tmp_path / "samples.jsonl").write_text("{")
+    with pytest.raises(DataError, match="shorter"):
+        _read_progress(tmp_path, key)
