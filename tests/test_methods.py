@@ -227,3 +227,16 @@ def test_the_loss_plot_of_a_grpo_run_gets_a_reward_panel(tmp_path):
     plain, with_reward = plot_loss_curve(sft, [2], tmp_path / "a.png"), plot_loss_curve(grpo, [2], tmp_path / "b.png")
     assert Image.open(plain).size == (800, 400)
     assert Image.open(with_reward).size == (800, 600)  # a second panel: the mean reward per step
+
+
+@pytest.mark.slow
+def test_orpo_trains_sessions_on_pairs_and_records_its_numbers(tmp_path):
+    from kaggle_t2sql.trainer import ResumableTrainer
+
+    cfg = build_config("tiny", set_args=[
+        "training.method=orpo", "data.stages.0.source=pairs", f"data.stages.0.path={write_pairs(tmp_path / 'pairs.jsonl')}",
+        "training.max_steps=2", "training.batch_size=2", "training.gradient_accumulation_steps=1"])
+    result = ResumableTrainer(cfg, tmp_path / "run", progress=False).run()
+    assert (result.status, result.end_step) == ("finished", 2)
+    [session] = json.loads((tmp_path / "run" / "run.json").read_text())["sessions"]
+    assert session["method"] == "orpo" and 0.0 <= session["reward_accuracy"] <= 1.0 and "reward_margin" in session
