@@ -116,6 +116,8 @@ def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsaf
     if method == "dpo":
         assert "ref" in trainer.model.peft_config and not any(
             p.requires_grad for n, p in trainer.model.named_parameters() if ".ref." in n)
+        trainer._save(str(tmp_path / "saved"))  # what a checkpoint (and so eval / export) gets: the policy alone
+        assert (tmp_path / "saved" / "adapter_model.safetensors").is_file() and not (tmp_path / "saved" / "ref").exists()
     learning.close()
 
 
