@@ -159,7 +159,7 @@ def _cut_by_sigterm_then_resume(run_dir, sets):
     assert proc.returncode == 0, open(err.name).read()[-3000:]
     first = _result(out)
     assert (first["status"], first["stop_reason"]) == ("paused", "signal") and first["end_step"] < 3, first
-    second = subprocess.run(_train(run_dir, sets), capture_output=True, text=True, timeout=600)
+    second = subprocess.run(_train(run_dir, sets), capture_output=True, text=True, timeout=1800)
     assert second.returncode == 0, second.stderr[-2000:]
     done = _result(second.stdout)
     assert done["status"] == "finished" and done["start_step"] == first["end_step"], done
@@ -187,7 +187,7 @@ def _status(run_dir):
 @pytest.mark.timeout(1800)
 def test_grpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical(tmp_path, demo_adapter):
     sets = _sets("grpo", demo_adapter)
-    reference = subprocess.run(_train(tmp_path / "reference", sets), capture_output=True, text=True, timeout=900)
+    reference = subprocess.run(_train(tmp_path / "reference", sets), capture_output=True, text=True, timeout=1800)
     assert reference.returncode == 0, reference.stderr[-2000:]
     _cut_by_sigterm_then_resume(tmp_path / "cut", sets)
     _assert_same_run(tmp_path / "cut", tmp_path / "reference")
@@ -207,7 +207,7 @@ def test_grpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical(tmp
 def test_dpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical_with_policy_only_checkpoints(
         tmp_path, demo_adapter):
     sets = _sets("dpo", demo_adapter, write_pairs(tmp_path / "pairs.jsonl"))
-    reference = subprocess.run(_train(tmp_path / "reference", sets), capture_output=True, text=True, timeout=900)
+    reference = subprocess.run(_train(tmp_path / "reference", sets), capture_output=True, text=True, timeout=1800)
     assert reference.returncode == 0, reference.stderr[-2000:]
     _cut_by_sigterm_then_resume(tmp_path / "cut", sets)
     _assert_same_run(tmp_path / "cut", tmp_path / "reference")
