@@ -41,6 +41,25 @@ peak(S, T) = 6.3 GiB + S x (0.19 + 0.5) MiB + T x 2.03 MiB:
 So the GPU preset trains at S = 3072: ~12 GiB, 1 GiB under the target, where it was 2048
 with logits everywhere (`estimate_gib` below computes the table; tests/test_config.py holds
 the preset to it). To be replaced by the measured figure (`main`) once a T4 run is made.
+
+GRPO on a T4: a paper estimate (not measured) for the arctic-7b-t4 preset's GRPO settings
+(`training.method=grpo`: grpo.num_generations G=8, grpo.max_completion_length 1024, batch 1 x
+accumulation 8 = one group per step, steps_per_generation = 8, generation by HF `generate` in fp16):
+  - base weights, 4-bit NF4 + double quant: ~5.4 GB (HF's 4-bit load of a 7B, the anchor above);
+  - LoRA r=16 on all projections: ~40M params in fp32 = 0.16 GB, + gradients 0.16 GB + two Adam
+    moments 0.32 GB = ~0.65 GB;
+  - generation of one group (8 sequences of prompt <= 2048 + 1024 new tokens): KV cache per token =
+    28 layers x 2 (K, V) x 4 KV heads x 128 dims x 2 bytes = 56 KiB; 8 x 3072 tokens = 24,576 tokens
+    -> ~1.35 GiB; prefill of 8 x 2048 tokens adds transient activations of ~0.6 GB (the MLP's
+    8 x 2048 x 18944 fp16 intermediate), logits only for the last position;
+  - loss micro-batch (1 completion, 3072 tokens, gradient checkpointing): 28 saved hidden states of
+    3072 x 3584 fp16 = ~0.6 GB, one layer recomputed ~0.4 GB, logits kept for the 1024 completion
+    tokens only (TRL's logits_to_keep): 1024 x 152064 in fp16 + fp32 log-softmax = ~0.9 GB; the
+    reference forward (grpo.beta > 0: adapter disabled, no grad) reuses the same room.
+  Peak ~= 5.4 + 0.65 + max(1.35 + 0.6, 0.6 + 0.4 + 0.9) + ~1 GB CUDA context/allocator slack ~= 9 GB,
+  under the T4's 15 GB usable. Anchor: Unsloth's public Kaggle T4 notebook fits 8B 4-bit GRPO at G=6,
+  1024 tokens, in 14.7 GB (with vLLM's reserved pool). G=16 (Arctic's) doubles the KV cache (~2.7 GiB)
+  and still fits by this estimate; longer prompts (BIRD schemas with values) grow it linearly.
 """
 
 from __future__ import annotations

@@ -252,6 +252,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    """Sample candidates per question, judge them by execution; write samples/rft/pairs .jsonl (resumable)."""
+    from .sampling import SampleSettings, run_sample
+
+    cfg = _config(args)
+    settings = SampleSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
+                              samples=args.samples, temperature=args.temperature,
+                              max_new_tokens=args.max_new_tokens or (160 if cfg.model.name_or_path.startswith("tiny") else 1024),
+                              seed=args.seed, timeout=args.timeout, workers=args.workers, save_every=args.save_every,
+                              gold_as_chosen=args.gold_as_chosen)
+    report = run_sample(cfg, settings, args.adapter, args.out)
+    if args.json:
+        print_json(report)
+    else:
+        k = f"pass@{settings.samples}"
+        print(f"{report['questions']} questions, {report['candidates']} candidates: {report['share_with_correct']:.3f} with a "
+              f"correct one, pass@1 {report['pass@1']:.3f}, {k} {report[k]:.3f}, mean reward {report['mean_reward']:.3f}, "
+              f"{report['candidates_per_second_this_session']:.2f} candidates/s this session")
+        print(f"wrote {args.out}/samples.jsonl, rft.jsonl, pairs.jsonl, report.json")
+    return 0
+
+
 def cmd_prompts(args) -> int:
     """Write the exact prompt of every question of a dataset (JSONL: db_id, question, prompt, schema, ...)."""
     from .evaluate import EvalSettings, load_eval_examples
@@ -479,6 +501,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     p.add_argument("--max-shard-size", default="2GB")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sample", help="sample candidates, judge them by execution; write samples/rft/pairs .jsonl")
+    _add_config_args(p, "demo")
+    _add_data_args(p)
+    p.set_defaults(split="train")
+    p.add_argument("--adapter", help="a checkpoint-N folder (default: the base model alone)")
+    p.add_argument("--samples", type=int, default=8, help="candidates per question")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (160 for the tiny models)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per query")
+    p.add_argument("--workers", type=int, default=1, help="sandbox workers judging candidates")
+    p.add_argument("--save-every", type=int, default=4, help="questions between progress saves")
+    p.add_argument("--gold-as-chosen", action="store_true",
+                   help="a question with no correct candidate pairs the gold SQL (as chosen) with its nearest wrong one")
+    p.add_argument("--out", required=True, help="output folder (a rerun carries on where a cut run stopped)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sample)
 
     from .scoring import add_score_arguments, run_score_command
 

@@ -56,8 +56,8 @@ class StageConfig:
     """One block of training data; stages run one after another on the same adapter."""
 
     name: str = "main"
-    source: Literal["bundled", "synsql", "spider", "bird", "jsonl"] = "bundled"
-    path: str = ""  # dataset root (synsql/spider/bird) or JSONL file
+    source: Literal["bundled", "synsql", "spider", "bird", "jsonl", "pairs"] = "bundled"
+    path: str = ""  # dataset root (synsql/spider/bird), JSONL file, or a `sample` run's pairs.jsonl (source pairs)
     db_root: str = ""  # folder of SQLite files; default derived from `path`
     split: str = "train"
     per_complexity: int = 0  # sample N per sql_complexity level (0 = keep all)
@@ -95,6 +95,28 @@ class TrainingConfig:
     save_interval_minutes: float = 20.0  # also save by wall clock (0 = off)
     keep_checkpoints: int = 2
     gradient_checkpointing: bool = True
+    method: Literal["sft", "dpo", "orpo", "grpo"] = "sft"  # see README "Learning from execution"
+    init_adapter: str = ""  # start a new run from this adapter (a checkpoint-N folder); resumes use the run's own
+
+
+@dataclass
+class GrpoSettings:
+    """GRPO (training.method=grpo) with Arctic-Text2SQL-R1's execution reward; defaults follow its paper where a T4 allows."""
+
+    num_generations: int = 8  # completions per prompt (Arctic: 16; 8 fits a T4, see bench/gpu_memory.py)
+    temperature: float = 0.8  # Arctic's
+    max_completion_length: int = 1024
+    beta: float = 0.001  # KL weight (Arctic's)
+
+
+@dataclass
+class DpoSettings:
+    beta: float = 0.1  # ExCoT's
+
+
+@dataclass
+class OrpoSettings:
+    beta: float = 0.1  # the odds-ratio loss weight (lambda in the ORPO paper; TRL's default)
 
 
 @dataclass
@@ -121,6 +143,9 @@ class RunConfig:
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    grpo: GrpoSettings = field(default_factory=GrpoSettings)
+    dpo: DpoSettings = field(default_factory=DpoSettings)
+    orpo: OrpoSettings = field(default_factory=OrpoSettings)
     data: DataConfig = field(default_factory=DataConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -141,6 +166,14 @@ def training_math(config: dict) -> dict:
         d.pop(volatile, None)
     for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
         d.get("training", {}).pop(volatile, None)
+    method = d.get("training", {}).get("method", "sft")
+    for section in ("grpo", "dpo", "orpo"):  # only the method's own settings shape its math
+        if section != method:
+            d.pop(section, None)
+    if method == "sft":  # runs made before the methods existed keep their fingerprint
+        d["training"].pop("method", None)
+    if not d.get("training", {}).get("init_adapter", "x"):
+        d["training"].pop("init_adapter", None)
     if d.get("data", {}).get("value_retrieval") is False:
         # the prompts of runs made before value retrieval existed: such a run resumes with it off
         d["data"].pop("value_retrieval")
@@ -365,9 +398,36 @@ def _validate(cfg: RunConfig) -> None:
                           "it names the run's folder in the checkpoint store)")
     if cfg.store.push_interval_minutes < 0 or cfg.store.max_versions < 0 or any(s < 0 for s in cfg.store.push_retry_seconds):
         raise ConfigError("bad value in 'store': push_interval_minutes, max_versions and push_retry_seconds must be >= 0")
+    _validate_method(cfg)
     uri = cfg.store.uri
     if uri and not (uri.startswith("local:") or uri.startswith("kaggle:")):
         raise ConfigError(f"bad value for 'store.uri': {uri!r} (expected '', 'local:/path' or 'kaggle:owner/slug')")
+
+
+def _validate_method(cfg: RunConfig) -> None:
+    """Data and batch shapes each training method needs (see README "Learning from execution")."""
+    method = cfg.training.method
+    pairs = [s.name for s in cfg.data.stages if s.source == "pairs"]
+    if method in ("dpo", "orpo") and len(pairs) != len(cfg.data.stages):
+        raise ConfigError(f"training.method={method} trains on preference pairs: give stages with source 'pairs' "
+                          "(a `kaggle-t2sql sample` run's pairs.jsonl) and no other sources")
+    if method in ("sft", "grpo") and pairs:
+        raise ConfigError(f"stage(s) {pairs} have source 'pairs', which feeds training.method=dpo or orpo, not {method}")
+    if method == "grpo":
+        g = cfg.grpo
+        if g.num_generations < 2:
+            raise ConfigError(f"bad value for 'grpo.num_generations': {g.num_generations} (GRPO compares completions "
+                              "within a group: at least 2)")
+        if g.max_completion_length < 1 or g.temperature <= 0 or g.beta < 0:
+            raise ConfigError("bad value in 'grpo': max_completion_length >= 1, temperature > 0 and beta >= 0")
+        per_step = cfg.training.batch_size * cfg.training.gradient_accumulation_steps
+        if per_step % g.num_generations:
+            raise ConfigError(f"training.batch_size x gradient_accumulation_steps = {per_step} completions per step "
+                              f"must be a multiple of grpo.num_generations ({g.num_generations}): each step trains "
+                              "whole groups")
+    for key, value in (("dpo.beta", cfg.dpo.beta), ("orpo.beta", cfg.orpo.beta)):
+        if value <= 0:
+            raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number > 0)")
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:

@@ -16,7 +16,17 @@ def plot_loss_curve(log_history: list[dict], boundaries: list[int], path: str | 
     import matplotlib.pyplot as plt
 
     points = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    rewards = [(e["step"], e["reward"]) for e in log_history if isinstance(e.get("reward"), (int, float))]
+    if rewards:  # a GRPO run: the mean execution reward per step under the loss
+        fig, (ax, reward_ax) = plt.subplots(2, 1, figsize=(8, 6), dpi=100, sharex=True)
+        reward_ax.plot(*zip(*rewards), lw=1.2, color="tab:green", label="mean reward")
+        for step in boundaries:
+            reward_ax.axvline(step, color="tab:red", ls="--", lw=0.8)
+        reward_ax.set_ylabel("reward (1 right, 0.1 runs)")
+        reward_ax.set_xlabel("optimizer step")
+        reward_ax.grid(alpha=0.3)
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     if points:
         steps, losses = zip(*points)
         ax.plot(steps, losses, lw=1.2, label="training loss")

@@ -62,12 +62,13 @@ class SessionResult:
         return asdict(self)
 
 
-def _hf_trainer_class():
+def _hf_trainer_class(base=None):
+    """The project's Trainer over `base` (transformers.Trainer, or a TRL trainer: `methods.trainer_class`)."""
     import torch
     from torch.utils.data import SequentialSampler
     from transformers import Trainer
 
-    class _Trainer(Trainer):
+    class _Trainer(base or Trainer):
         """HF Trainer with an in-order sampler and atomic, validated checkpoint publishing."""
 
         manager: KaggleCheckpointManager
@@ -75,15 +76,19 @@ def _hf_trainer_class():
         keep_checkpoints: int = 2
 
         def training_step(self, model, inputs, num_items_in_batch=None):
-            torch.manual_seed(batch_seed(self.args.seed, inputs.pop(RNG_KEY)))
+            self.seed_micro_batch(inputs)
             return super().training_step(model, inputs, num_items_in_batch)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if return_outputs or self.label_smoother is not None or self.compute_loss_func is not None:
+            if (base not in (None, Trainer) or return_outputs or self.label_smoother is not None
+                    or self.compute_loss_func is not None):  # TRL's trainers keep their own losses
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             from .loss import trainer_loss  # logits at labelled positions only
 
             return trainer_loss(self, model, inputs, num_items_in_batch)
+
+        def seed_micro_batch(self, inputs):
+            torch.manual_seed(batch_seed(self.args.seed, inputs.pop(RNG_KEY)))
 
         def _get_train_sampler(self, train_dataset=None):
             return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
@@ -226,9 +231,16 @@ class ResumableTrainer:
 
         set_seed(cfg.training.seed)
         tokenizer = load_tokenizer(cfg.model)
-        rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=self.progress and main)
+        from .methods import learning_method
+
+        method = learning_method(cfg)  # dpo / orpo / grpo on TRL's trainers; None: SFT
+        if method is None:
+            rows, report = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=self.progress and main)
+        else:
+            rows, report = method.build_rows(tokenizer, progress=self.progress and main)
         say("data: " + "; ".join(report.lines()), flush=True)
-        plan = make_plan(cfg.training, len(rows), data_fingerprint(rows, tokenizer), world_size, cfg.fingerprint())
+        plan_rows = len(rows) if method is None else method.plan_rows
+        plan = make_plan(cfg.training, plan_rows, data_fingerprint(rows, tokenizer), world_size, cfg.fingerprint())
         args = training_arguments(cfg, self.run_dir, plan)  # also sets up the process group, if any
 
         store = uploader = None
@@ -259,6 +271,10 @@ class ResumableTrainer:
 
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
+        if cfg.training.init_adapter:
+            from .methods import load_init_adapter
+
+            load_init_adapter(model, cfg.training.init_adapter)
         self.clock.initial_save_estimate_s = _save_estimate(model)
 
         from torch.utils.tensorboard import SummaryWriter
@@ -293,13 +309,16 @@ class ResumableTrainer:
             callbacks.append(CheckpointHookCallback(uploader.submit, skip_final=True))
         if self.on_checkpoint is not None and main:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))
-        trainer = _hf_trainer_class()(
-            model=model,
-            args=args,
-            train_dataset=RowsDataset(rows, max_steps * plan["global_batch"]),
-            data_collator=collator_for(cfg.data, tokenizer),
-            callbacks=callbacks,
-        )
+        if method is not None:
+            trainer = method.build_trainer(_hf_trainer_class, model, args, plan, callbacks, tokenizer)
+        else:
+            trainer = _hf_trainer_class()(
+                model=model,
+                args=args,
+                train_dataset=RowsDataset(rows, max_steps * plan["global_batch"]),
+                data_collator=collator_for(cfg.data, tokenizer),
+                callbacks=callbacks,
+            )
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
         from transformers.utils.notebook import NotebookProgressCallback
 
@@ -313,7 +332,11 @@ class ResumableTrainer:
 
         if main:
             self.manager.begin_session(start_step, gpu.describe(devices) + (f" x{world_size} processes" if world_size > 1 else ""))
-        trainer.train(resume_from_checkpoint=str(latest) if latest else None)
+        try:
+            trainer.train(resume_from_checkpoint=str(latest) if latest else None)
+        finally:
+            if method is not None:
+                method.close()
         end_step = trainer.state.global_step
         by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped)
         reason = "signal" if by_signal else "finished" if end_step >= max_steps else "budget" if by_budget else "stopped"
@@ -322,7 +345,8 @@ class ResumableTrainer:
         if main:
             uploads = {"upload_s": round(max(uploader.durations), 3)} if uploader is not None and uploader.durations else {}
             self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens,
-                                        **uploads)
+                                        method=cfg.training.method, **uploads,
+                                        **(method.session_fields() if method is not None else {}))
             sessions = self.manager.load_manifest()["sessions"]
             plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
         not_pushed, push_errors = [], []

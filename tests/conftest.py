@@ -117,3 +117,19 @@ class ScriptedGenerator:
 def sql_reply(sql: str) -> str:
     """A reply in Arctic's output format."""
     return f" thinking </think>\n<answer>\n```sql\n{sql}\n```\n</answer>"
+
+
+@pytest.fixture(scope="session")
+def demo_adapter(_cache_dir):
+    """A short demo-preset run's adapter (the pre-trained tiny base + LoRA after a few steps), trained once per
+    cache: the start point of the learning-from-execution tests (`sample`, dpo, grpo)."""
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.bundled import cache_root
+    from kaggle_t2sql.trainer import ResumableTrainer
+
+    run_dir = cache_root() / "demo-adapter-run"
+    checkpoint = run_dir / "checkpoints" / "checkpoint-8"
+    if not (checkpoint / "adapter_model.safetensors").is_file():
+        cfg = build_config("demo", set_args=["training.max_steps=8", "training.save_steps=8"])
+        ResumableTrainer(cfg, run_dir, progress=False).run()
+    return checkpoint
