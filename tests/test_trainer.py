@@ -254,3 +254,88 @@ def test_optimizer_is_fused_adamw_on_a_gpu_and_8bit_stays_an_option():
     assert _optimizer("adamw_torch", on_gpu=True) == OptimizerNames.ADAMW_TORCH_FUSED.value
     assert _optimizer("paged_adamw_8bit", on_gpu=True) == OptimizerNames.PAGED_ADAMW_8BIT.value
     assert _optimizer("paged_adamw_8bit", on_gpu=False) == _optimizer("adamw_torch", on_gpu=False) == "adamw_torch"
+
+
+# ---------------------------------------------------------------- faults during training: exceptions, non-finite steps
+
+class FaultAt(TrainerCallback):
+    """A real fault inside the model at the given steps (1-based: the step about to run), through a forward hook
+    on its output layer: `raise_` raises there (as a CUDA OOM or a driver error does mid-forward); otherwise the
+    logits become inf, as an fp16 overflow makes them, so the loss and every gradient are NaN."""
+
+    def __init__(self, steps, raise_: BaseException | None = None):
+        self.steps, self.raise_, self.handle = set(steps), raise_, None
+
+    def _hook(self, module, inputs, output):
+        if self.raise_ is not None:
+            raise self.raise_
+        return output * float("inf")
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step + 1 in self.steps:
+            self.handle = model.get_output_embeddings().register_forward_hook(self._hook)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+
+
+def ledger(run_dir):
+    return KaggleCheckpointManager(run_dir).status()["sessions"]
+
+
+@pytest.mark.slow
+def test_an_exception_mid_training_still_pushes_the_newest_checkpoint_and_says_why(tmp_path, reference):
+    """OOM in the forward of step 5: the session still pushes checkpoint-4 (queued behind the push spacing, so only
+    the final push carries it) and waits for it; the result and the ledger say why; the next session goes on."""
+    from kaggle_t2sql.kaggle.stores import LocalStore
+    from kaggle_t2sql.trainer import SessionFailed
+
+    store = tmp_path / "store"
+    cfg = small_config(f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}", "store.push_interval_minutes=60")
+    oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with pytest.raises(SessionFailed, match=r"training stopped by OutOfMemoryError: CUDA out of memory\. Tried to allocate "
+                                            r"2\.00 GiB; the run keeps step 4 \(checkpoint-4\): fix the cause") as failed:
+        ResumableTrainer(cfg, tmp_path / "run", progress=False, callbacks=[FaultAt([5], raise_=oom)]).run()
+    assert failed.value.__cause__ is oom
+    result = failed.value.result
+    assert (result.status, result.stop_reason, result.start_step, result.end_step, result.not_pushed) == ("failed", "error", 0, 4, [])
+    assert result.error == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB" and result.tokens_seen > 0
+    assert LocalStore(store).latest(cfg.run_name)["global_step"] == 4  # pushed and waited for
+    (session,) = ledger(tmp_path / "run")
+    assert (session["stop_reason"], session["end_step"], session["tokens_seen"], session["error"]) == (
+        "error", 4, result.tokens_seen, result.error)
+    assert session["end_time"] is not None
+    machine = tmp_path / "next-machine"  # a fresh disk: only the store carries the run on
+    (nxt,) = run_until_finished(cfg, machine)
+    assert nxt.start_step == 4
+    assert_identical(machine, reference)
+
+
+ONE_MICRO_BATCH = "training.gradient_accumulation_steps=1"  # these tests are about steps, not the RNG stream: half the work
+
+
+def test_a_few_nonfinite_steps_are_skipped_counted_and_leave_the_adapter_finite(tmp_path):
+    cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=6")
+    result = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[FaultAt([3, 5])]).run()
+    assert (result.status, result.end_step, result.skipped_steps, result.nonfinite_loss_steps) == ("finished", 6, 2, 2)
+    assert "2 step(s) skipped for non-finite gradients, 2 with a non-finite loss" in result.summary()
+    (session,) = ledger(tmp_path)
+    assert (session["skipped_steps"], session["nonfinite_loss_steps"]) == (2, 2)
+    assert all(torch.isfinite(t).all() for t in adapter(tmp_path, 6).values())  # the NaN gradients never reached a weight
+
+
+@pytest.mark.parametrize("bad_steps, stop_step, why", [
+    (range(3, 100), 7, "5 steps in a row had non-finite gradients"),
+    (range(2, 100, 2), 10, "5 of this session's 10 steps had non-finite gradients"),
+], ids=["5-in-a-row", "over-2-percent"])
+def test_too_many_nonfinite_steps_stop_the_session_before_the_adapter_is_ruined(tmp_path, bad_steps, stop_step, why):
+    cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=400")
+    result = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[FaultAt(bad_steps)]).run()
+    assert (result.status, result.stop_reason, result.end_step, result.skipped_steps) == ("paused", "nonfinite", stop_step, 5)
+    assert result.error.startswith(f"stopped at step {stop_step}: {why} and were skipped") and "learning_rate" in result.error
+    assert result.checkpoint.endswith(f"checkpoint-{stop_step}")
+    assert all(torch.isfinite(t).all() for t in adapter(tmp_path, stop_step).values())
+    (session,) = ledger(tmp_path)
+    assert (session["stop_reason"], session["skipped_steps"], session["error"]) == ("nonfinite", 5, result.error)
