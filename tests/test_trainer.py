@@ -339,3 +339,135 @@ def test_too_many_nonfinite_steps_stop_the_session_before_the_adapter_is_ruined(
     assert all(torch.isfinite(t).all() for t in adapter(tmp_path, stop_step).values())
     (session,) = ledger(tmp_path)
     assert (session["stop_reason"], session["skipped_steps"], session["error"]) == ("nonfinite", 5, result.error)
+
+
+def test_checkpoints_without_their_run_json_are_never_resumed_under_other_settings(tmp_path):
+    """run.json lost: the checkpoint names its run, so a session with other settings cannot silently resume it."""
+    first = ResumableTrainer(small_config(ONE_MICRO_BATCH), tmp_path, progress=False, callbacks=[CutAt([1])]).run()
+    run_id = json.loads((tmp_path / "run.json").read_text())["run_id"]
+    (tmp_path / "run.json").unlink()
+    before = files_of(tmp_path)
+    with pytest.raises(ConfigError, match=rf"holds checkpoints \(checkpoint-{first.end_step} of run {run_id}\) but no run.json: "
+                                          r"their run's settings are unknown, so nothing was trained.*new --output-dir"):
+        ResumableTrainer(small_config(ONE_MICRO_BATCH, "training.learning_rate=0.1"), tmp_path, progress=False).run()
+    assert files_of(tmp_path) == before
+
+
+# ---------------------------------------------------------------- paths the tiny preset leaves out
+
+class DropoutMasks(TrainerCallback):
+    """Records which inputs one LoRA dropout zeroed, for every micro-batch (the first 4096 values)."""
+
+    def __init__(self):
+        self.masks = []
+
+    def _record(self, module, inputs, output):
+        self.masks.append(((output == 0) & (inputs[0] != 0)).flatten()[:4096].clone())
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        dropout = next(m for name, m in model.named_modules() if name.endswith("lora_dropout.default"))
+        self.handle = dropout.register_forward_hook(self._record)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.handle.remove()
+
+
+def test_each_micro_batch_draws_its_own_dropout_mask(tmp_path):
+    """Seeded by position, not by one constant: the same seed for every micro-batch would give every row the same
+    mask, and still resume exactly (so the resume tests cannot see it)."""
+    masks = DropoutMasks()
+    ResumableTrainer(small_config("training.max_steps=3"), tmp_path, progress=False, callbacks=[masks]).run()
+    assert len(masks.masks) == 6  # 3 steps x 2 micro-batches
+    assert all(0.05 < m.float().mean() < 0.15 for m in masks.masks)  # dropout 0.1 at work
+    assert len({m.numpy().tobytes() for m in masks.masks}) == 6
+
+
+class Checkpointed(TrainerCallback):
+    """Records whether the model trains with activation checkpointing and how often its layers were recomputed."""
+
+    def __init__(self):
+        self.enabled, self.forwards = None, 0
+
+    def _count(self, module, inputs, output):
+        self.forwards += 1
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.enabled = model.is_gradient_checkpointing
+        self.handle = model.get_decoder().layers[0].input_layernorm.register_forward_hook(self._count)  # checkpointed
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.handle.remove()
+
+
+@pytest.mark.slow
+def test_gradient_checkpointing_trains_and_resumes_exactly(tmp_path, reference):
+    """The GPU preset's path (activation checkpointing before LoRA), cut and resumed: the same adapter and losses,
+    bit for bit, as the uninterrupted run without it (recomputation replays the dropout masks)."""
+    cfg = small_config("training.gradient_checkpointing=true")
+    seen = [Checkpointed(), Checkpointed()]
+    first = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[CutAt([3]), seen[0]]).run()
+    second = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[seen[1]]).run()
+    assert (first.end_step, second.start_step, second.status) == (3, 3, "finished")
+    assert [s.enabled for s in seen] == [True, True]
+    assert [s.forwards for s in seen] == [2 * 2 * 3, 2 * 2 * 5]  # every micro-batch's forward ran twice: recomputed
+    assert_identical(tmp_path, reference)
+
+
+def hf_trainer(cfg, run_dir, scaler, callbacks=()):
+    """Our HF Trainer subclass, built as ResumableTrainer builds it, with a real GradScaler on the CPU (accelerate
+    makes one only for fp16 on a GPU): HF's scaler.pt save and load then run on our checkpoints."""
+    from transformers import set_seed
+
+    from kaggle_t2sql.callbacks import SessionClock
+    from kaggle_t2sql.dataset import RowsDataset, build_rows, collator_for
+    from kaggle_t2sql.model import build_model, load_tokenizer
+    from kaggle_t2sql.plan import data_fingerprint, make_plan
+    from kaggle_t2sql.trainer import _hf_trainer_class, training_arguments
+
+    tokenizer = load_tokenizer(cfg.model)
+    rows, _ = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=False)
+    plan = make_plan(cfg.training, len(rows), data_fingerprint(rows, tokenizer), 1, cfg.fingerprint())
+    manager = KaggleCheckpointManager(run_dir)
+    manager.open_run(cfg.to_dict(), cfg.fingerprint(), plan)
+    manager.begin_session(0, "cpu")
+    set_seed(cfg.training.seed)
+    trainer = _hf_trainer_class()(model=build_model(cfg), args=training_arguments(cfg, run_dir, plan),
+                                  train_dataset=RowsDataset(rows, plan["max_steps"] * plan["global_batch"]),
+                                  data_collator=collator_for(cfg.data, tokenizer), callbacks=list(callbacks))
+    trainer.manager, trainer.clock = manager, SessionClock(deadline=time.monotonic() + 3600)
+    trainer.accelerator.scaler = scaler
+    return trainer
+
+
+def test_the_gradscaler_state_is_checkpointed_and_restored_on_resume(tmp_path):
+    """fp16's loss scale doubles after every good step here and halves on the overflow of step 3 (the scaler, not
+    our guard, skips it): resumed from checkpoint-2, the scale goes on from the checkpoint's, not from scratch."""
+    import shutil
+
+    from kaggle_t2sql.callbacks import NonFiniteStepsCallback
+    from kaggle_t2sql.checkpoints import MARKER, sha256_file
+
+    cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=4")
+
+    def scaler():
+        return torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+
+    guard = NonFiniteStepsCallback(scaler=True)
+    uninterrupted = hf_trainer(cfg, tmp_path / "a", scaler(), [FaultAt([3]), guard])
+    uninterrupted.nonfinite = guard
+    uninterrupted.train()
+    a = tmp_path / "a" / "checkpoints"
+    assert torch.load(a / "checkpoint-2" / "scaler.pt")["scale"] == 2.0**12
+    assert torch.load(a / "checkpoint-4" / "scaler.pt")["scale"] == 2.0**12  # 2^12 -> skip: 2^11 -> 2^12
+    assert guard.skipped == guard.nonfinite_loss == 1
+    marker = json.loads((a / "checkpoint-2" / MARKER).read_text())
+    assert marker["files"]["scaler.pt"]["sha256"] == sha256_file(a / "checkpoint-2" / "scaler.pt")
+
+    b = tmp_path / "b"
+    shutil.copytree(a / "checkpoint-2", b / "checkpoints" / "checkpoint-2")
+    shutil.copy(tmp_path / "a" / "run.json", b / "run.json")
+    resumed = hf_trainer(cfg, b, scaler(), [FaultAt([3])])
+    resumed.train(resume_from_checkpoint=str(b / "checkpoints" / "checkpoint-2"))
+    assert torch.load(b / "checkpoints" / "checkpoint-4" / "scaler.pt") == torch.load(a / "checkpoint-4" / "scaler.pt")
+    assert adapter(b, 4).keys() == adapter(tmp_path / "a", 4).keys()
+    assert all(torch.equal(adapter(b, 4)[k], adapter(tmp_path / "a", 4)[k]) for k in adapter(b, 4))
