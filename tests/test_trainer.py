@@ -331,7 +331,7 @@ def test_a_few_nonfinite_steps_are_skipped_counted_and_leave_the_adapter_finite(
     (range(2, 100, 2), 10, "5 of this session's 10 steps had non-finite gradients"),
 ], ids=["5-in-a-row", "over-2-percent"])
 def test_too_many_nonfinite_steps_stop_the_session_before_the_adapter_is_ruined(tmp_path, bad_steps, stop_step, why):
-    cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=400")
+    cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=14")  # a guard that never stops ends the run at 14
     result = ResumableTrainer(cfg, tmp_path, progress=False, callbacks=[FaultAt(bad_steps)]).run()
     assert (result.status, result.stop_reason, result.end_step, result.skipped_steps) == ("paused", "nonfinite", stop_step, 5)
     assert result.error.startswith(f"stopped at step {stop_step}: {why} and were skipped") and "learning_rate" in result.error
