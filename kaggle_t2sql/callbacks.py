@@ -93,6 +93,10 @@ class SignalStopCallback(TrainerCallback):
             control.should_training_stop = True
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.restore()
+
+    def restore(self) -> None:
+        """Give the signals back to their previous handlers (also when training ended by an exception)."""
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
@@ -139,3 +143,70 @@ class CheckpointHookCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if not (self.skip_final and control.should_training_stop):
             self.hook(state.global_step)
+
+
+class NonFiniteStepsCallback(TrainerCallback):
+    """fp16 overflow and NaN: count the optimizer steps whose update had to be skipped, and stop before a
+    run trains on for hours learning nothing.
+
+    A step is skipped when any trainable gradient is not finite (an fp16 overflow, or a NaN/inf loss).
+    With fp16 the GradScaler skips it (and lowers its scale); without a scaler (bf16, fp32, CPU) nothing
+    would, and one such step would turn the adapter into NaN, so the gradients are dropped here and the
+    optimizer leaves every weight as it was. Either way `global_step` advances and HF's NaN filter hides
+    the loss from the log: these counts are the only trace. Past `max_in_row` skipped steps in a row, or
+    `max_in_row` in the session that are also more than `max_fraction` of its steps, the session saves
+    (the adapter is intact) and stops, with `message` saying why.
+
+    The decision rests on the gradients, which data-parallel ranks share after their all-reduce, so
+    every rank decides the same.
+    """
+
+    def __init__(self, max_in_row: int = 5, max_fraction: float = 0.02, scaler: bool = False):
+        self.max_in_row, self.max_fraction, self.scaler = max_in_row, max_fraction, scaler
+        self.steps = self.skipped = self.in_row = self.nonfinite_loss = 0
+        self.stopped = False
+        self.message = ""
+        self._loss_bad = None  # tensor flag over this step's micro-batches (no device sync per micro-batch)
+        self._skip = False
+
+    def saw_loss(self, loss) -> None:
+        """Called by the trainer with each micro-batch's loss."""
+        import torch
+
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._loss_bad = bad if self._loss_bad is None else self._loss_bad | bad
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+        self._skip = bool(grads) and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        if self._skip and not self.scaler:  # no GradScaler to skip it: an update without gradients changes nothing
+            for p in model.parameters():
+                p.grad = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        loss_bad = bool(self._loss_bad) if self._loss_bad is not None else False
+        self._loss_bad = None
+        self.steps += 1
+        self.nonfinite_loss += loss_bad
+        if not self._skip:
+            self.in_row = 0
+            return
+        self._skip = False
+        self.skipped += 1
+        self.in_row += 1
+        too_many = self.skipped >= self.max_in_row and self.skipped > self.max_fraction * self.steps
+        if self.in_row >= self.max_in_row or too_many:
+            what = (f"{self.in_row} steps in a row" if self.in_row >= self.max_in_row
+                    else f"{self.skipped} of this session's {self.steps} steps")
+            self.message = (
+                f"stopped at step {state.global_step}: {what} had non-finite gradients and were skipped "
+                f"({self.skipped} skipped this session, {self.nonfinite_loss} with a non-finite loss). "
+                "The adapter is intact and saved, but the run is not learning: on fp16 (T4) this is an overflow; "
+                "start a new run with a lower training.learning_rate or max_grad_norm, shorter data.max_seq_length, "
+                "or quantization.compute_dtype=float32 (slow); thresholds: training.max_skipped_steps_in_row / "
+                "training.max_skipped_steps_fraction")
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True

@@ -142,9 +142,14 @@ class KaggleCheckpointManager:
         return self.checkpoints_dir / f".staging-{step}"
 
     def publish(self, written: Path, step: int, world_size: int = 1) -> Path:
-        """Seal a fully written checkpoint folder (marker last, fsync) and rename it into place."""
+        """Seal a fully written checkpoint folder (marker last, fsync) and rename it into place.
+
+        The marker names the run it belongs to (run.json's run id and fingerprint), so a checkpoint can
+        never be resumed as part of another run (`check_owners`)."""
+        run = self.load_manifest() or {}
         atomic.write_json(written / MARKER, {"step": step, "files": file_digests(written), "time": time.time(),
-                                             "world_size": world_size})
+                                             "world_size": world_size, "run_id": run.get("run_id"),
+                                             "fingerprint": run.get("fingerprint")})
         return atomic.publish_dir(written, self.checkpoints_dir / f"checkpoint-{step}")
 
     def clean_staging(self) -> None:
@@ -157,12 +162,15 @@ class KaggleCheckpointManager:
                     shutil.rmtree(p, ignore_errors=True)
 
     def prune(self, keep: int) -> None:
-        """Keep the newest `keep` valid checkpoints; drop older ones and broken ones below them."""
+        """Keep the newest `keep` valid checkpoints; drop older ones and broken ones below them.
+
+        Valid means the full check (every sha256, the adapter loads): a size-only check would count a
+        corrupt checkpoint as kept and delete the only good one below it."""
         kept = 0
         for path in self.checkpoints():
             if kept >= keep:
                 shutil.rmtree(path, ignore_errors=True)
-            elif not validate_checkpoint(path, deep=False):
+            elif not validate_checkpoint(path):
                 kept += 1
             elif kept:  # broken and older than a valid one: useless
                 shutil.rmtree(path, ignore_errors=True)
@@ -177,10 +185,43 @@ class KaggleCheckpointManager:
     def save_manifest(self, manifest: dict) -> None:
         atomic.write_json(self.manifest_path, manifest)
 
+    def check_owners(self, manifest: dict | None) -> None:
+        """ConfigError (nothing changed) when a checkpoint here belongs to another run than run.json's, or
+        when checkpoints lie here without a run.json (their settings unknown: they would be resumed silently
+        under this session's settings). Checkpoints written before markers named their run are accepted."""
+        owned = []
+        for path in self.checkpoints():
+            try:
+                marker = json.loads((path / MARKER).read_text())
+            except (OSError, ValueError):
+                continue  # no readable marker: never chosen for a resume anyway
+            if isinstance(marker, dict):
+                owned.append((path, marker.get("run_id"), marker.get("fingerprint")))
+        if not owned:
+            return
+        if manifest is None:
+            path, run_id, _ = owned[0]
+            of = f" of run {run_id}" if run_id else ""
+            raise ConfigError(
+                f"{self.run_dir} holds checkpoints ({path.name}{of}) but no {MANIFEST}: their run's settings are "
+                "unknown, so nothing was trained. Put its run.json back (e.g. `kaggle-t2sql sync pull` from the "
+                "store it was pushed to), or start the new run in a new --output-dir")
+        for path, run_id, fingerprint in owned:
+            if run_id is None:
+                continue
+            if run_id != manifest.get("run_id") or fingerprint != manifest.get("fingerprint"):
+                raise ConfigError(
+                    f"{path} belongs to run {run_id} (fingerprint {fingerprint}), not to run {manifest.get('run_id')} "
+                    f"(fingerprint {manifest.get('fingerprint')}) of {self.manifest_path}: nothing was trained. "
+                    "A checkpoint of another run was copied in, or run.json was replaced: move the stranger out, "
+                    "or start the new run in a new --output-dir")
+
     def open_run(self, config: dict, fingerprint: str, plan: dict) -> dict:
         """Create the manifest with this session's plan, or check that this session may resume the
-        stored run: same settings and data, and a process count that keeps its global batch."""
+        stored run: same settings and data, a process count that keeps its global batch, and checkpoints
+        that belong to it."""
         manifest = self.load_manifest()
+        self.check_owners(manifest)
         if manifest is None:
             manifest = {
                 "run_id": uuid.uuid4().hex[:12],
@@ -238,7 +279,7 @@ class KaggleCheckpointManager:
     def status(self) -> dict:
         """The stable status interface: finished, global_step, latest_checkpoint, sessions (+ loss)."""
         manifest = self.load_manifest() or {"sessions": [], "max_steps": None}
-        latest = self.latest_valid(deep=False)
+        latest = self.latest_valid()
         state = json.loads((latest / "trainer_state.json").read_text()) if latest else {}
         step = int(state.get("global_step", 0))
         max_steps = manifest.get("max_steps")

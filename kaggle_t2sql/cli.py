@@ -59,20 +59,36 @@ def cmd_train(args) -> int:
     """One session: resume from the run folder's latest valid checkpoint, or start fresh."""
     import os
 
-    from . import atomic
-    from .kaggle.env import monotonic_from_epoch
-    from .trainer import ResumableTrainer
-
-    start = monotonic_from_epoch(args.started_at) if args.started_at else None
-    result = ResumableTrainer(_config(args), args.output_dir, session_start=start, progress=not args.no_progress).run()
-    if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch, one process reports
-        print_json(result.to_dict()) if args.json else print(result.summary())
-        if args.result_file:
-            atomic.write_json(args.result_file, result.to_dict())
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()  # else every NCCL rank warns at exit (pytorch#126275)
+    from . import atomic
+    from .kaggle.env import monotonic_from_epoch
+    from .runlock import RunFolderBusy
+    from .trainer import ResumableTrainer, SessionFailed
+
+    reporter = os.environ.get("RANK", "0") == "0"  # under torchrun / accelerate launch, one process reports
+
+    def report(result) -> None:
+        if reporter:
+            print_json(result.to_dict()) if args.json else print(result.summary())
+            if args.result_file:
+                atomic.write_json(args.result_file, result.to_dict())
+
+    start = monotonic_from_epoch(args.started_at) if args.started_at else None
+    try:
+        report(ResumableTrainer(_config(args), args.output_dir, session_start=start, progress=not args.no_progress).run())
+    except SessionFailed as exc:  # the newest checkpoint was pushed; the result says why training stopped
+        report(exc.result)
+        if reporter:
+            raise
+        return 1
+    except RunFolderBusy:
+        if reporter:
+            raise  # one line, from one process
+        return 2
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()  # else every NCCL rank warns at exit (pytorch#126275)
     return 0
 
 

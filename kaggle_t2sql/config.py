@@ -97,6 +97,8 @@ class TrainingConfig:
     gradient_checkpointing: bool = True
     method: Literal["sft", "dpo", "orpo", "grpo"] = "sft"  # see README "Learning from execution"
     init_adapter: str = ""  # start a new run from this adapter (a checkpoint-N folder); resumes use the run's own
+    max_skipped_steps_in_row: int = 5  # stop when this many steps in a row had non-finite gradients (fp16 overflow, NaN)
+    max_skipped_steps_fraction: float = 0.02  # ... or at least max_skipped_steps_in_row that are also this share of the session
 
 
 @dataclass
@@ -164,7 +166,8 @@ def training_math(config: dict) -> dict:
     d = copy.deepcopy(config)
     for volatile in ("budget", "store", "run_name", "preset"):
         d.pop(volatile, None)
-    for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps"):
+    for volatile in ("save_steps", "save_interval_minutes", "keep_checkpoints", "logging_steps",
+                     "max_skipped_steps_in_row", "max_skipped_steps_fraction"):
         d.get("training", {}).pop(volatile, None)
     method = d.get("training", {}).get("method", "sft")
     for section in ("grpo", "dpo", "orpo"):  # only the method's own settings shape its math
@@ -365,6 +368,7 @@ def _validate(cfg: RunConfig) -> None:
         "training.save_steps": cfg.training.save_steps,
         "training.keep_checkpoints": cfg.training.keep_checkpoints,
         "budget.session_minutes": cfg.budget.session_minutes,
+        "training.max_skipped_steps_in_row": cfg.training.max_skipped_steps_in_row,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -380,6 +384,9 @@ def _validate(cfg: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number >= 0)")
+    if not 0 < cfg.training.max_skipped_steps_fraction <= 1:
+        raise ConfigError(f"bad value for 'training.max_skipped_steps_fraction': {cfg.training.max_skipped_steps_fraction!r} "
+                          "(expected 0 < fraction <= 1)")
     if not 0 <= cfg.lora.dropout < 1:
         raise ConfigError(f"bad value for 'lora.dropout': {cfg.lora.dropout!r} (expected 0 <= dropout < 1)")
     if cfg.data.max_seq_length < 64:

@@ -178,6 +178,7 @@ def run_demo(
     from .console import SessionProgressCallback, hf_progress_bars_off
     from .curriculum import training_stream
     from .model import model_path
+    from .runlock import run_lock
     from .tiny import one_thread
 
     start = time.monotonic()
@@ -189,20 +190,20 @@ def run_demo(
           f"{base.data.stages[0].epochs} epochs of the bundled train split, in sessions of at most {session_seconds:.0f} s, "
           f"each cut by its time budget (the first ones leave work for at least {min_sessions} sessions)")
     print(f"run folder {run_dir} (full logs: {log_path.name}, train_log.jsonl, TensorBoard tb/)", flush=True)
-    with hf_progress_bars_off(), one_thread():
+    with run_lock(run_dir, "demo"), hf_progress_bars_off(), one_thread():  # one writer for all its sessions
         model_path(base.model)  # the first time: pre-trains the base, with its own progress bar
         pretrain_seconds = time.monotonic() - start
         results: list[SessionResult] = []
         cfg = apply_overrides(base, {"budget.session_minutes": session_seconds / 60})
         for index in range(1, max_sessions + 1):
-            latest = manager.latest_valid(deep=False)
+            latest = manager.latest_valid()
             where = f"resumes from step {latest.name.split('-')[1]}" if latest else "starts the run"
             print(f"session {index} {where}, budget {session_seconds:.0f} s", flush=True)
             bar = [SessionProgressCallback(f"session {index}")] if progress else []
             trainer = ResumableTrainer(cfg, run_dir, progress=False, callbacks=bar, echo=_log_to(log_path))
             trainer.extra_callbacks.append(SessionPace(trainer.clock, min_sessions - len(results)))
             results.append(trainer.run())
-            if results[-1].status == "finished":
+            if results[-1].status == "finished" or results[-1].stop_reason == "nonfinite":
                 break
         status = manager.status()
         means = session_mean_losses(status["sessions"], status["loss_history"])

@@ -138,6 +138,9 @@ def train_session(session: Session, processes: int | None = None):
 
     from . import atomic
 
+    from .runlock import ensure_free
+
+    ensure_free(output_dir, "train")  # refused before this writes its config there; torchrun's ranks then lock it
     output_dir.mkdir(parents=True, exist_ok=True)
     config_file, result_file = output_dir / "session-config.yaml", output_dir / "session-result.json"
     result_file.unlink(missing_ok=True)
@@ -194,6 +197,9 @@ def push_next_session(session: Session, result) -> bool:
     if result.status == "finished":
         print("run finished: no next session")
         return False
+    if result.stop_reason == "nonfinite":
+        print(f"no next session: {result.error}")
+        return False
     api = kaggle_api()
     store = open_store(session.cfg.store.uri, api=api)
     if hasattr(store, "wait_ready"):
@@ -249,7 +255,7 @@ def quick_eval(session: Session, limit: int = 20) -> str:
 
     if session.seconds_left() < EVAL_RESERVE_MINUTES * 60:
         return f"*Short evaluation skipped: {session.seconds_left() / 60:.0f} min left in this session.*"
-    latest = KaggleCheckpointManager(session.output_dir).latest_valid(deep=False)
+    latest = KaggleCheckpointManager(session.output_dir).latest_valid()
     report = evaluate(session.cfg, adapter=str(latest) if latest else "", limit=limit,
                       out_dir=session.output_dir / "eval")
     return f"**Dev evaluation** ({limit} questions, adapter `{latest.name if latest else 'none'}`)\n\n" + report["markdown"]

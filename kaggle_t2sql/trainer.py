@@ -23,22 +23,25 @@ import json
 import os
 import shutil
 import time
+import traceback
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import gpu
 from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
-from .checkpoints import KaggleCheckpointManager
+from .checkpoints import KaggleCheckpointManager, step_of
 from .config import RunConfig
 from .console import LogFileCallback, SessionProgressCallback
 from .dataset import RNG_KEY
+from .errors import T2SQLError
 from .plan import accumulation as plan_accumulation
 
 
 @dataclass
 class SessionResult:
-    status: str  # "finished" | "paused"
-    stop_reason: str  # finished | budget | signal | stopped
+    status: str  # "finished" | "paused" | "failed"
+    stop_reason: str  # finished | budget | signal | nonfinite | stopped | error | interrupted
     start_step: int
     end_step: int
     max_steps: int
@@ -48,18 +51,35 @@ class SessionResult:
     run_dir: str
     not_pushed: list[int] = field(default_factory=list)  # checkpoints that never reached the store
     push_errors: list[str] = field(default_factory=list)
+    error: str = ""  # why training stopped, when not by plan: the exception, or the non-finite steps
+    skipped_steps: int = 0  # optimizer steps skipped for non-finite gradients (GradScaler overflow, NaN/inf)
+    nonfinite_loss_steps: int = 0  # steps with a non-finite loss (HF's log hides them)
 
     def summary(self) -> str:
         unpushed = (f"; NOT PUSHED: step(s) {', '.join(map(str, self.not_pushed))} "
                     f"({self.push_errors[-1] if self.push_errors else 'push timed out'})") if self.not_pushed else ""
+        skipped = (f"; {self.skipped_steps} step(s) skipped for non-finite gradients, {self.nonfinite_loss_steps} "
+                   "with a non-finite loss") if self.skipped_steps or self.nonfinite_loss_steps else ""
         return (
             f"session {self.status} ({self.stop_reason}): steps {self.start_step} -> {self.end_step} of "
             f"{self.max_steps}, {self.tokens_seen} tokens, {self.elapsed_s:.1f} s; checkpoint {self.checkpoint}"
-            + unpushed
+            + skipped + unpushed + (f"; {self.error}" if self.error else "")
         )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class SessionFailed(T2SQLError):
+    """Training stopped by an exception; the newest valid checkpoint was pushed (and waited for) all the same."""
+
+    def __init__(self, result: SessionResult):
+        self.result = result
+        where = f"checkpoint-{result.end_step}" if result.checkpoint else "no checkpoint yet"
+        pushed = (" (NOT pushed: " + (result.push_errors[-1] if result.push_errors else "push timed out") + ")"
+                  if result.not_pushed else "")
+        super().__init__(f"training stopped by {result.error}; the run keeps step {result.end_step} ({where}{pushed}): "
+                         "fix the cause and run the session again to resume from there")
 
 
 def _hf_trainer_class(base=None):
@@ -74,10 +94,14 @@ def _hf_trainer_class(base=None):
         manager: KaggleCheckpointManager
         clock: SessionClock
         keep_checkpoints: int = 2
+        nonfinite = None  # NonFiniteStepsCallback: sees every micro-batch's loss
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.seed_micro_batch(inputs)
-            return super().training_step(model, inputs, num_items_in_batch)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if self.nonfinite is not None:
+                self.nonfinite.saw_loss(loss)
+            return loss
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if (base not in (None, Trainer) or return_outputs or self.label_smoother is not None
@@ -108,7 +132,7 @@ def _hf_trainer_class(base=None):
                 if self.args.should_save:
                     self.manager.publish(self._staging / f"checkpoint-{step}", step, world_size=self.args.world_size)
                     self.manager.prune(self.keep_checkpoints)
-                    self.manager.update_session(end_step=step, last_save_time=time.time())
+                    self.manager.update_session(end_step=step, last_save_time=time.time(), **_skip_counts(self.nonfinite))
                 self.accelerator.wait_for_everyone()
             finally:
                 if self.args.should_save:
@@ -117,6 +141,16 @@ def _hf_trainer_class(base=None):
             self.clock.save_durations.append(time.monotonic() - start)
 
     return _Trainer
+
+
+def _skip_counts(nonfinite) -> dict:
+    return {"skipped_steps": nonfinite.skipped, "nonfinite_loss_steps": nonfinite.nonfinite_loss} if nonfinite else {}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming the exception, e.g. 'OutOfMemoryError: CUDA out of memory. Tried to allocate ...'."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
 
 
 def batch_seed(seed: int, position: int) -> int:
@@ -212,11 +246,18 @@ class ResumableTrainer:
         self.pushes: list[tuple[int, int]] = []
 
     def run(self) -> SessionResult:
+        """One session, holding the run folder's lock all along (runlock.py): a second writer is refused."""
+        from .runlock import group_run_lock
+
+        with group_run_lock(self.run_dir, "train"):
+            return self._session()
+
+    def _session(self) -> SessionResult:
         import torch
         from transformers import set_seed
         from transformers.integrations import TensorBoardCallback
 
-        from .callbacks import AgreeOnStopCallback, any_rank
+        from .callbacks import AgreeOnStopCallback, NonFiniteStepsCallback, any_rank
         from .dataset import RowsDataset, build_rows, collator_for
         from .model import build_model, load_tokenizer
         from .plan import data_fingerprint, make_plan
@@ -281,11 +322,14 @@ class ResumableTrainer:
 
         budget_cb = TimeBudgetCallback(self.clock)
         signal_cb = SignalStopCallback()
+        nonfinite_cb = NonFiniteStepsCallback(cfg.training.max_skipped_steps_in_row, cfg.training.max_skipped_steps_fraction,
+                                              scaler=args.fp16)
         callbacks = [
             *self.extra_callbacks,  # first: what they ask of `control` is seen by the stop callbacks below
             budget_cb,
             WallClockSaveCallback(cfg.training.save_interval_minutes * 60),
             signal_cb,
+            nonfinite_cb,
             AgreeOnStopCallback(),  # after every callback that decides to save or stop
         ]
         if main:
@@ -329,29 +373,51 @@ class ResumableTrainer:
             trainer.remove_callback(printer)
         trainer.manager, trainer.clock = self.manager, self.clock
         trainer.keep_checkpoints = cfg.training.keep_checkpoints
+        trainer.nonfinite = nonfinite_cb
 
         if main:
             self.manager.begin_session(start_step, gpu.describe(devices) + (f" x{world_size} processes" if world_size > 1 else ""))
+        failure = None
         try:
             trainer.train(resume_from_checkpoint=str(latest) if latest else None)
+        except BaseException as exc:  # noqa: BLE001 - OOM, disk full, a driver error, a 2nd Ctrl-C: push what is saved first
+            failure = exc
+            if main:
+                traceback.print_exception(exc)
         finally:
+            signal_cb.restore()
             if method is not None:
                 method.close()
-        end_step = trainer.state.global_step
-        by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped)
-        reason = "signal" if by_signal else "finished" if end_step >= max_steps else "budget" if by_budget else "stopped"
-        latest = self.manager.latest_valid(deep=False)
-        tokens = max(int(trainer.state.num_input_tokens_seen) - tokens_before, 0)
+        latest = self.manager.latest_valid()  # full sha256 check: what is reported and pushed must be sound
+        if failure is None:
+            end_step = trainer.state.global_step
+            by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped)
+            reason = ("signal" if by_signal else "finished" if end_step >= max_steps else
+                      "nonfinite" if nonfinite_cb.stopped else "budget" if by_budget else "stopped")
+            error = nonfinite_cb.message if reason == "nonfinite" else ""
+            tokens = max(int(trainer.state.num_input_tokens_seen) - tokens_before, 0)
+        else:  # the work that counts is what the newest valid checkpoint holds
+            end_step = step_of(latest) if latest is not None else start_step
+            reason = "interrupted" if isinstance(failure, KeyboardInterrupt) else "error"
+            error = describe_failure(failure)
+            saved = json.loads((latest / "trainer_state.json").read_text()) if latest is not None else {}
+            tokens = max(int(saved.get("num_input_tokens_seen", tokens_before)) - tokens_before, 0)
         if main:
-            uploads = {"upload_s": round(max(uploader.durations), 3)} if uploader is not None and uploader.durations else {}
-            self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens,
-                                        method=cfg.training.method, **uploads,
-                                        **(method.session_fields() if method is not None else {}))
-            sessions = self.manager.load_manifest()["sessions"]
-            plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
+            try:
+                uploads = {"upload_s": round(max(uploader.durations), 3)} if uploader is not None and uploader.durations else {}
+                self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens,
+                                            method=cfg.training.method,
+                                            **(method.session_fields() if method is not None else {}),
+                                            **({"error": error} if error else {}), **_skip_counts(nonfinite_cb), **uploads)
+                sessions = self.manager.load_manifest()["sessions"]
+                plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
+            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full: the push below matters more
+                if failure is None:
+                    raise
+                warnings.warn(f"the session's ledger entry could not be written ({exc})", stacklevel=1)
         not_pushed, push_errors = [], []
         if uploader is not None:
-            final_step = int(latest.name.split("-")[1]) if latest is not None else None
+            final_step = step_of(latest) if latest is not None else None
             if final_step is not None:
                 uploader.submit(final_step, final=True)  # the final push carries the final ledger and plot
             done = uploader.close(cfg.store.final_push_timeout_minutes * 60)
@@ -365,8 +431,14 @@ class ResumableTrainer:
         del trainer, model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        status = "finished" if end_step >= max_steps else "paused"
-        return self._result(status, reason, start_step, end_step, max_steps, tokens, latest, not_pushed, push_errors)
+        status = "finished" if end_step >= max_steps else "failed" if failure is not None else "paused"
+        result = self._result(status, reason, start_step, end_step, max_steps, tokens, latest, not_pushed, push_errors)
+        result.error, result.skipped_steps, result.nonfinite_loss_steps = error, nonfinite_cb.skipped, nonfinite_cb.nonfinite_loss
+        if isinstance(failure, Exception):
+            raise SessionFailed(result) from failure
+        if failure is not None:
+            raise failure
+        return result
 
     def _reserve_upload(self, seconds: float) -> None:
         self.clock.extra_reserve_s = seconds

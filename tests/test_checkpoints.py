@@ -140,3 +140,41 @@ def test_a_run_json_written_before_plans_gets_this_sessions_plan_once(tmp_path):
     assert (manager.load_manifest()["plan"], manager.load_manifest()["max_steps"]) == (plan, 50)
     later = {**plan, "max_steps": 60, "world_size": 2}  # the stored plan stays; only a change would be refused
     assert manager.open_run({"training": {"batch_size": 1}}, "f", later)["plan"] == plan
+
+
+def corrupt_same_size(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-7] + b"garbage")
+
+
+def test_prune_trusts_only_the_full_sha256_check_and_never_deletes_the_only_good_checkpoint(manager):
+    """checkpoint-4 corrupt with its size unchanged: a size-only check would keep it and delete checkpoint-2."""
+    corrupt_same_size(manager.checkpoints_dir / "checkpoint-4" / "optimizer.pt")
+    manager.prune(keep=1)
+    assert (manager.checkpoints_dir / "checkpoint-2").is_dir()
+    with pytest.warns(UserWarning, match="checkpoint-4: optimizer.pt does not match its sha256"):
+        assert manager.status()["latest_checkpoint"] == str(manager.checkpoints_dir / "checkpoint-2")  # reported
+    from kaggle_t2sql.kaggle.bundle import write_version
+
+    with pytest.warns(UserWarning, match="checkpoint-4"):
+        pushed = write_version(manager.run_dir / "push", manager.run_dir)  # what `sync push` would send
+    assert {m["checkpoint"] for m in pushed["runs"].values()} == {"checkpoint-2"}
+
+
+def test_checkpoint_json_names_its_run_and_a_checkpoint_of_another_run_is_refused(tmp_path):
+    from kaggle_t2sql.errors import ConfigError
+
+    plan = {"global_batch": 2, "max_steps": 8, "world_size": 1, "data": {"rows": "r"}, "fingerprint": "f"}
+    ours, theirs = KaggleCheckpointManager(tmp_path / "ours"), KaggleCheckpointManager(tmp_path / "theirs")
+    for m in (ours, theirs):
+        m.open_run({"training": {"batch_size": 1}}, "f", plan)
+        published(m, 2, 0.5)
+    run = ours.load_manifest()
+    marker = json.loads((ours.checkpoints_dir / "checkpoint-2" / MARKER).read_text())
+    assert (marker["run_id"], marker["fingerprint"]) == (run["run_id"], run["fingerprint"]) == (run["run_id"], "f")
+    (theirs.checkpoints_dir / "checkpoint-2").rename(ours.checkpoints_dir / "checkpoint-4")  # a stranger, newest
+    before = {p: p.read_bytes() for p in ours.run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=rf"checkpoint-4 belongs to run {theirs.load_manifest()['run_id']} \(fingerprint f\), "
+                                          rf"not to run {run['run_id']} .*move the stranger out"):
+        ours.open_run({"training": {"batch_size": 1}}, "f", plan)
+    assert {p: p.read_bytes() for p in ours.run_dir.rglob("*") if p.is_file()} == before

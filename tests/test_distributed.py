@@ -151,3 +151,61 @@ def test_a_process_count_that_cannot_keep_the_global_batch_is_refused(tmp_path):
     assert out.returncode != 0
     assert "global batch 3 does not split into 2 process(es) x batch 1 (the process count must divide 3)" in out.stderr
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != "tb"} == before
+
+
+def torchrun_cmd(run_dir, *extra, nproc=2):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(free_port()),
+           "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(run_dir), "--no-progress", "--json"]
+    for pair in [*SETTINGS, *extra]:
+        cmd += ["--set", pair]
+    return cmd
+
+
+def test_a_second_torchrun_group_is_refused_and_a_sigterm_to_the_launcher_keeps_the_ledger_true(tmp_path):
+    """Two torchrun groups on one run folder: the second is refused on every rank, at once, with one line, and
+    changes nothing; then the first, stopped by a SIGTERM sent to the launcher itself (#22), records its real end
+    step, tokens and stop reason."""
+    import signal
+    import time
+
+    import psutil
+
+    from kaggle_t2sql.model import model_path
+
+    model_path(config().model)  # built once here: two ranks building the tiny model into a fresh cache race each other
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(torchrun_cmd(tmp_path, "training.max_steps=400"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    manager, group = KaggleCheckpointManager(tmp_path), []
+    try:
+        deadline = time.monotonic() + 300
+        while not manager.checkpoints() and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert manager.checkpoints(), first.communicate()[1][-3000:] if first.poll() is not None else "no checkpoint"
+        group = [first.pid, *(c.pid for c in psutil.Process(first.pid).children(recursive=True))]
+        assert len(group) >= 3  # the launcher and its 2 ranks (each in a session of its own)
+        for pid in group:
+            os.kill(pid, signal.SIGSTOP)  # launcher and ranks stand still: the folder cannot change under us
+        before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        start = time.monotonic()
+        second = subprocess.run(torchrun_cmd(tmp_path, CUT), capture_output=True, text=True, env=env, timeout=300)
+        refused_after = time.monotonic() - start
+        after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        assert after == before, sorted(str(p) for p in set(after) | set(before) if after.get(p) != before.get(p))
+    finally:
+        for pid in group:
+            os.kill(pid, signal.SIGCONT)
+    first.send_signal(signal.SIGTERM)  # to the launcher only; torchrun passes it on to its ranks
+    out, err = first.communicate(timeout=300)
+    assert second.returncode != 0 and refused_after < 120
+    output = second.stdout + second.stderr
+    lines = [line for line in output.splitlines() if "is in use by" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"error: run folder {tmp_path} is in use by train (pid "), output[-3000:]
+    assert "kaggle_t2sql/" not in output  # no traceback through our code on any rank (torchrun adds its own report)
+    assert "{" in out, err[-3000:]  # torchrun itself exits 1 on a SIGTERM (SignalException); its ranks saved and reported
+    result = json.loads(out[out.index("{"):])
+    assert result["stop_reason"] == "signal" and result["end_step"] > 0 and result["tokens_seen"] > 0
+    (session,) = manager.status()["sessions"]
+    assert (session["stop_reason"], session["end_step"], session["tokens_seen"]) == ("signal", result["end_step"],
+                                                                                   result["tokens_seen"])
+    assert manager.latest_valid().name == f"checkpoint-{result['end_step']}"

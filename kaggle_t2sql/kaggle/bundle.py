@@ -67,7 +67,7 @@ def run_name_of(run_dir: str | Path) -> str:
 def make_bundle(run_dir: str | Path, dest: str | Path, checkpoint: Path | None = None, seal: bool = True) -> dict | None:
     """Fill the run folder `dest` with one run's push payload (hard links: instant); `seal` adds its sync manifest."""
     manager = KaggleCheckpointManager(run_dir)
-    checkpoint = checkpoint or manager.latest_valid(deep=False)
+    checkpoint = checkpoint or manager.latest_valid()
     if checkpoint is None:
         raise BundleError(f"{run_dir} has no valid checkpoint to push yet: train first")
     dest = Path(dest)

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..checkpoints import KaggleCheckpointManager
 from ..errors import ConfigError
 from ..plan import plan_changes
+from ..runlock import holding_run_lock
 from . import env as kaggle_env
 from .bundle import STORE_INDEX, find_bundles, install_bundle, keep_carried, read_index, read_manifest, verify_bundle
 from .stores import CheckpointStore
@@ -95,6 +96,7 @@ def best_mount(input_root: str | Path, run_name: str, config: dict, plan: dict |
     return best, newest_root, notes
 
 
+@holding_run_lock("sync pull")  # a pull never writes into a folder a session is training in (runlock.py)
 def pull_for_session(
     run_dir: str | Path,
     store: CheckpointStore | None,

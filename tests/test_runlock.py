@@ -1,0 +1,190 @@
+"""One run folder, one session: the lock on its own (real processes holding it, SIGKILL), then the commands
+that write a run folder (`train`, `sync pull`) against a session that really trains in it."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from test_trainer import SMALL, CutAt, small_config
+
+from kaggle_t2sql import cli
+from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+from kaggle_t2sql.runlock import LOCK_FILE, RunFolderBusy, ensure_free, run_lock, try_acquire
+from kaggle_t2sql.trainer import ResumableTrainer
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from kaggle_t2sql.runlock import run_lock
+
+    with run_lock(sys.argv[1], "train"):
+        print("locked", flush=True)
+        time.sleep(300)
+""")
+
+BUSY_LINE = re.compile(r"run folder (?P<folder>\S+) is in use by (?P<command>[\w ]+) \(pid (?P<pid>\d+) on (?P<host>\S+), "
+                       r"since (?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)\): (?P<what>.*) was refused and changed nothing\. "
+                       r"Wait for that session to end .* or use another --output-dir$")
+
+
+@contextmanager
+def holder(run_dir):
+    """Another process holding the run folder's lock until the block ends (then SIGKILLed)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def files_of(run_dir):
+    return {p: p.read_bytes() for p in Path(run_dir).rglob("*") if p.is_file()}
+
+
+def test_a_second_writer_is_refused_at_once_with_one_line_naming_folder_holder_and_remedy(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    with holder(tmp_path) as proc:
+        before = files_of(tmp_path)
+        start = time.monotonic()
+        with pytest.raises(RunFolderBusy) as refused:
+            with run_lock(tmp_path, "sync pull"):
+                pytest.fail("entered a folder another process holds")
+        assert time.monotonic() - start < 2
+        assert files_of(tmp_path) == before
+    message = str(refused.value)
+    assert "\n" not in message
+    m = BUSY_LINE.match(message)
+    assert m, message
+    assert (m["folder"], m["command"], int(m["pid"]), m["host"], m["what"]) == (
+        str(tmp_path), "train", proc.pid, socket.gethostname(), "sync pull")
+    assert abs(time.mktime(time.strptime(m["since"], "%Y-%m-%d %H:%M:%S UTC")) - time.mktime(time.gmtime())) < 60
+
+
+def test_a_sigkilled_holder_never_blocks_the_next_writer(tmp_path):
+    with holder(tmp_path) as proc:
+        assert not try_acquire(tmp_path, "train")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with run_lock(tmp_path, "train"):  # at once: the OS dropped the dead holder's lock, the file is still there
+            assert (tmp_path / LOCK_FILE).is_file()
+            assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+
+
+def test_the_lock_is_reentrant_for_its_thread_and_refuses_other_threads(tmp_path):
+    seen = []
+    with run_lock(tmp_path, "demo"):
+        with run_lock(tmp_path, "train"):  # the demo holds it for its sessions; a session for its own pull
+            thread = threading.Thread(target=lambda: seen.append(try_acquire(tmp_path, "train")))
+            thread.start()
+            thread.join()
+        assert seen == [False]
+        other = subprocess.run([sys.executable, "-c", HOLD, str(tmp_path)], capture_output=True, text=True, timeout=60)
+        assert other.returncode != 0 and "RunFolderBusy" in other.stderr and f"pid {os.getpid()}" in other.stderr
+    ensure_free(tmp_path, "train")  # released: free again
+
+
+# ---------------------------------------------------------------- the commands, against a real session
+
+def train_cmd(run_dir, *extra):
+    cmd = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(run_dir), "--json", "--no-progress"]
+    for pair in [*SMALL, *extra]:
+        cmd += ["--set", pair]
+    return cmd
+
+
+@contextmanager
+def running_session(run_dir):
+    """A `train` process that has begun its session in `run_dir` and saved a checkpoint, then stopped (SIGSTOP)
+    so the folder stands still; on exit it goes on and is stopped by SIGTERM. Yields (process, result holder)."""
+    proc = subprocess.Popen(train_cmd(run_dir, "training.max_steps=400"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manager, result = KaggleCheckpointManager(run_dir), {}
+    try:
+        deadline = time.monotonic() + 180
+        while not manager.checkpoints() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert manager.checkpoints(), proc.communicate()[1][-3000:] if proc.poll() is not None else "no checkpoint in 180 s"
+        os.kill(proc.pid, signal.SIGSTOP)
+        yield proc, result
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-3000:]
+    result.update(json.loads(out[out.index("{"):]))
+
+
+def assert_refused(out, run_dir, holder_pid, command):
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode != 0
+    assert len(lines) == 1, out.stderr[-3000:]
+    m = BUSY_LINE.match(lines[0].removeprefix("error: "))
+    assert m and (m["folder"], int(m["pid"]), m["what"]) == (str(run_dir), holder_pid, command), lines[0]
+
+
+def assert_first_session_intact(run_dir, result):
+    """The first session's ledger entry is its own: one session, ended by the SIGTERM, its real steps and tokens."""
+    (session,) = KaggleCheckpointManager(run_dir).status()["sessions"]
+    assert result["stop_reason"] == "signal" and result["tokens_seen"] > 0 and result["end_step"] > 0
+    assert (session["stop_reason"], session["end_step"], session["tokens_seen"]) == ("signal", result["end_step"], result["tokens_seen"])
+    assert KaggleCheckpointManager(run_dir).latest_valid().name == f"checkpoint-{result['end_step']}"
+
+
+@pytest.mark.slow
+def test_a_second_train_on_a_busy_folder_is_refused_and_the_first_session_keeps_its_ledger(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    with running_session(run_dir) as (first, result):
+        before = files_of(run_dir)
+        start = time.monotonic()
+        second = subprocess.run(train_cmd(run_dir, "budget.session_minutes=0.001"), capture_output=True, text=True, timeout=300)
+        refused_after = time.monotonic() - start
+        assert_refused(second, run_dir, first.pid, "train")
+        assert files_of(run_dir) == before
+        capsys.readouterr()
+        assert cli.main(["status", "--output-dir", str(run_dir), "--json"]) == 0  # readers go on while it trains
+        assert json.loads(capsys.readouterr().out)["sessions"][0]["end_time"] is None
+    assert refused_after < 60  # a Python start and imports on a busy 2-core machine: before any data or model
+    assert_first_session_intact(run_dir, result)
+
+
+@pytest.mark.slow
+def test_sync_pull_into_a_folder_with_a_running_session_is_refused(tmp_path):
+    store = tmp_path / "store"
+    ResumableTrainer(small_config(f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}"), tmp_path / "elsewhere",
+                     progress=False, callbacks=[CutAt([6])]).run()  # the store holds this run at step 6
+    run_dir = tmp_path / "run"
+    with running_session(run_dir) as (first, result):
+        before = files_of(run_dir)
+        pull = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store",
+                               f"local:{store}", "--input-root", str(tmp_path / "none")], capture_output=True, text=True, timeout=300)
+        assert_refused(pull, run_dir, first.pid, "sync pull")
+        assert files_of(run_dir) == before
+    assert_first_session_intact(run_dir, result)
+
+
+@pytest.mark.slow
+def test_after_sigkill_of_a_session_the_next_session_starts_at_once(tmp_path):
+    proc = subprocess.Popen(train_cmd(tmp_path, "training.max_steps=400"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manager = KaggleCheckpointManager(tmp_path)
+    deadline = time.monotonic() + 180
+    while not manager.checkpoints() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not try_acquire(tmp_path, "train")  # it holds the folder while it trains
+    proc.kill()
+    proc.wait()
+    start = time.monotonic()
+    with run_lock(tmp_path, "train"):
+        assert time.monotonic() - start < 1
+    result = ResumableTrainer(small_config("training.max_steps=400", "budget.session_minutes=0.001"), tmp_path, progress=False).run()
+    assert result.start_step >= 2 and result.end_step == result.start_step + 1
+    assert [s["stop_reason"] for s in manager.status()["sessions"]] == ["killed", "budget"]
