@@ -432,3 +432,14 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     cfg = preset(data.pop("preset", "arctic-7b-t4"))
     return apply_overrides(cfg, data)
 
+
+
+# ---------------------------------------------------------------- inference defaults
+
+X
+TINY_MAX_NEW_TOKENS = {TINY_MODEL: 48, TINY_PRETRAINED: 160}  # enough to show the pipeline (the demo answers in 160)
+
+
+def default_max_new_tokens(cfg: RunConfig) -> int:
+    """Arctic's 8192 for a real model, so long reasoning is not cut before its SQL block; small for the tiny ones."""
+    return TINY_MAX_NEW_TOKENS.get(cfg.model.name_or_path, ARCTIC_MAX_NEW_TOKENS)
