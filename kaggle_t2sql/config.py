@@ -436,7 +436,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
 
 # ---------------------------------------------------------------- inference defaults
 
-X
+ARCTIC_MAX_NEW_TOKENS = 8192  # ArcticTraining bird_eval/infer.py: max_output_len (OmniSQL's infer.py uses 2048)
 TINY_MAX_NEW_TOKENS = {TINY_MODEL: 48, TINY_PRETRAINED: 160}  # enough to show the pipeline (the demo answers in 160)
 
 

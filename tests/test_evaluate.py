@@ -84,7 +84,7 @@ def test_score_cli_is_wired(tmp_path, shop_db, capsys):
 
 def _jsonl_set(tmp_path, shop_db, pairs):
     """A jsonl eval set on the shop database: (question, gold SQL) pairs."""
-    data = tmp_path / "set.jsonl"
+    data = shop_db.parent.parent / "set.jsonl"  # beside the shop/shop.sqlite folder
     data.write_text("".join(json.dumps({"db_id": "shop", "question": q, "sql": g}) + "\n" for q, g in pairs))
     return data
 
@@ -218,7 +218,6 @@ def test_eval_reruns_into_the_same_out_dir_on_another_database(tmp_path, shop_db
     moved = tmp_path / "moved" / "shop" / "shop.sqlite"
     moved.parent.mkdir(parents=True)
     shop_db.rename(moved)  # the old link now dangles
-    (tmp_path / "set.jsonl").unlink()
     data = tmp_path / "moved" / "set.jsonl"
     data.write_text(json.dumps({"db_id": "shop", "question": pairs[0][0], "sql": pairs[0][1]}) + "\n")
     from conftest import ScriptedGenerator, sql_reply
