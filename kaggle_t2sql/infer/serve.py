@@ -190,7 +190,12 @@ def create_app(model, tokenizer, databases: dict[str, Path], settings: AskSettin
             return _error(422, f"evidence of {len(evidence)} characters: keep it under {MAX_EVIDENCE_CHARS}")
         if not slots.acquire(blocking=False):
             return _error(503, f"busy: {limits.max_pending} requests in progress; retry later", retry)
-        work = asyncio.wrap_future(threads.submit(answer_one, name, question, evidence))
+        try:
+            work = asyncio.wrap_future(threads.submit(answer_one, name, question, evidence))
+        except RuntimeError:  # shutting down
+            slots.release()
+            return _error(503, "the server is shutting down", retry)
+        work.add_done_callback(lambda f: f.cancelled() or f.exception())  # read even when nobody waits any more
         try:
             # A little past the deadline, so a request that gave up waiting (Busy) says so itself.
             answer: Answer = await asyncio.wait_for(asyncio.shield(work), limits.request_timeout + 0.5)
