@@ -655,9 +655,9 @@ class _MapRun:
             if call_id == running:
                 continue
             index = self.index_of.pop(call_id)
-            if call_id in worker.returned:
+            if call_id in worker.returned and running is None:  # no call to blame: count it against the answers
                 self.lost[index] += 1
-                if running is None and self.lost[index] >= MAX_LOST_ANSWERS:
+                if self.lost[index] >= MAX_LOST_ANSWERS:
                     failed.append(index)
                     continue
             again.append(index)
