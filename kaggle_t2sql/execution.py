@@ -367,8 +367,9 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     calls.send(("ready",))
     held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
     held_bytes = 0
+    first = True  # the supervisor sends the first call as soon as it reads "ready": it may be waiting already
     while True:
-        idle = not calls.poll()
+        idle, first = first or not calls.poll(), False
         try:
             call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
         except EOFError:
