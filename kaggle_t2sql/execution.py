@@ -355,9 +355,10 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     supervisor reads without being woken by it (a call's clock starts when the one before it
     returned, or when an idle worker has it unpickled). Answers go back on `calls` in batches: held
     while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
-    batch, not per call, and only while they stay small. Each answer is pickled (and sent,
-    if due) before its call is marked returned. Answers held by a worker that gets killed
-    are lost, and the supervisor runs those calls again (at most `MAX_LOST_ANSWERS` times).
+    batch, not per call, and only while they stay small. Each answer is pickled before its
+    call is marked returned. Answers held or being sent by a worker that dies are lost, and
+    the supervisor runs those calls again (a call whose answer is lost `MAX_LOST_ANSWERS`
+    times fails instead).
     """
     global _clock, _current
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops the workers
@@ -367,9 +368,11 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     calls.send(("ready",))
     held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
     held_bytes = 0
-    first = True  # the supervisor sends the first call as soon as it reads "ready": it may be waiting already
     while True:
-        idle, first = first or not calls.poll(), False
+        # Nothing held: this worker was idle, or has just sent its answers (a big one can take a
+        # while to be read), so the next call's clock starts when it is unpickled, not before.
+        # (The first call may already wait in the pipe: the supervisor sends it on "ready".)
+        idle = not held
         try:
             call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
         except EOFError:
@@ -377,12 +380,12 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
         if call is None:
             return
         _current, fn, item = call
-        if idle:  # the supervisor started this call's clock when it sent it: start it again, now
+        if idle:  # its clock started when it was sent, or when the call before it returned: start it again
             clock.send(("start", _current, time.monotonic()))
         try:
-            # Pickled (and, if big or the last queued, sent) before the call is marked returned:
-            # a worker that dies doing so dies *in* this call, which then fails alone instead
-            # of being re-queued as an answer lost between calls.
+            # Pickled before the call is marked returned: a worker that dies doing so (MemoryError,
+            # a crash) dies *in* this call, which then fails alone instead of being re-queued as
+            # an answer lost between calls. Answers over HELD_ANSWER_BYTES go out at once.
             answer = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
             os._exit(OUT_OF_MEMORY_EXIT)  # this call fails (`on_failure`); the others go on in a fresh worker
@@ -397,10 +400,12 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
             continue
         held.append((_current, answer))
         held_bytes += len(answer)
+        # Marked returned once its answer exists, before it is sent: the limit covers the call and
+        # pickling its answer, not waiting for the supervisor to read it.
+        clock.send(("returned", _current, time.monotonic()))
         if len(held) >= batch or held_bytes > HELD_ANSWER_BYTES or not calls.poll():
             calls.send_bytes(ForkingPickler.dumps(("done", held)))
             held, held_bytes = [], 0
-        clock.send(("returned", _current, time.monotonic()))
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
