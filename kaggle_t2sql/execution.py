@@ -88,6 +88,7 @@ GRACE_SECONDS = 1.0  # a supervised query still running this long after its time
 PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
 WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
 HELD_ANSWER_BYTES = 1 << 20  # a worker holds answers back (one wake-up per batch) only while they stay this small
+UNPICKLE_SECONDS = 120.0  # how long a call sent to an idle worker may take to start: importing fn's module
 OUT_OF_MEMORY_EXIT = 75  # a worker's exit code when its answer did not fit its memory cap
 MAX_LOST_ANSWERS = 2  # a call whose answer died with its worker this often (between calls) fails, not re-runs
 
@@ -352,8 +353,8 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     """A supervised worker: run (index, fn, item) calls until told to stop.
 
     When each call returns and each further step starts goes on `clock`, which the
-    supervisor reads without being woken by it (a call's clock starts when the one before it
-    returned, or when an idle worker has it unpickled). Answers go back on `calls` in batches: held
+    supervisor reads without being woken by it (a call's clock starts when it is unpickled;
+    until then the supervisor allows a call sent to an idle worker `UNPICKLE_SECONDS`). Answers go back on `calls` in batches: held
     while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
     batch, not per call, and only while they stay small. Each answer is pickled before its
     call is marked returned. Answers held or being sent by a worker that dies are lost, and
@@ -369,10 +370,6 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
     held_bytes = 0
     while True:
-        # Nothing held: this worker was idle, or has just sent its answers (a big one can take a
-        # while to be read), so the next call's clock starts when it is unpickled, not before.
-        # (The first call may already wait in the pipe: the supervisor sends it on "ready".)
-        idle = not held
         try:
             call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
         except EOFError:
@@ -380,8 +377,10 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
         if call is None:
             return
         _current, fn, item = call
-        if idle:  # its clock started when it was sent, or when the call before it returned: start it again
-            clock.send(("start", _current, time.monotonic()))
+        # Its clock started when it was sent or when the call before it returned; it starts again now
+        # that it is unpickled (importing fn's module can take seconds on a fresh worker, and a big
+        # answer before it may have taken a while to be read).
+        clock.send(("start", _current, time.monotonic()))
         try:
             # Pickled before the call is marked returned: a worker that dies doing so (MemoryError,
             # a crash) dies *in* this call, which then fails alone instead of being re-queued as
@@ -458,6 +457,7 @@ class _Worker:
         self.since = 0.0  # when the running call's current step started
         self.step: Any = None  # its `begin_step` info
         self.step_limit: float | None = None  # its own limit, if `begin_step` gave one
+        self.unpickling = False  # sent to an idle worker, which has not said it started it yet
 
     @property
     def running(self) -> int | None:
@@ -466,7 +466,14 @@ class _Worker:
     def deadline(self, limit: float | None) -> float:
         if limit is not None and self.step_limit is not None:
             limit = max(limit, self.step_limit)
-        return math.inf if limit is None or self.running is None else self.since + limit
+        if limit is None or self.running is None:
+            return math.inf
+        end, now = self.since + limit, time.monotonic()
+        if self.unpickling and end <= now:
+            # Not started yet (a fresh worker importing fn's module on a loaded machine): no kill
+            # before UNPICKLE_SECONDS; look again shortly, since its start is read only on waking.
+            return min(self.since + max(limit, UNPICKLE_SECONDS), now + 0.05)
+        return end
 
     def can_take(self, payload: bytes) -> bool:
         """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
@@ -478,8 +485,9 @@ class _Worker:
 
     def send(self, call_id: int, payload: bytes) -> None:
         self.read_clock()
-        if self.running is None:  # idle: this call starts now
+        if self.running is None:  # idle: this call starts now, once the worker has unpickled it
             self.since, self.step, self.step_limit = time.monotonic(), None, None
+            self.unpickling = True
         self.conn.send_bytes(payload)
         self.sent.append(call_id)
         self.sent_bytes[call_id] = len(payload)
@@ -492,6 +500,7 @@ class _Worker:
             if kind == "returned":
                 self.returned.add(call_id)
             self.since, (self.step, self.step_limit) = at, info if kind == "step" else (None, None)
+            self.unpickling = False
 
     def answered(self, call_id: int) -> None:
         self.sent.remove(call_id)
