@@ -27,6 +27,9 @@
    their own timeouts cannot interrupt a running sqlite3 call, so a query still running at
    the same timeout + grace is stopped and counted wrong, as their timeout intends.
    The fixture databases are hashed before and after: they must stay byte-identical.
+4. Edge cases (issue 18), with the official code at hand: int vs float in a multi-value row,
+   ORDER BY with odd whitespace or inside a string/comment, invalid UTF-8, empty and
+   comment-only predictions; each verdict ours vs theirs, documented differences marked.
 
 Run: ./dev python bench/score.py [--test-suite-eval DIR] [--bird-eval DIR]
 """
@@ -321,13 +324,65 @@ def realistic_set(tmp: Path, golds, test_suite_eval: Path | None, bird_eval: Pat
             print(f"        pred: {preds[i][:110]}")
 
 
+# (gold, prediction, what it probes); scored by ours and by the official code on one small database
+EDGE_CASES = [
+    ("SELECT 1, 1.5", "SELECT 1.0, 1.5", "int vs float in a multi-value row"),
+    ("SELECT 1", "SELECT 1.0", "int vs float alone"),
+    ("SELECT a FROM t ORDER  BY a DESC", "SELECT a FROM t ORDER BY a", "ORDER  BY with two spaces: no order"),
+    ("SELECT a FROM t ORDER\tBY a DESC", "SELECT a FROM t ORDER BY a", "ORDER<tab>BY: no order"),
+    ("SELECT 'order by', a FROM t", "SELECT 'order by', a FROM t ORDER BY a DESC", "'order by' in a string: order"),
+    ("SELECT a FROM t -- order by", "SELECT a FROM t ORDER BY a DESC", "'order by' in a comment: order"),
+    ("SELECT s FROM t", "SELECT s FROM t", "invalid UTF-8 in a value"),
+    ("SELECT a FROM t WHERE a > 99", "", "empty prediction, empty gold result"),
+    ("SELECT a FROM t", "", "empty prediction, rows in the gold result"),
+    ("SELECT a FROM t WHERE a > 99", ";", "';' alone, empty gold result"),
+    ("SELECT a FROM t WHERE a > 99", "-- nothing", "comment-only prediction, empty gold result"),
+]
+# Where ours differs from the raw official script on purpose (README "Evaluation"): test-suite
+# follows OmniSQL, which writes an empty or comment-only prediction as "Error SQL" (wrong).
+DOCUMENTED = {("test-suite", "comment-only prediction, empty gold result"), ("test-suite", "';' alone, empty gold result")}
+
+
+def edge_cases(tmp: Path, test_suite_eval: Path | None, bird_eval: Path | None) -> None:
+    """Issue 18's edge cases, ours against the official evaluators' own code."""
+    import sqlite3
+
+    from kaggle_t2sql.scoring import GoldItem, score_predictions
+
+    if not (test_suite_eval or bird_eval):
+        print("4. Edge cases vs the official evaluators: skipped (pass --test-suite-eval / --bird-eval)")
+        return
+    db = tmp / "edge" / "x" / "x.sqlite"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE t (a INT, s TEXT); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z');")
+    conn.execute("UPDATE t SET s = CAST(X'41FF42' AS TEXT) WHERE a = 2")
+    conn.commit()
+    conn.close()
+    golds = [GoldItem(i + 1, g, "x") for i, (g, _, _) in enumerate(EDGE_CASES)]
+    preds = [p for _, p, _ in EDGE_CASES]
+    print(f"4. Edge cases vs the official evaluators ({len(EDGE_CASES)} pairs)")
+    checks = []
+    if test_suite_eval:
+        checks.append(("test-suite", official_test_suite, test_suite_eval))
+    if bird_eval:
+        checks.append(("bird", official_bird, bird_eval / "evaluation"))
+    for name, fn, where in checks:
+        ours = score_predictions(golds, preds, db.parent.parent, semantics=name, workers=1, progress=False)
+        theirs = official_verdicts(fn, where, db.parent.parent, golds, preds, timeout=3)
+        for (_, _, what), mine, official in zip(EDGE_CASES, ours["examples"], theirs):
+            mark = "same" if int(mine["correct"]) == official else (
+                "differs (documented)" if (name, what) in DOCUMENTED else "DIFFERS")
+            print(f"   {name:<10} {what:<52} ours {int(mine['correct'])}, official {official}: {mark}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--test-suite-eval", type=Path, default=os.environ.get("T2SQL_TEST_SUITE_EVAL"),
                         help="a checkout of taoyds/test-suite-sql-eval")
     parser.add_argument("--bird-eval", type=Path, default=os.environ.get("T2SQL_BIRD_EVAL"),
                         help="a checkout of bird-bench/mini_dev")
-    parser.add_argument("--only", choices=("throughput", "runaways", "realistic"), help="run one part")
+    parser.add_argument("--only", choices=("throughput", "runaways", "realistic", "edge"), help="run one part")
     args = parser.parse_args()
     gold_path = SPIDER / "dev_gold.sql"
     if not gold_path.is_file():
@@ -346,6 +401,9 @@ def main() -> int:
         if args.only in (None, "realistic"):
             realistic_set(Path(tmp), golds, args.test_suite_eval and Path(args.test_suite_eval).resolve(),
                           args.bird_eval and Path(args.bird_eval).resolve())
+        if args.only in (None, "edge"):
+            edge_cases(Path(tmp), args.test_suite_eval and Path(args.test_suite_eval).resolve(),
+                       args.bird_eval and Path(args.bird_eval).resolve())
     return 0
 
 

@@ -249,7 +249,12 @@ def _inference_config(args):
 
 
 def _max_new_tokens(args, cfg) -> int:
-    return args.max_new_tokens or (48 if cfg.model.name_or_path == "tiny" else 1024)
+    from .config import default_max_new_tokens
+    from .errors import ConfigError
+
+    if args.max_new_tokens < 0:
+        raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: need 1 or more (0: the preset's default)")
+    return args.max_new_tokens or default_max_new_tokens(cfg)
 
 
 def cmd_eval(args) -> int:
@@ -309,8 +314,7 @@ def _ask_settings(args, cfg):
 
     settings = AskSettings(samples=args.samples, temperature=args.temperature, vote=args.vote,
                            fix_rounds=args.fix_rounds, max_new_tokens=_max_new_tokens(args, cfg), timeout=args.timeout,
-                           max_rows=args.max_rows, data=cfg.data)
-    settings.inference()  # validates: bad flags fail before a model is loaded
+                           max_rows=args.max_rows, data=cfg.data)  # validates: before a model is loaded
     return settings
 
 
@@ -328,6 +332,8 @@ def cmd_ask(args) -> int:
         print_json(answer.to_dict())
         return 0
     print(f"SQL:\n{answer.sql or '(the model wrote no SQL block)'}\n")
+    if answer.hit_token_cap:
+        print(f"note: the answer was cut at --max-new-tokens {settings.max_new_tokens} before it finished\n")
     print(answer.table())
     t = answer.timings
     print(f"\ntime: {t['total']:.2f} s (prompt {t['prompt']:.2f}, generation {t['generation']:.2f}, "
@@ -338,15 +344,20 @@ def cmd_ask(args) -> int:
 def cmd_serve(args) -> int:
     """Load the model once and answer POST /ask over HTTP."""
     from .infer.engine import load_for_inference
-    from .infer.serve import create_app, database_map, require_serve_extra, serve
+    from .errors import ConfigError
+    from .infer.serve import ServeSettings, create_app, database_map, require_serve_extra, serve
 
     require_serve_extra()  # before loading a model
     cfg = _inference_config(args)
     settings = _ask_settings(args, cfg)
+    given = {k: getattr(args, k) for k in ("sql_lanes", "max_pending", "request_timeout") if getattr(args, k) is not None}
+    limits = ServeSettings(**given)  # validates: before a model is loaded
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: use 0-65535")
     databases = database_map(args.db, args.db_dir)
     model, tokenizer = load_for_inference(cfg, args.adapter)
     print(f"serving {len(databases)} database(s) ({', '.join(sorted(databases))}) on http://{args.host}:{args.port}")
-    serve(create_app(model, tokenizer, databases, settings), args.host, args.port)
+    serve(create_app(model, tokenizer, databases, settings, serve_settings=limits), args.host, args.port)
     return 0
 
 
@@ -370,7 +381,8 @@ def _add_inference_args(p: argparse.ArgumentParser, fix_rounds: int) -> None:
     p.add_argument("--fix-rounds", type=int, default=fix_rounds,
                    help=f"self-correction rounds when the SQL fails or returns no rows (default {fix_rounds})")
     p.add_argument("--values", choices=["on", "off"], help="value retrieval in the prompt (default: the config's, on)")
-    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (48 for the tiny preset)")
+    p.add_argument("--max-new-tokens", type=int, default=0,
+                   help="0: Arctic's 8192 (48 for the tiny preset, 160 for demo)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per query")
 
 
@@ -508,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     _add_inference_args(p, fix_rounds=2)
     p.add_argument("--max-rows", type=int, default=20, help="rows per answer")
+    p.add_argument("--sql-lanes", type=int, default=None,
+                   help="generated queries that run side by side (default: up to 4, one per CPU)")
+    p.add_argument("--max-pending", type=int, default=None,
+                   help="requests in progress at once; one more gets 503 (default 16)")
+    p.add_argument("--request-timeout", type=float, default=None,
+                   help="seconds a request may take, waiting included; then 503 (default 600)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="merge the adapter into the 16-bit base; write safetensors + tokenizer")

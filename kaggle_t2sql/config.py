@@ -502,3 +502,14 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     cfg = preset(data.pop("preset", "arctic-7b-t4"))
     return apply_overrides(cfg, data)
 
+
+
+# ---------------------------------------------------------------- inference defaults
+
+ARCTIC_MAX_NEW_TOKENS = 8192  # ArcticTraining bird_eval/infer.py: max_output_len (OmniSQL's infer.py uses 2048)
+TINY_MAX_NEW_TOKENS = {TINY_MODEL: 48, TINY_PRETRAINED: 160}  # enough to show the pipeline (the demo answers in 160)
+
+
+def default_max_new_tokens(cfg: RunConfig) -> int:
+    """Arctic's 8192 for a real model, so long reasoning is not cut before its SQL block; small for the tiny ones."""
+    return TINY_MAX_NEW_TOKENS.get(cfg.model.name_or_path, ARCTIC_MAX_NEW_TOKENS)

@@ -57,13 +57,14 @@ import itertools
 import math
 import multiprocessing
 import os
+import pickle
 import select
 import signal
 import sqlite3
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -86,6 +87,10 @@ MAX_RESULT_BYTES = 256 << 20  # text/blob bytes of a whole result, counted row b
 GRACE_SECONDS = 1.0  # a supervised query still running this long after its timeout is killed
 PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
 WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
+HELD_ANSWER_BYTES = 1 << 20  # a worker holds answers back (one wake-up per batch) only while they stay this small
+UNPICKLE_SECONDS = 120.0  # how long a call sent to an idle worker may take to start: importing fn's module
+OUT_OF_MEMORY_EXIT = 75  # a worker's exit code when its answer did not fit its memory cap
+MAX_LOST_ANSWERS = 2  # a call whose answer died with its worker this often (between calls) fails, not re-runs
 
 # Pragmas that only describe the schema; they have no setter form.
 READ_ONLY_PRAGMAS = frozenset(
@@ -166,14 +171,18 @@ def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="ignore")
 
 
-def open_sandboxed(db_path: str | Path) -> tuple[sqlite3.Connection, _Authorizer]:
-    """A read-only, authorizer-guarded connection (autocommit: no implicit BEGIN)."""
+def open_sandboxed(db_path: str | Path, strict_text: bool = False) -> tuple[sqlite3.Connection, _Authorizer]:
+    """A read-only, authorizer-guarded connection (autocommit: no implicit BEGIN).
+
+    `strict_text`: invalid UTF-8 in a text value is an error, as under Python's default
+    text factory (BIRD's evaluator); otherwise its bad bytes are dropped (test-suite's).
+    """
     path = Path(db_path)
     if not path.is_file():
         raise FileNotFoundError(f"database file {path} not found: check db_root / the dataset's database folder")
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False)
-    conn.text_factory = _decode_text
+    conn.text_factory = str if strict_text else _decode_text
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LENGTH)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH)
@@ -225,19 +234,22 @@ def _text_bytes(row: tuple) -> int:
     return sum(len(v) for v in row if isinstance(v, (str, bytes)))
 
 
-def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT, row_cap: int = DEFAULT_ROW_CAP,
-                *, stop_when: Callable[[int, tuple], str | None] | None = None) -> ExecResult:
+def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT, row_cap: int | None = DEFAULT_ROW_CAP,
+                *, stop_when: Callable[[int, tuple], str | None] | None = None,
+                strict_text: bool = False) -> ExecResult:
     """Run one untrusted statement in the sandbox. Never raises for bad SQL: the error is in the result.
 
     `stop_when(i, row)` sees each row as it arrives (i from 0); a reason it returns ends the
     query there (`stopped_early`): scoring uses it to stop a prediction that can no longer
-    match the gold result.
+    match the gold result. `row_cap=None` lifts the row and result-byte caps (a gold query,
+    which the official evaluators do not cap; the worker's memory cap still holds).
+    `strict_text`: see `open_sandboxed`.
     """
     start = time.perf_counter()
     if not sql or not sql.strip():
         return ExecResult(None, "empty SQL: nothing to execute", 0.0)
     try:
-        conn, auth = open_sandboxed(db_path)
+        conn, auth = open_sandboxed(db_path, strict_text)
     except (FileNotFoundError, sqlite3.Error) as exc:
         return ExecResult(None, f"cannot open database: {exc}", time.perf_counter() - start)
     deadline = start + timeout
@@ -258,11 +270,11 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
         rows: list[tuple] = []
         size = 0
         for row in cur:  # one row at a time, so the caps hold while rows arrive
-            if len(rows) == row_cap:
+            if row_cap is not None and len(rows) == row_cap:
                 return ExecResult(None, f"row cap exceeded: more than {row_cap} rows", time.perf_counter() - start,
                                   columns=columns)
             size += _text_bytes(row)
-            if size > MAX_RESULT_BYTES:
+            if size > MAX_RESULT_BYTES and row_cap is not None:
                 return ExecResult(None, f"result too large: more than {MAX_RESULT_BYTES >> 20} MiB of text/blobs",
                                   time.perf_counter() - start, columns=columns)
             if over_deadline():
@@ -288,14 +300,17 @@ _clock: Connection | None = None  # inside a worker: the pipe on which it tells 
 _current: int | None = None  # inside a worker: the index of the call it is running
 
 
-def begin_step(info: Any = None) -> None:
+def begin_step(info: Any = None, limit: float | None = None) -> None:
     """A new query starts now: the supervisor restarts this call's time limit.
 
     `info` (picklable) is handed to `on_failure` if this step overruns, e.g. what the call
-    already knows. Outside a supervised worker it does nothing.
+    already knows. `limit`: this step's own hard limit in seconds, when it needs longer
+    than the map's (a shorter one counts as the map's: the supervisor reads step starts
+    only when it wakes, at the latest at the map's limit). Outside a supervised worker it
+    does nothing.
     """
     if _clock is not None:
-        _clock.send(("step", _current, time.monotonic(), info))
+        _clock.send(("step", _current, time.monotonic(), info, limit))
 
 
 @dataclass(frozen=True)
@@ -310,6 +325,8 @@ class WorkerFailure:
     def describe(self, timeout: float) -> str:
         if self.killed:
             return f"timed out after {timeout:g} s (it did not stop at the deadline, so its worker process was killed)"
+        if self.exitcode == OUT_OF_MEMORY_EXIT:
+            return "out of memory: the answer does not fit the sandbox worker's memory cap (its worker was replaced)"
         return (f"the worker process died while running this (exit code {self.exitcode}: out of memory, or a "
                 "crash in SQLite)")
 
@@ -336,11 +353,13 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
     """A supervised worker: run (index, fn, item) calls until told to stop.
 
     When each call returns and each further step starts goes on `clock`, which the
-    supervisor reads without being woken by it (a call's clock starts when the one before it
-    returned, or when an idle worker has it unpickled). Answers go back on `calls` in batches: held
+    supervisor reads without being woken by it (a call's clock starts when it is unpickled;
+    until then the supervisor allows a call sent to an idle worker `UNPICKLE_SECONDS`). Answers go back on `calls` in batches: held
     while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
-    batch, not per call. Answers held by a worker that gets killed are lost, and the
-    supervisor runs those calls again.
+    batch, not per call, and only while they stay small. Each answer is pickled before its
+    call is marked returned. Answers held or being sent by a worker that dies are lost, and
+    the supervisor runs those calls again (a call whose answer is lost `MAX_LOST_ANSWERS`
+    times fails instead).
     """
     global _clock, _current
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops the workers
@@ -348,9 +367,9 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
         _cap_address_space(memory_bytes)
     _clock = clock
     calls.send(("ready",))
-    held: list[tuple[int, Any]] = []
+    held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
+    held_bytes = 0
     while True:
-        idle = not calls.poll()
         try:
             call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
         except EOFError:
@@ -358,23 +377,34 @@ def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None,
         if call is None:
             return
         _current, fn, item = call
-        if idle:  # the supervisor started this call's clock when it sent it: start it again, now
-            clock.send(("start", _current, time.monotonic()))
+        # Its clock started when it was sent or when the call before it returned; it starts again now
+        # that it is unpickled (importing fn's module can take seconds on a fresh worker, and a big
+        # answer before it may have taken a while to be read).
+        clock.send(("start", _current, time.monotonic()))
         try:
-            held.append((_current, fn(item)))
+            # Pickled before the call is marked returned: a worker that dies doing so (MemoryError,
+            # a crash) dies *in* this call, which then fails alone instead of being re-queued as
+            # an answer lost between calls. Answers over HELD_ANSWER_BYTES go out at once.
+            answer = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            os._exit(OUT_OF_MEMORY_EXIT)  # this call fails (`on_failure`); the others go on in a fresh worker
         except Exception as exc:  # noqa: BLE001 - handed to the supervisor, which re-raises it
             clock.send(("returned", _current, time.monotonic()))
-            calls.send(("done", held))
-            held = []
+            calls.send_bytes(ForkingPickler.dumps(("done", held)))
+            held, held_bytes = [], 0
             try:
                 calls.send(("raise", _current, exc, traceback.format_exc()))
             except Exception:  # noqa: BLE001 - the exception itself does not pickle
                 calls.send(("raise", _current, RuntimeError(repr(exc)), traceback.format_exc()))
             continue
-        clock.send(("returned", _current, time.monotonic()))  # the limit covers the call, not pickling its answer
-        if len(held) >= batch or not calls.poll():
-            calls.send(("done", held))
-            held = []
+        held.append((_current, answer))
+        held_bytes += len(answer)
+        # Marked returned once its answer exists, before it is sent: the limit covers the call and
+        # pickling its answer, not waiting for the supervisor to read it.
+        clock.send(("returned", _current, time.monotonic()))
+        if len(held) >= batch or held_bytes > HELD_ANSWER_BYTES or not calls.poll():
+            calls.send_bytes(ForkingPickler.dumps(("done", held)))
+            held, held_bytes = [], 0
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -426,13 +456,24 @@ class _Worker:
         self.returned: set[int] = set()  # those of them that returned (their answers are on the way)
         self.since = 0.0  # when the running call's current step started
         self.step: Any = None  # its `begin_step` info
+        self.step_limit: float | None = None  # its own limit, if `begin_step` gave one
+        self.unpickling = False  # sent to an idle worker, which has not said it started it yet
 
     @property
     def running(self) -> int | None:
         return next((i for i in self.sent if i not in self.returned), None)
 
     def deadline(self, limit: float | None) -> float:
-        return math.inf if limit is None or self.running is None else self.since + limit
+        if limit is not None and self.step_limit is not None:
+            limit = max(limit, self.step_limit)
+        if limit is None or self.running is None:
+            return math.inf
+        end, now = self.since + limit, time.monotonic()
+        if self.unpickling and end <= now:
+            # Not started yet (a fresh worker importing fn's module on a loaded machine): no kill
+            # before UNPICKLE_SECONDS; look again shortly, since its start is read only on waking.
+            return min(self.since + max(limit, UNPICKLE_SECONDS), now + 0.05)
+        return end
 
     def can_take(self, payload: bytes) -> bool:
         """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
@@ -444,8 +485,9 @@ class _Worker:
 
     def send(self, call_id: int, payload: bytes) -> None:
         self.read_clock()
-        if self.running is None:  # idle: this call starts now
-            self.since, self.step = time.monotonic(), None
+        if self.running is None:  # idle: this call starts now, once the worker has unpickled it
+            self.since, self.step, self.step_limit = time.monotonic(), None, None
+            self.unpickling = True
         self.conn.send_bytes(payload)
         self.sent.append(call_id)
         self.sent_bytes[call_id] = len(payload)
@@ -457,7 +499,8 @@ class _Worker:
                 continue  # a call answered already
             if kind == "returned":
                 self.returned.add(call_id)
-            self.since, self.step = at, info[0] if kind == "step" else None
+            self.since, (self.step, self.step_limit) = at, info if kind == "step" else (None, None)
+            self.unpickling = False
 
     def answered(self, call_id: int) -> None:
         self.sent.remove(call_id)
@@ -560,6 +603,7 @@ class _MapRun:
         self.todo = deque(range(len(items)))
         self.remaining = len(items)
         self.index_of: dict[int, int] = {}  # call id -> item index
+        self.lost: Counter[int] = Counter()  # item index -> times its answer died with a worker
         # Few items: one at a time, so each worker gets its share; many: up to QUEUED ahead.
         self.queued = max(1, min(SandboxPool.QUEUED, math.ceil(len(items) / (4 * pool.workers))))
 
@@ -600,9 +644,9 @@ class _MapRun:
             if kind == "ready":
                 worker.ready = True
             elif kind == "done":
-                for call_id, value in rest[0]:
+                for call_id, answer in rest[0]:
                     worker.answered(call_id)
-                    self._settle(self.index_of.pop(call_id), value)
+                    self._settle(self.index_of.pop(call_id), pickle.loads(answer))
             else:  # "raise": fn itself failed; the exception is the caller's
                 worker.answered(rest[0])
                 raise rest[1] from _WorkerTraceback(rest[2])
@@ -618,11 +662,28 @@ class _MapRun:
         """A killed or dead worker: its running call fails, the calls queued behind it go to others."""
         self.pool._pool.remove(worker)
         running = worker.running
-        # Calls queued behind it, and those whose answers it still held, run again elsewhere.
-        self.todo.extendleft(reversed([self.index_of.pop(i) for i in worker.sent if i != running]))
+        # Calls queued behind it run again elsewhere; so do those whose answers it still held,
+        # unless their answers were lost this way MAX_LOST_ANSWERS times: then they fail (a
+        # call that kills its worker after returning must not be re-run forever).
+        again, failed = [], []
+        for call_id in worker.sent:
+            if call_id == running:
+                continue
+            index = self.index_of.pop(call_id)
+            if call_id in worker.returned and running is None:  # no call to blame: count it against the answers
+                self.lost[index] += 1
+                if self.lost[index] >= MAX_LOST_ANSWERS:
+                    failed.append(index)
+                    continue
+            again.append(index)
+        self.todo.extendleft(reversed(again))
+        for index in failed:
+            self._give_up(index, failure)
         if running is None:  # died between calls
             return
-        index = self.index_of.pop(running)
+        self._give_up(self.index_of.pop(running), failure)
+
+    def _give_up(self, index: int, failure: WorkerFailure) -> None:
         if self.on_failure is None:
             raise T2SQLError(f"item {index} of {len(self.items)}: {failure.describe(self.limit or 0)}; "
                              "rerun with 1 worker to see the failing item")

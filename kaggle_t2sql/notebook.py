@@ -232,13 +232,13 @@ def push_next_session(session: Session, result) -> bool:
 
 def evaluate(cfg: RunConfig, adapter: str = "", data: str = "bundled", data_path: str = "", split: str = "dev",
              limit: int = 0, samples: int = 1, temperature: float = 0.8, vote: str = "soft", fix_rounds: int = 0,
-             out_dir: str | Path = "eval") -> dict:
+             out_dir: str | Path = "eval", max_new_tokens: int = 0) -> dict:
     """Generate, execute, score; returns the report with `markdown` and `chart` (PNG path) added."""
     from .evaluate import EvalSettings, markdown_report, run_eval
 
     settings = EvalSettings(data=data, data_path=kaggle_env.resolve_input(data_path), split=split, limit=limit,
                             samples=samples, temperature=temperature, vote=vote, fix_rounds=fix_rounds,
-                            max_new_tokens=cfg_max_new_tokens(cfg))
+                            max_new_tokens=max_new_tokens or cfg_max_new_tokens(cfg))
     report = run_eval(cfg, settings, kaggle_env.resolve_input(adapter) or None, out_dir)
     report["markdown"] = markdown_report(report)
     report["chart"] = str(Path(out_dir) / "report.png")
@@ -256,11 +256,18 @@ def quick_eval(session: Session, limit: int = 20) -> str:
     if session.seconds_left() < EVAL_RESERVE_MINUTES * 60:
         return f"*Short evaluation skipped: {session.seconds_left() / 60:.0f} min left in this session.*"
     latest = KaggleCheckpointManager(session.output_dir).latest_valid()
+    # A bounded check inside the training session: 1024 tokens, not Arctic's 8192 (the report counts the cut answers).
     report = evaluate(session.cfg, adapter=str(latest) if latest else "", limit=limit,
-                      out_dir=session.output_dir / "eval")
+                      out_dir=session.output_dir / "eval", max_new_tokens=min(QUICK_EVAL_MAX_NEW_TOKENS,
+                                                                              cfg_max_new_tokens(session.cfg)))
     return f"**Dev evaluation** ({limit} questions, adapter `{latest.name if latest else 'none'}`)\n\n" + report["markdown"]
 
 
+QUICK_EVAL_MAX_NEW_TOKENS = 1024
+
+
 def cfg_max_new_tokens(cfg: RunConfig) -> int:
-    """The tiny model only needs to show the pipeline; the real model reasons at length."""
-    return 48 if cfg.model.name_or_path == "tiny" else 1024
+    """The tiny model only needs to show the pipeline; the real model reasons at length (Arctic's 8192)."""
+    from .config import default_max_new_tokens
+
+    return default_max_new_tokens(cfg)

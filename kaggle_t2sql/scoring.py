@@ -6,14 +6,25 @@ Two semantics:
   DISTINCT is removed from both queries before they run unless ``keep_distinct`` (every
   DISTINCT keyword, ``COUNT(DISTINCT x)`` included, as upstream does; ``IS [NOT] DISTINCT
   FROM`` is kept because removing it breaks the query). Rows compare as a multiset, or as
-  an ordered list when the gold query contains ORDER BY anywhere (a subquery counts, as
-  upstream). Columns may come in any order: the prediction is right if some permutation
-  of its columns gives the gold result. Values compare with Python ``==`` (no float
-  tolerance, ``1 == 1.0``), two empty results are equal whatever their columns. Upstream's
-  query touch-ups are applied too: ``> =``/``< =``/``! =`` are joined and MySQL's
-  ``YEAR(CURDATE())`` becomes 2020.
+  an ordered list when the gold query's text contains 'order by' (upstream's literal
+  ``'order by' in sql.lower()``: a subquery, a string or a comment counts, ``ORDER  BY``
+  with two spaces does not). Columns may come in any order: the prediction is right if
+  some permutation of its columns gives the gold result. Values compare with Python ``==``
+  (no float tolerance, ``1 == 1.0``) after upstream's ``quick_rej``, whose per-row sort by
+  ``str(value) + str(type)`` tells ``(1, 1.5)`` from ``(1.0, 1.5)``; two empty results are
+  equal whatever their columns. Upstream's query touch-ups are applied too: ``> =``/``< =``/
+  ``! =`` are joined and MySQL's ``YEAR(CURDATE())`` becomes 2020. Invalid UTF-8 in a text
+  value loses its bad bytes (upstream's ``errors="ignore"``).
 * ``bird`` (BIRD's evaluation_ex.py): ``set(pred_rows) == set(gold_rows)``; row order and
-  duplicates are ignored, column order matters; the SQL runs as written.
+  duplicates are ignored, column order matters; the SQL runs as written. Invalid UTF-8 in
+  a text value is an error (Python's default text factory), so that example is wrong. A
+  prediction with no statement (empty, or only comments) runs as an empty result, as
+  BIRD's ``cursor.execute("")`` does: right when the gold result is empty.
+
+Gold queries run under the official evaluator's limits, not the prediction's: no row or
+byte cap, ``GOLD_TIMEOUT`` seconds (bird 30, test-suite 60). A gold query that still fails
+makes its example wrong, counted in ``gold_errors`` with the reason in ``gold_error``
+(test-suite's evaluation.py would stop on an assertion; BIRD's counts it 0).
 
 Empty statements after the prediction (``SELECT ...; ;``) run under test-suite, whose
 DISTINCT removal keeps only the first statement; under bird, and test-suite with
@@ -75,6 +86,11 @@ from .execution import (
 )
 
 SEMANTICS = ("test-suite", "bird")
+# What the official evaluators give a gold query (no row or byte cap either): BIRD's
+# evaluation_ex runs the pair under func_timeout(meta_time_out=30); test-suite's exec_eval
+# waits TIMEOUT = 60 s per query. Arctic/OmniSQL's evaluate_bird gives the pair 10 s, as our
+# prediction default (`DEFAULT_TIMEOUT`); a gold query is never held to less than that.
+GOLD_TIMEOUT = {"bird": 30.0, "test-suite": 60.0}
 DIFFICULTY_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challenging")
 PERMUTATION_BUDGET = 100_000  # search nodes when many columns hold the same values
 
@@ -112,12 +128,12 @@ def strip_distinct(sql: str) -> str:
 
 
 def has_order_by(sql: str) -> bool:
-    """Whether an ORDER BY keyword appears anywhere (upstream: `'order by' in sql.lower()`).
+    """Whether row order matters: upstream's test, `'order by' in sql.lower()`, on the prepared gold query.
 
-    Token-based, so ORDER BY inside a string or comment does not count and any whitespace
-    between ORDER and BY does.
+    Literal, as upstream: 'order by' inside a string or comment counts, `ORDER  BY` with two
+    spaces or a newline does not.
     """
-    return any(ttype in T.Keyword and " ".join(v.split()).upper() == "ORDER BY" for ttype, v in _tokens(sql))
+    return "order by" in sql.lower()
 
 
 def _unquote(value: str) -> str:
@@ -164,6 +180,33 @@ def prepare_test_suite(sql: str, keep_distinct: bool = False) -> str:
 def prediction_line(sql: str) -> str:
     """One prediction as one PRED-file line: newlines, tabs and runs of spaces become one space."""
     return " ".join(sql.split())
+
+
+EMPTY_PREDICTION_LINE = {"test-suite": "Error SQL", "bird": ";"}
+
+
+def strip_comments_like_omnisql(sql: str) -> str:
+    """OmniSQL's `format_sql` (evaluate_spider.py): drop /* */ and -- comments, newlines and tabs become spaces.
+
+    Regex-based as theirs, so a `--` inside a string literal also starts a comment.
+    """
+    sql = sql.strip()
+    sql = re.sub(r"/\*.*?\*/", "", sql, flags=re.DOTALL)
+    sql = re.sub(r"--.*$", "", sql, flags=re.MULTILINE)
+    return sql.replace("\n", " ").replace("\t", " ").strip()
+
+
+def pred_file_line(sql: str, semantics: str = "test-suite") -> str:
+    """A generated prediction as a PRED-file line the official scripts read back as one prediction.
+
+    Comments are stripped and line breaks become spaces as OmniSQL does before test-suite's
+    evaluation.py (which reads a blank line as the end of an interaction, so an empty
+    prediction cannot be written blank). An empty one becomes OmniSQL's "Error SQL" (wrong),
+    or under bird ";", which Python's sqlite3 runs as an empty result, as BIRD runs "".
+    A carriage return would end the line for Python's universal newlines, so it is a space too.
+    """
+    line = strip_comments_like_omnisql(sql).replace("\r", " ").strip()
+    return line or EMPTY_PREDICTION_LINE[semantics]
 
 
 # ---------------------------------------------------------------- result comparison
@@ -235,9 +278,26 @@ def results_match_test_suite(gold_rows: list[tuple], pred_rows: list[tuple], ord
         return True
     if len(gold_rows) != len(pred_rows) or len(gold_rows[0]) != len(pred_rows[0]):
         return False
+    if not quick_rej(gold_rows, pred_rows, order_matters):
+        return False
     if (gold_rows == pred_rows) if order_matters else (Counter(gold_rows) == Counter(pred_rows)):
         return True  # identity permutation: the common case, no search
     return find_column_permutation(gold_rows, pred_rows, order_matters) is not None
+
+
+def _unorder_row(row: tuple) -> tuple:
+    return tuple(sorted(row, key=lambda x: str(x) + str(type(x))))
+
+
+def quick_rej(gold_rows: list[tuple], pred_rows: list[tuple], order_matters: bool) -> bool:
+    """test-suite-sql-eval's `quick_rej`, verbatim: each row's values sorted by `str(value) + str(type)`.
+
+    The sort key sees the type, so `(1, 1.5)` and `(1.0, 1.5)` sort differently ("1.5..." <
+    "1<class 'int'>" but "1.0..." < "1.5...") and are told apart, while `(1,)` and `(1.0,)`
+    still match; rows then compare with `==` (as a set, or as a list under ORDER BY).
+    """
+    s1, s2 = [_unorder_row(r) for r in gold_rows], [_unorder_row(r) for r in pred_rows]
+    return s1 == s2 if order_matters else set(s1) == set(s2)
 
 
 def _value_bag(row: tuple) -> frozenset:
@@ -461,6 +521,7 @@ class ScoreTask:
     row_cap: int = DEFAULT_ROW_CAP
     difficulty: str | None = None
     early_verdicts: bool = True
+    gold_timeout: float = 0.0  # 0: the semantics' official limit (GOLD_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -519,17 +580,29 @@ def _prepared(task: ScoreTask) -> tuple[str, str]:
 
 
 def _order_matters(task: ScoreTask) -> bool:
-    return task.semantics == "test-suite" and has_order_by(task.gold_sql)
+    return task.semantics == "test-suite" and has_order_by(_prepared(task)[0])
+
+
+def gold_timeout(task: ScoreTask) -> float:
+    return task.gold_timeout or max(GOLD_TIMEOUT[task.semantics], task.timeout)
+
+
+def no_statement(sql: str) -> bool:
+    """Only whitespace, comments and semicolons: Python's sqlite3 runs it as an empty result."""
+    return all(tt in T.Whitespace or tt in T.Comment or v == ";" for tt, v in _tokens(sql))
 
 
 def _run_prediction(task: ScoreTask, pred_sql: str, gold: ExecResult) -> ExecResult:
+    if task.semantics == "bird" and no_statement(pred_sql):
+        return ExecResult([], None, 0.0)  # BIRD's evaluator runs it: [], right when the gold result is empty too
     if not pred_sql.strip():
         return ExecResult(None, "empty prediction", 0.0)
     if (task.semantics == "bird" or task.keep_distinct) and drop_empty_statements(pred_sql)[1]:
         return ExecResult(None, TRAILING_STATEMENT_REFUSED, 0.0)
     stop = early_mismatch(task.semantics, gold.rows, _order_matters(task)) if task.early_verdicts and gold.ok \
         else None
-    return execute_sql(task.db_path, pred_sql, task.timeout, task.row_cap, stop_when=stop)
+    return execute_sql(task.db_path, pred_sql, task.timeout, task.row_cap, stop_when=stop,
+                       strict_text=task.semantics == "bird")
 
 
 def _judge(task: ScoreTask, gold: ExecResult, pred: ExecResult, gold_row_count: int | None,
@@ -560,7 +633,9 @@ def score_example(task: ScoreTask) -> ExampleResult:
     unless `task.early_verdicts` is off.
     """
     gold_sql, pred_sql = _prepared(task)
-    gold = execute_sql(task.db_path, gold_sql, task.timeout, task.row_cap)
+    # The gold query runs as the official evaluators run it: their time limit, no row or byte cap.
+    begin_step(None, limit=gold_timeout(task) + GRACE_SECONDS)
+    gold = execute_sql(task.db_path, gold_sql, gold_timeout(task), None, strict_text=task.semantics == "bird")
     gold_row_count = None if gold.rows is None else len(gold.rows)
     begin_step(_PredictionStep(replace(gold, rows=None), gold_row_count))  # the prediction's own time limit
     return _judge(task, gold, _run_prediction(task, pred_sql, gold), gold_row_count)
@@ -568,9 +643,10 @@ def score_example(task: ScoreTask) -> ExampleResult:
 
 def unfinished_example(task: ScoreTask, failure: WorkerFailure) -> ExampleResult:
     """The verdict when the worker judging `task` was killed past timeout + grace, or died: wrong."""
-    stuck = ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
     if isinstance(failure.step, _PredictionStep):
+        stuck = ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
         return _judge(task, failure.step.gold, stuck, failure.step.gold_row_count, failure.killed)
+    stuck = ExecResult(None, failure.describe(gold_timeout(task)), failure.seconds, timed_out=failure.killed)
     return _judge(task, stuck, ExecResult(None, "not run: the gold query did not finish", 0.0), None, failure.killed)
 
 
@@ -661,7 +737,8 @@ def _difficulty_labels(difficulties, gold_path: Path, gold: Sequence[GoldItem]) 
 def score_files(gold: str | Path, pred: str | Path, db_root: str | Path, semantics: str = "test-suite",
                 keep_distinct: bool = False, timeout: float = DEFAULT_TIMEOUT, workers: int | None = None,
                 row_cap: int = DEFAULT_ROW_CAP, progress: bool = True,
-                difficulties: Sequence[str | None] | str | Path | None = "auto", early_verdicts: bool = True) -> dict:
+                difficulties: Sequence[str | None] | str | Path | None = "auto", early_verdicts: bool = True,
+                gold_timeout: float = 0.0) -> dict:
     """Score a PRED file against a GOLD file; returns the report (`summary` + per-`examples`).
 
     `difficulties`: "auto" (the dataset JSON beside the gold file, if any), a JSON path, a
@@ -669,25 +746,42 @@ def score_files(gold: str | Path, pred: str | Path, db_root: str | Path, semanti
     still running `GRACE_SECONDS` past `timeout` has its worker killed and replaced, and
     its example is judged wrong. `early_verdicts`: stop a prediction once its rows cannot
     match (verdicts are the same either way; off, every prediction runs to its end).
+    `gold_timeout`: seconds for each gold query (0: the official evaluator's, `GOLD_TIMEOUT`).
     """
     _check_options(semantics, timeout, row_cap)
     gold_path, pred_path = Path(gold), Path(pred)
     gold_items = read_gold(gold_path)
     preds = read_predictions(pred_path, gold_items, gold_path)
-    db_paths = resolve_databases(gold_items, db_root, gold_path)
     labels = _difficulty_labels(difficulties, gold_path, gold_items)
+    return score_predictions(gold_items, preds, db_root, semantics, keep_distinct, timeout, workers, row_cap,
+                             progress, labels, early_verdicts, gold_timeout, gold_path=gold_path, pred_path=pred_path)
+
+
+def score_predictions(gold_items: Sequence[GoldItem], preds: Sequence[str], db_root: str | Path,
+                      semantics: str = "test-suite", keep_distinct: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                      workers: int | None = None, row_cap: int = DEFAULT_ROW_CAP, progress: bool = True,
+                      labels: Sequence[str | None] | None = None, early_verdicts: bool = True,
+                      gold_timeout: float = 0.0, gold_path: str | Path = "gold", pred_path: str | Path = "") -> dict:
+    """`score_files` on predictions in memory, run as given (`eval` scores the SQL as generated)."""
+    _check_options(semantics, timeout, row_cap)
+    if gold_timeout < 0:
+        raise DataError(f"gold timeout must be > 0 seconds (or 0 for the official one), got {gold_timeout}")
+    db_paths = resolve_databases(gold_items, db_root, gold_path)
+    labels = list(labels) if labels is not None else [None] * len(gold_items)
     tasks = [
         ScoreTask(i, g.db_id, db_paths[g.db_id], g.sql, p, semantics, keep_distinct, timeout, row_cap, label,
-                  early_verdicts)
+                  early_verdicts, gold_timeout)
         for i, (g, p, label) in enumerate(zip(gold_items, preds, labels))
     ]
     n_workers = resolve_workers(workers, len(tasks))
     start = time.perf_counter()
+    # The prediction's limit; the gold query's step asks for its own (`score_example`).
+    gold_limit = gold_timeout or max(GOLD_TIMEOUT[semantics], timeout)
     examples = parallel_map(score_example, tasks, workers=n_workers, progress=progress, desc="scoring",
                             limit=timeout + GRACE_SECONDS, on_failure=unfinished_example)
     summary = summarize(examples, semantics, keep_distinct)
-    summary.update(timeout=timeout, row_cap=row_cap, workers=n_workers, early_verdicts=early_verdicts,
-                   wall_seconds=round(time.perf_counter() - start, 3),
+    summary.update(timeout=timeout, gold_timeout=gold_limit, row_cap=row_cap, workers=n_workers,
+                   early_verdicts=early_verdicts, wall_seconds=round(time.perf_counter() - start, 3),
                    gold=str(gold_path), pred=str(pred_path), db_root=str(db_root))
     return {"summary": summary, "examples": [ex.to_dict() for ex in examples]}
 
@@ -749,7 +843,9 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help=f"seconds per query (default 10); a query still running {GRACE_SECONDS:g} s later has "
                              "its worker killed")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
-    parser.add_argument("--row-cap", type=int, default=DEFAULT_ROW_CAP, help="most rows a query may return")
+    parser.add_argument("--row-cap", type=int, default=DEFAULT_ROW_CAP, help="most rows a prediction may return")
+    parser.add_argument("--gold-timeout", type=float, default=0.0,
+                        help="seconds per gold query (default 0: the official evaluator's, bird 30, test-suite 60)")
     parser.add_argument("--no-early-verdicts", action="store_true",
                         help="run every prediction to its end, even once its rows cannot match (same verdicts)")
     parser.add_argument("--difficulty", default="auto", metavar="auto|none|JSON",
@@ -767,7 +863,7 @@ def run_score_command(args: argparse.Namespace) -> int:
     report = score_files(args.gold, args.pred, args.db_root, semantics=args.semantics,
                          keep_distinct=args.keep_distinct, timeout=args.timeout, workers=args.workers,
                          row_cap=args.row_cap, progress=not args.no_progress, difficulties=difficulty,
-                         early_verdicts=not args.no_early_verdicts)
+                         early_verdicts=not args.no_early_verdicts, gold_timeout=args.gold_timeout)
     write_report(report, args.out)
     if args.markdown:
         write_markdown(report, args.markdown)

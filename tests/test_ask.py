@@ -80,3 +80,21 @@ def test_ask_cli_prints_sql_table_and_timings(shop_db, capsys):
     assert "empty question" in capsys.readouterr().err
     assert main(["ask", "--db", str(shop_db), "q?", "--samples", "3", "--temperature", "0"]) == 2
     assert "temperature > 0" in capsys.readouterr().err
+
+
+def test_infinite_values_make_valid_json(shop_db, tiny_tokenizer):
+    """Review defect 3: `ask --json` printed Infinity, which is not JSON."""
+    settings = AskSettings(fix_rounds=0, data=DataConfig(value_retrieval=False))
+    answer = ask(None, tiny_tokenizer, shop_db, "Huge?", settings,
+                 generator=ScriptedGenerator([sql_reply("SELECT 1e999 AS big, -1e999 AS small, x'00ff' AS raw")]))
+    text = json.dumps(answer.to_dict(), allow_nan=False)  # raises on inf/nan
+    assert json.loads(text)["rows"] == [["Infinity", "-Infinity", "00ff"]]
+
+
+def test_ask_refuses_bad_settings_before_loading_the_model(shop_db, tmp_path, capsys):
+    missing = str(tmp_path / "no-adapter")
+    for flags, message in ((["--timeout", "0"], "--timeout 0.0"), (["--timeout", "-1"], "--timeout -1.0"),
+                           (["--max-rows", "-1"], "--max-rows -1"), (["--max-new-tokens", "-8"], "--max-new-tokens -8")):
+        assert main(["ask", "--db", str(shop_db), "q?", "--adapter", missing, *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "adapter_config.json" not in err, (flags, err)

@@ -78,3 +78,157 @@ def test_score_cli_is_wired(tmp_path, shop_db, capsys):
                  "--out", str(tmp_path / "r.json"), "--workers", "1", "--no-progress"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert [e["correct"] for e in report["examples"]] == [True, False]
+
+
+# ---------------------------------------------------------------- issue 18: scoring what was generated
+
+def _jsonl_set(tmp_path, shop_db, pairs):
+    """A jsonl eval set on the shop database: (question, gold SQL) pairs."""
+    data = shop_db.parent.parent / "set.jsonl"  # beside the shop/shop.sqlite folder
+    data.write_text("".join(json.dumps({"db_id": "shop", "question": q, "sql": g}) + "\n" for q, g in pairs))
+    return data
+
+
+def _eval(tmp_path, shop_db, pairs, replies, out="eval", **settings):
+    from conftest import ScriptedGenerator, sql_reply
+
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+
+    data = _jsonl_set(tmp_path, shop_db, pairs)
+    by_question = dict(zip([q for q, _ in pairs], replies))
+    gen = ScriptedGenerator(lambda prompt: next(sql_reply(r) if r is not None else "no sql here"
+                                                for q, r in by_question.items() if q in prompt))
+    cfg = build_config("tiny")
+    cfg.data.value_retrieval = False
+    s = EvalSettings(data="jsonl", data_path=str(data), workers=1, **settings)
+    from kaggle_t2sql.model import load_tokenizer
+
+    return run_eval(cfg, s, None, tmp_path / out, progress=False, generator=gen,
+                    tokenizer=load_tokenizer(cfg.model)), tmp_path / out
+
+
+def test_eval_scores_the_sql_as_generated_and_writes_a_rescorable_pred_file(tmp_path, shop_db):
+    """Review: eval flattened every prediction to one line: a leading -- comment swallowed the query,
+    whitespace in literals collapsed, empty predictions became blank lines (test-suite reads them as breaks)."""
+    from kaggle_t2sql.execution import execute_sql
+    from kaggle_t2sql.scoring import score_files
+
+    conn = __import__("sqlite3").connect(shop_db)
+    conn.execute("INSERT INTO customers VALUES (4, 'Dee  Dee', NULL, 'Rome')")  # two spaces inside the name
+    conn.commit(), conn.close()
+    pairs = [("Who lives in Paris?", "SELECT name FROM customers WHERE city = 'Paris'"),
+             ("Who is Dee Dee?", "SELECT id FROM customers WHERE name = 'Dee  Dee'"),
+             ("Count the customers.", "SELECT count(*) FROM customers"),
+             ("Nothing at all?", "SELECT name FROM customers WHERE id = 1")]
+    replies = ["-- customers in Paris\nSELECT name\nFROM customers /* the city */ WHERE city = 'Paris'",
+               "SELECT id FROM customers WHERE name = 'Dee  Dee'",
+               "SELECT count(*)\n\tFROM customers -- all of them",
+               None]  # no SQL block: an empty prediction
+    report, out = _eval(tmp_path, shop_db, pairs, replies)
+    assert [e["correct"] for e in report["examples"]] == [True, True, True, False]
+    assert report["examples"][0]["prediction"] == replies[0]  # kept as generated
+    lines = (out / "pred.sql").read_text().split("\n")
+    assert lines[-1] == "" and len(lines) == 5 and all(line.strip() for line in lines[:4])  # no blank line
+    assert lines[0] == "SELECT name FROM customers  WHERE city = 'Paris'"  # OmniSQL's format_sql
+    assert lines[1] == "SELECT id FROM customers WHERE name = 'Dee  Dee'" and lines[3] == "Error SQL"
+    assert execute_sql(shop_db, lines[1]).rows == [(4,)]
+    rescored = score_files(out / "gold.sql", out / "pred.sql", out / "databases", workers=1, progress=False,
+                           difficulties=None)
+    assert [e["correct"] for e in rescored["examples"]] == [True, True, True, False]
+
+
+def test_eval_refuses_bad_settings_before_loading_the_model(tmp_path, capsys):
+    """Review defect 9: `eval --timeout 0` was refused only after generation. The adapter path does not
+    exist: had the model been loaded first, that would be the error."""
+    missing = str(tmp_path / "no-adapter")
+    for flags, message in ((["--timeout", "0"], "--timeout 0.0: need more than 0 seconds"),
+                           (["--timeout", "-1"], "--timeout -1.0"),
+                           (["--max-new-tokens", "-3"], "--max-new-tokens -3"),
+                           (["--batch-size", "0"], "--batch-size 0"),
+                           (["--workers", "-1"], "--workers -1")):
+        assert main(["eval", "--preset", "tiny", "--limit", "2", "--adapter", missing, "--out-dir",
+                     str(tmp_path / "e"), "--no-progress", *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "adapter_config.json" not in err, (flags, err)
+
+
+def test_max_new_tokens_defaults_to_arctics_on_the_gpu_preset_and_stays_small_on_tiny_ones():
+    from kaggle_t2sql.config import ARCTIC_MAX_NEW_TOKENS, build_config, default_max_new_tokens
+    from kaggle_t2sql.evaluate import EvalSettings
+    from kaggle_t2sql.infer.ask import AskSettings
+
+    assert ARCTIC_MAX_NEW_TOKENS == 8192  # ArcticTraining bird_eval/infer.py max_output_len
+    assert default_max_new_tokens(build_config("arctic-7b-t4")) == 8192
+    assert default_max_new_tokens(build_config("tiny")) == 48 and default_max_new_tokens(build_config("demo")) == 160
+    assert EvalSettings().max_new_tokens == AskSettings().max_new_tokens == 8192
+
+
+def test_eval_reports_how_many_answers_hit_the_token_cap(tmp_path, tiny_model):
+    """A random tiny model never writes <|im_end|> in 6 tokens: every answer is cut, and the report says so."""
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.infer.engine import ModelGenerator
+
+    model, tokenizer = tiny_model
+    s = EvalSettings(limit=3, max_new_tokens=6, workers=1)
+    report = run_eval(build_config("tiny"), s, None, tmp_path / "e", progress=False,
+                      generator=ModelGenerator(model, tokenizer, max_new_tokens=6), tokenizer=tokenizer)
+    assert report["summary"]["max_new_tokens"] == 6
+    assert report["summary"]["hit_token_cap"] == 3 and all(e["hit_token_cap"] for e in report["examples"])
+    assert "answers cut at max_new_tokens (6) | 3 |" in (tmp_path / "e" / "report.md").read_text()
+    roomy = ModelGenerator(model, tokenizer, max_new_tokens=6).generate(["<|im_start|>user\nhi<|im_end|>\n"])[0]
+    assert roomy.capped == [True]
+
+
+def test_eval_database_links_survive_reruns_and_refuse_two_files_for_one_db_id(tmp_path, shop_db):
+    """Review defect 8: a stale link from an earlier run into the same --out-dir was kept, a dangling one crashed
+    after generation, and two files with one db_id silently used the first."""
+    from kaggle_t2sql.errors import ConfigError
+    from kaggle_t2sql.evaluate import _db_links
+    from kaggle_t2sql.examples import Example
+
+    root = tmp_path / "out" / "databases"
+    old = make_other_shop(tmp_path / "old" / "shop.sqlite")
+    ex = lambda path: Example(id="x", db_id="shop", db_path=str(path), question="q", sql="SELECT 1")  # noqa: E731
+    _db_links([ex(old)], root)
+    link = root / "shop" / "shop.sqlite"
+    assert link.resolve() == old.resolve()
+    _db_links([ex(shop_db)], root)  # a rerun on another file under the same db_id
+    assert link.resolve() == shop_db.resolve()
+    old.unlink()
+    link.unlink()
+    link.symlink_to(old)  # dangling: its file is gone
+    _db_links([ex(shop_db)], root)
+    assert link.resolve() == shop_db.resolve() and link.exists()
+    with pytest.raises(ConfigError, match="two database files for db_id 'shop'"):
+        _db_links([ex(shop_db), ex(make_other_shop(tmp_path / "b" / "shop.sqlite"))], tmp_path / "o2")
+
+
+def make_other_shop(path):
+    from conftest import make_db
+
+    return make_db(path, "CREATE TABLE customers (id INTEGER, name TEXT); INSERT INTO customers VALUES (9, 'Zed');")
+
+
+def test_eval_reruns_into_the_same_out_dir_on_another_database(tmp_path, shop_db):
+    pairs = [("Count the customers.", "SELECT count(*) FROM customers")]
+    first, out = _eval(tmp_path, shop_db, pairs, ["SELECT count(*) FROM customers"])
+    assert first["examples"][0]["correct"]
+    moved = tmp_path / "moved" / "shop" / "shop.sqlite"
+    moved.parent.mkdir(parents=True)
+    shop_db.rename(moved)  # the old link now dangles
+    data = tmp_path / "moved" / "set.jsonl"
+    data.write_text(json.dumps({"db_id": "shop", "question": pairs[0][0], "sql": pairs[0][1]}) + "\n")
+    from conftest import ScriptedGenerator, sql_reply
+
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.model import load_tokenizer
+
+    cfg = build_config("tiny")
+    cfg.data.value_retrieval = False
+    report = run_eval(cfg, EvalSettings(data="jsonl", data_path=str(data), workers=1), None, out, progress=False,
+                      generator=ScriptedGenerator(lambda p: sql_reply("SELECT count(*) FROM customers")),
+                      tokenizer=load_tokenizer(cfg.model))
+    assert report["examples"][0]["correct"] and report["summary"]["gold_errors"] == 0

@@ -333,3 +333,53 @@ def test_big_calls_and_big_answers_do_not_deadlock_the_pipes(people_db):
     pairs = [(people_db, f"{pad}SELECT {i}, zeroblob(900000)") for i in range(20)]
     results = execute_many(pairs, workers=1, timeout=10, progress=False)
     assert [r.rows[0][0] for r in results] == list(range(20))
+
+
+class _ExplodesWhenPickled:
+    """An answer whose pickling fails in the worker: MemoryError (as a huge result does) or a hard exit."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def __reduce__(self):
+        if self.how == "exit":
+            os._exit(9)
+        raise MemoryError("answer too big to pickle")
+
+
+def answer_that_kills_its_worker(item: tuple[int, str, str]):
+    n, how, log = item
+    with open(log, "a") as f:
+        f.write(f"{n}\n")
+    return _ExplodesWhenPickled(how) if n == 2 else n
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["memory", "exit"])
+def test_an_answer_that_kills_its_worker_fails_once_and_is_not_rerun_forever(tmp_path, how):
+    """Review defect 1: answers were marked returned before they were sent, so a worker dying while sending
+    them looked like a death between calls, and its calls were re-queued again and again."""
+    log = tmp_path / "runs.log"
+    failures = []
+    items = [(n, how, str(log)) for n in range(12)]
+    out = parallel_map(answer_that_kills_its_worker, items, workers=1, progress=False, limit=30,
+                       on_failure=lambda item, failure: failures.append(failure) or "failed")
+    assert out == [0, 1, "failed", *range(3, 12)]
+    runs = log.read_text().split()
+    assert runs.count("2") == 1  # run once, then failed: not re-run
+    assert len(failures) == 1 and not failures[0].killed
+    if how == "memory":
+        assert "out of memory" in failures[0].describe(30)
+
+
+def test_the_python_floor_covers_what_the_sandbox_uses():
+    """Review defect 4: the sandbox needs Connection.setlimit (Python 3.11), so pyproject may not allow 3.10."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+                        ["requires-python"])
+    assert "3.10.14" not in spec and "3.11.0" in spec
+    assert hasattr(sqlite3.Connection, "setlimit")

@@ -182,7 +182,8 @@ def test_a_killed_worker_between_ordinary_queries_leaves_every_other_verdict(tmp
     gold, pred, db_root = make_dataset(tmp_path, pairs)
     db = db_root / "shop" / "shop.sqlite"
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    report = score_files(gold, pred, db_root, timeout=0.5, workers=1, progress=False)
+    # gold_timeout: the official 60 s would make the stuck gold query take a minute to be killed
+    report = score_files(gold, pred, db_root, timeout=0.5, workers=1, progress=False, gold_timeout=0.5)
     ex = report["examples"]
     assert [e["correct"] for e in ex] == [True, True, False, False, False, False, True, True, False, False]
     assert [e["worker_killed"] for e in ex] == [False, False, True, False, False, True, False, False, False, False]
@@ -258,9 +259,10 @@ def test_strip_distinct_is_token_based():
 
 
 def test_order_by_detection_and_normalization():
-    assert has_order_by("SELECT a FROM t ORDER\n  BY a")
-    assert has_order_by("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b LIMIT 1)")  # as upstream
-    assert not has_order_by("SELECT 'order by' FROM t -- order by")
+    # upstream's literal `'order by' in g_str.lower()` (exec_eval.eval_exec_match), difference for difference
+    assert not has_order_by("SELECT a FROM t ORDER\n  BY a") and not has_order_by("SELECT a FROM t ORDER  BY a")
+    assert has_order_by("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b LIMIT 1)")
+    assert has_order_by("SELECT 'order by' FROM t") and has_order_by("SELECT a FROM t -- order by")
     assert normalize_sql('SELECT T1."Name"  FROM `singer` AS t1 WHERE x = \'Ab\';') == \
         normalize_sql("select t1.name from [SINGER] as T1 where X='Ab' -- note")
     assert not exact_match("SELECT a FROM t WHERE x = 'Ab'", "SELECT a FROM t WHERE x = 'ab'")
@@ -391,3 +393,87 @@ def test_bird_gold_scores_itself_perfectly(tmp_path):
     assert s["n"] == 140 and s["correct"] == 126 and s["errors"] == 14 and s["gold_errors"] == 0
     assert {e["error"] for e in report["examples"][::10]} == {TRAILING_STATEMENT_REFUSED}
     assert {k: v["n"] for k, v in s["by_difficulty"].items()} == {"simple": 40, "moderate": 65, "challenging": 35}
+
+
+# ---------------------------------------------------------------- issue 18: the official evaluators' edge cases
+
+
+def test_int_and_float_in_a_multi_value_row_differ_as_in_upstream_quick_rej():
+    """Review defect 5: quick_rej sorts each row by str(value) + str(type), so (1, 1.5) and (1.0, 1.5) sort
+    apart and upstream calls them different; a lone 1 vs 1.0 still matches (== after the same sort)."""
+    from kaggle_t2sql.scoring import quick_rej
+
+    assert not results_match_test_suite([(1, 1.5)], [(1.0, 1.5)], order_matters=False)
+    assert not results_match_test_suite([(1, 1.5)], [(1.0, 1.5)], order_matters=True)
+    assert not quick_rej([(1, 1.5)], [(1.0, 1.5)], False)
+    assert results_match_test_suite([(1,)], [(1.0,)], order_matters=False)
+    assert results_match_test_suite([(2, 1.5)], [(1.5, 2.0)], order_matters=False)  # "1.5..." < "2..." either way
+    assert results_match_test_suite([(1, "a"), (2, "b")], [("b", 2), ("a", 1)], order_matters=False)
+
+
+def _one_db(tmp_path, script):
+    db_root = tmp_path / "dbs"
+    make_db(db_root / "x" / "x.sqlite", script)
+    return db_root
+
+
+def _score_pairs(tmp_path, db_root, pairs, **kwargs):
+    gold, pred = tmp_path / "gold.sql", tmp_path / "pred.sql"
+    gold.write_text("".join(f"{g}\tx\n" for g, _ in pairs))
+    pred.write_text("".join(p + "\n" for _, p in pairs))
+    return score_files(gold, pred, db_root, workers=1, progress=False, difficulties=None, **kwargs)
+
+
+def test_bird_semantics_counts_invalid_utf8_wrong_like_bird(tmp_path):
+    """Review defect 6: BIRD's evaluator uses Python's default text factory, which raises on invalid UTF-8;
+    test-suite's drops the bad bytes (errors="ignore")."""
+    import sqlite3
+
+    db_root = _one_db(tmp_path, "CREATE TABLE t (name TEXT);")
+    conn = sqlite3.connect(db_root / "x" / "x.sqlite")
+    conn.execute("INSERT INTO t VALUES (CAST(X'41FF42' AS TEXT))")
+    conn.commit(), conn.close()
+    pairs = [("SELECT name FROM t", "SELECT name FROM t"), ("SELECT count(*) FROM t", "SELECT count(*) FROM t")]
+    bird = _score_pairs(tmp_path, db_root, pairs, semantics="bird")["examples"]
+    assert [e["correct"] for e in bird] == [False, True]
+    assert "decode" in bird[0]["gold_error"]
+    suite = _score_pairs(tmp_path, db_root, pairs, semantics="test-suite")["examples"]
+    assert [e["correct"] for e in suite] == [True, True]
+
+
+def test_empty_or_comment_only_predictions_run_under_bird_as_the_official_script_does(tmp_path):
+    """BIRD's evaluator runs "" (cursor.execute gives []): right exactly when the gold result is empty."""
+    db_root = _one_db(tmp_path, "CREATE TABLE t (a INT); INSERT INTO t VALUES (1);")
+    empty_gold, full_gold = "SELECT a FROM t WHERE a > 5", "SELECT a FROM t"
+    pairs = [(empty_gold, ""), (empty_gold, "-- no idea"), (empty_gold, ";"), (empty_gold, "/* x */ ;"),
+             (full_gold, ""), (full_gold, "-- no idea")]
+    bird = _score_pairs(tmp_path, db_root, pairs, semantics="bird")["examples"]
+    assert [e["correct"] for e in bird] == [True, True, True, True, False, False]
+    suite = _score_pairs(tmp_path, db_root, pairs, semantics="test-suite")["examples"]
+    assert not any(e["correct"] for e in suite)  # OmniSQL writes these as "Error SQL" for test-suite
+
+
+def test_pred_file_lines_strip_comments_like_omnisql_and_are_never_blank():
+    from kaggle_t2sql.scoring import pred_file_line
+
+    assert pred_file_line("-- why\nSELECT a /* b */\nFROM t\t-- end") == "SELECT a  FROM t"
+    assert pred_file_line("SELECT 'a  b'") == "SELECT 'a  b'"  # literals keep their spaces
+    assert pred_file_line("") == pred_file_line("-- only a comment") == "Error SQL"
+    assert pred_file_line("", "bird") == ";" and pred_file_line("x\ry") == "x y"
+
+
+@pytest.mark.timeout(120)
+def test_gold_queries_run_under_the_official_limits_not_the_predictions(tmp_path):
+    """Review defect 7: the gold query got the prediction's row cap and timeout. The official evaluators
+    cap no rows and give the gold query 30 s (BIRD) / 60 s (test-suite)."""
+    db_root = _one_db(tmp_path, "CREATE TABLE t (a INT);")
+    many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 50) SELECT x FROM c"
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) SELECT count(*) FROM c"
+    report = _score_pairs(tmp_path, db_root, [(many, "SELECT 1"), (slow, "SELECT 3000000")], semantics="bird",
+                          row_cap=10, timeout=0.05)
+    first, second = report["examples"]
+    assert first["gold_error"] is None and first["gold_row_count"] == 50 and not first["correct"]
+    assert second["gold_error"] is None and second["correct"], second
+    assert report["summary"]["gold_timeout"] == 30.0 and report["summary"]["gold_errors"] == 0
+    capped = _score_pairs(tmp_path, db_root, [(slow, "SELECT 3000000")], timeout=0.05, gold_timeout=0.05)
+    assert "timed out" in capped["examples"][0]["gold_error"]

@@ -112,3 +112,107 @@ def test_missing_extra_is_named(dbs, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the `serve` extra were not installed
     assert main(["serve", "--db", str(dbs["shop"])]) == 2
     assert "pip install 'kaggle-t2sql[serve]'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 18: concurrency, deadlines, limits
+
+SLOW_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"  # until its timeout
+
+
+def _scripted_app(dbs, tokenizer, timeout=3.0, **limits):
+    from kaggle_t2sql.infer.serve import ServeSettings
+
+    def reply(prompt):
+        return sql_reply(SLOW_SQL if "slow" in prompt else "SELECT 1e999, -1e999" if "huge" in prompt else "SELECT 1")
+
+    settings = AskSettings(fix_rounds=0, timeout=timeout, data=DataConfig(value_retrieval=False))
+    return create_app(None, tokenizer, dbs, settings, generator=ScriptedGenerator(reply),
+                      serve_settings=ServeSettings(**limits))
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_query_holds_up_only_its_own_request(dbs, tiny_tokenizer):
+    """Review defect 2: one sandbox worker and a lock around map made every request wait for a slow one."""
+    app = _scripted_app(dbs, tiny_tokenizer, timeout=4.0, sql_lanes=2)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        client.post("/ask", json={"db": "pets", "question": "warm up"})  # starts a sandbox worker
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(client.post, "/ask", json={"db": "pets", "question": "a slow one"})
+            time.sleep(0.5)
+            start = time.perf_counter()
+            fast = client.post("/ask", json={"db": "pets", "question": "a quick one"})
+            fast_seconds = time.perf_counter() - start
+            assert fast.status_code == 200 and fast.json()["rows"] == [[1]]
+            assert not slow.done(), "the slow query should still be running"
+            assert "timed out" in slow.result().json()["error"]
+    assert fast_seconds < 2.5, fast_seconds  # not the ~3.5 s left of the slow query
+
+
+@pytest.mark.timeout(120)
+def test_saturated_serve_answers_503_and_a_request_past_its_deadline_too(dbs, tiny_tokenizer):
+    app = _scripted_app(dbs, tiny_tokenizer, timeout=3.0, sql_lanes=1, max_pending=1)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(client.post, "/ask", json={"db": "pets", "question": "a slow one"})
+            time.sleep(0.5)
+            full = client.post("/ask", json={"db": "pets", "question": "a quick one"})
+            assert full.status_code == 503 and "busy: 1 requests in progress" in full.json()["detail"]
+            assert full.headers["retry-after"] == "5"
+            assert slow.result().status_code == 200
+        assert client.post("/ask", json={"db": "pets", "question": "a quick one"}).status_code == 200
+    app = _scripted_app(dbs, tiny_tokenizer, timeout=3.0, sql_lanes=1, max_pending=4, request_timeout=1.0)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        start = time.perf_counter()
+        late = client.post("/ask", json={"db": "pets", "question": "a slow one"})
+        assert late.status_code == 503 and "request deadline (1 s)" in late.json()["detail"]
+        assert time.perf_counter() - start < 2.5
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(client.post, "/ask", json={"db": "pets", "question": "a slow one"})
+            time.sleep(0.3)
+            waiting = client.post("/ask", json={"db": "pets", "question": "a quick one"})  # no lane free in 1 s
+        assert waiting.status_code == 503 and "sandbox lanes stayed busy" in waiting.json()["detail"]
+
+
+def test_infinite_values_come_back_as_valid_json(dbs, tiny_tokenizer):
+    """Review defect 3: SELECT 1e999 made a bare 500 (Starlette's JSON refuses inf)."""
+    app = _scripted_app(dbs, tiny_tokenizer)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        reply = client.post("/ask", json={"db": "pets", "question": "something huge"})
+    assert reply.status_code == 200 and reply.json()["rows"] == [["Infinity", "-Infinity"]]
+
+
+def test_evidence_is_capped_like_the_question(dbs, tiny_tokenizer):
+    app = _scripted_app(dbs, tiny_tokenizer)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        reply = client.post("/ask", json={"db": "pets", "question": "Hi?", "evidence": "e" * 5000})
+        assert reply.status_code == 422 and "evidence of 5000 characters" in reply.json()["detail"]
+        assert client.post("/ask", json={"db": "pets", "question": "Hi?", "evidence": "e" * 100}).status_code == 200
+
+
+def test_db_dir_stays_inside_its_folder_names_clashes_and_skips_non_sqlite_db_files(tmp_path, dbs):
+    """Review defect 10."""
+    folder = tmp_path / "served"
+    make_db(folder / "a" / "shop.sqlite", SHOP_SQL)
+    (folder / "notes.db").write_bytes(b"not a database at all")
+    (folder / "escape.sqlite").symlink_to(dbs["pets"])  # a file linking out of the folder
+    with pytest.warns(UserWarning) as caught:
+        found = database_map([], [str(folder)])
+    assert set(found) == {"shop"}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "notes.db" in messages and "bad header" in messages and "links out of the folder" in messages
+    make_db(folder / "b" / "shop.db", SHOP_SQL)
+    with pytest.raises(ConfigError, match="two databases named 'shop'"):
+        database_map([], [str(folder)])
+
+
+def test_serve_refuses_bad_settings_before_loading_the_model(dbs, tmp_path, capsys):
+    from kaggle_t2sql.cli import main
+
+    missing = str(tmp_path / "no-adapter")
+    for flags, message in ((["--timeout", "0"], "--timeout 0.0"), (["--timeout", "-2"], "--timeout -2.0"),
+                           (["--max-rows", "0"], "--max-rows 0"), (["--max-new-tokens", "-1"], "--max-new-tokens -1"),
+                           (["--sql-lanes", "0"], "--sql-lanes 0"), (["--max-pending", "-1"], "--max-pending -1"),
+                           (["--request-timeout", "0"], "--request-timeout 0"), (["--port", "70000"], "--port 70000")):
+        assert main(["serve", "--db", str(dbs["pets"]), "--adapter", missing, *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "adapter_config.json" not in err, (flags, err)

@@ -8,12 +8,13 @@ already loaded.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import DataConfig
-from ..errors import DataError
+from ..config import ARCTIC_MAX_NEW_TOKENS, DataConfig
+from ..errors import ConfigError, DataError
 from ..examples import Example
 from .engine import Generator, ModelGenerator
 from .pipeline import InferenceSettings, answer
@@ -27,10 +28,16 @@ class AskSettings:
     temperature: float = 0.8  # when samples > 1
     vote: str = "soft"
     fix_rounds: int = 2  # correction on: a user wants an answer, not a comparable score
-    max_new_tokens: int = 1024
+    max_new_tokens: int = ARCTIC_MAX_NEW_TOKENS
     timeout: float = 10.0
     max_rows: int = 20  # rows kept in the answer (the count says how many there were)
     data: DataConfig = field(default_factory=DataConfig)  # prompt style, value limit, value retrieval
+
+    def __post_init__(self):
+        for name in ("max_new_tokens", "max_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: need 1 or more")
+        self.inference()  # --timeout, --samples, ...: refused before a model is loaded
 
     def inference(self) -> InferenceSettings:
         return InferenceSettings(samples=self.samples, temperature=self.temperature, vote=self.vote,
@@ -49,10 +56,12 @@ class Answer:
     timings: dict  # seconds: prompt, generation, execution, correction, total
     fix_rounds: int = 0
     candidates: list[str] = field(default_factory=list)
+    hit_token_cap: bool = False  # the generation stopped at max_new_tokens, unfinished
 
     def to_dict(self) -> dict:
+        """Plain JSON types: blobs as hex; ±inf (SQLite's 1e999) as "Infinity"/"-Infinity", which JSON lacks."""
         d = dict(self.__dict__)
-        d["rows"] = [[v.hex() if isinstance(v, bytes) else v for v in row] for row in self.rows]
+        d["rows"] = [[json_value(v) for v in row] for row in self.rows]
         return d
 
     def table(self) -> str:
@@ -68,6 +77,15 @@ class Answer:
         out.append(f"({self.row_count} row{'s' if self.row_count != 1 else ''}"
                    + (f", first {len(self.rows)} shown)" if more else ")"))
         return "\n".join(out)
+
+
+def json_value(value):
+    """A result value as strict JSON can carry it (`json.dumps(..., allow_nan=False)` accepts the output)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def check_question(question: str) -> str:
@@ -104,4 +122,4 @@ def ask(model, tokenizer, db_path: str | Path, question: str, settings: AskSetti
     return Answer(question=question, db=str(path), sql=out.sql, columns=list(out.result.columns),
                   rows=[list(r) for r in rows[:settings.max_rows]], row_count=len(rows), error=out.result.error,
                   timings={k: round(v, 4) for k, v in timings.items()}, fix_rounds=out.fix_rounds,
-                  candidates=out.candidates)
+                  candidates=out.candidates, hit_token_cap=out.hit_token_cap)

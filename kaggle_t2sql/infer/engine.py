@@ -8,7 +8,7 @@ stopping at `<|im_end|>`, as Arctic's vLLM setup stops); anything with the same
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +24,7 @@ class Generation:
     texts: list[str]  # one per sample
     new_tokens: int = 0  # over all samples
     seconds: float = 0.0  # this prompt's share of the generation time
+    capped: list[bool] = field(default_factory=list)  # per sample: stopped by max_new_tokens, not by <|im_end|>
 
 
 class Generator(Protocol):
@@ -56,7 +57,7 @@ def load_for_inference(cfg: RunConfig, adapter: str | Path | None):
 class ModelGenerator:
     """`Generator` over a loaded transformers model and its tokenizer."""
 
-    def __init__(self, model, tokenizer, max_new_tokens: int = 1024, batch_size: int = 4, progress: bool = False):
+    def __init__(self, model, tokenizer, max_new_tokens: int = 8192, batch_size: int = 4, progress: bool = False):
         self.model, self.tokenizer = model, tokenizer
         self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
 
@@ -65,6 +66,7 @@ class ModelGenerator:
 
         tokenizer = self.tokenizer
         sampling = samples > 1 and temperature > 0
+        eos = end_of_turn_id(tokenizer)
         out = []
         for start in tqdm(range(0, len(prompts), self.batch_size), desc="generating", disable=not self.progress,
                           leave=False):
@@ -80,7 +82,7 @@ class ModelGenerator:
                     top_p=None,
                     top_k=None,
                     num_return_sequences=samples,
-                    eos_token_id=[end_of_turn_id(tokenizer)],
+                    eos_token_id=[eos],
                     pad_token_id=tokenizer.pad_token_id,
                     use_cache=True,
                 )
@@ -88,7 +90,10 @@ class ModelGenerator:
             new = generated[:, enc["input_ids"].shape[1]:]
             texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             counts = (new != tokenizer.pad_token_id).sum(dim=1).tolist()
+            # A row without <|im_end|> ran to max_new_tokens: its reasoning was cut, maybe before the SQL.
+            capped = [new.shape[1] >= self.max_new_tokens and not bool((row == eos).any()) for row in new]
             for i in range(len(batch)):
                 rows = range(i * samples, (i + 1) * samples)
-                out.append(Generation([texts[r] for r in rows], sum(counts[r] for r in rows), seconds / len(batch)))
+                out.append(Generation([texts[r] for r in rows], sum(counts[r] for r in rows), seconds / len(batch),
+                                      [capped[r] for r in rows]))
         return out

@@ -33,6 +33,10 @@ class InferenceSettings:
     row_cap: int = DEFAULT_ROW_CAP
 
     def __post_init__(self):
+        if not self.timeout > 0:  # also refuses NaN
+            raise ConfigError(f"--timeout {self.timeout}: need more than 0 seconds per query (Arctic/OmniSQL use 10)")
+        if self.row_cap < 1:
+            raise ConfigError(f"row cap {self.row_cap}: need at least 1 row")
         if self.samples < 1:
             raise ConfigError(f"--samples {self.samples}: need at least 1")
         if self.samples > 1 and self.temperature <= 0:
@@ -58,6 +62,8 @@ class Outcome:
     generation: str = ""  # the chosen sample's text
     new_tokens: int = 0
     timings: dict = field(default_factory=dict)  # seconds: prompt, generation, execution, correction
+    hit_token_cap: bool = False  # the chosen sample stopped at max_new_tokens (cut, not finished)
+    samples_hit_token_cap: int = 0  # of all its samples
 
 
 def answer(generator: Generator, tokenizer, examples: list[Example], data: DataConfig, s: InferenceSettings) -> list[Outcome]:
@@ -79,7 +85,9 @@ def answer(generator: Generator, tokenizer, examples: list[Example], data: DataC
         outcomes.append(Outcome(sql, result, candidates, choice.support, sql, result,
                                 generation=gen.texts[choice.index], new_tokens=gen.new_tokens,
                                 timings={"prompt": prompt_share, "generation": gen.seconds,
-                                         "execution": time.perf_counter() - t1, "correction": 0.0}))
+                                         "execution": time.perf_counter() - t1, "correction": 0.0},
+                                hit_token_cap=bool(gen.capped and gen.capped[choice.index]),
+                                samples_hit_token_cap=sum(gen.capped)))
         states.append(FixState(msgs, sql, result, execute))
 
     if s.fix_rounds:
