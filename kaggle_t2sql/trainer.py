@@ -247,8 +247,11 @@ class ResumableTrainer:
 
     def run(self) -> SessionResult:
         """One session, holding the run folder's lock all along (runlock.py): a second writer is refused."""
+        from .model import compute_dtype
         from .runlock import group_run_lock
 
+        gpu.check()  # an unusable GPU or dtype is refused before the run folder is touched (even by its lock)
+        compute_dtype(self.cfg.quantization)
         with group_run_lock(self.run_dir, "train"):
             return self._session()
 
