@@ -174,6 +174,8 @@ def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
     run = tmp_path / "run"
     subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
                    capture_output=True)
+    subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001", "store.uri="), env=env, check=True,
+                   capture_output=True)  # one more step, not pushed: `sync push` has something new to upload
     emu.hold_next_upload = True
     proc = subprocess.Popen([sys.executable, "-m", "kaggle_t2sql", "sync", "push", "--output-dir", str(run), "--store",
                              f"kaggle:{REF}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
