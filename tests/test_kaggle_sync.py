@@ -433,3 +433,26 @@ def test_kaggle_limits_top_level_files_and_dataset_size(emu, tmp_path, checkpoin
     with pytest.raises(BundleError, match="Kaggle refused the push: The dataset is too large"):
         store.commit(version_with(tmp_path / "v1", (checkpointed_run, 2)))
     assert all_versions(emu) == []
+
+
+def test_a_session_pushing_while_another_push_runs_merges_it_in(emu, tmp_path, checkpointed_run, second_run):
+    """Session B's push lands while session A's upload runs (A read the store before it): A's version, newer,
+    holds B's old copy; A sees B's version appear and pushes once more with both runs' newest copies."""
+    a, b = checkpointed_run, second_run
+
+    class BPushesMeanwhile(KaggleStore):  # the fault: the other session's whole push happens during this put
+        race = False
+
+        def put(self, root, note, expendable):
+            if self.race:
+                self.race = False
+                KaggleStore(REF, api=kaggle_api(), poll_s=0.01).commit(version_with(tmp_path / "b-push", (a, 2), (b, 4)),
+                                                                      run_name="second-run")
+            return super().put(root, note, expendable)
+
+    store = BPushesMeanwhile(REF, api=kaggle_api(), poll_s=0.01)
+    store.commit(version_with(tmp_path / "start", (a, 2), (b, 2)))
+    store.race = True
+    with pytest.warns(UserWarning, match="another session pushed while this push ran"):
+        store.commit(version_with(tmp_path / "a-push", (a, 4), (b, 2)), run_name="tiny-demo")
+    assert {r: m["global_step"] for r, m in store.index()["runs"].items()} == {"tiny-demo": 4, "second-run": 4}

@@ -225,37 +225,6 @@ def test_sync_cli_push_pull_status(tmp_path, capsys):
     assert "no valid checkpoint to push yet" in capsys.readouterr().err
 
 
-def test_a_session_pushing_while_another_push_runs_merges_it_in(tmp_path):
-    """Session B's push lands while session A's upload runs (A read the store before it): A's version, newer,
-    holds B's old copy; A sees B's version appear and pushes once more with both runs' newest copies."""
-    from kaggle_t2sql.kaggle.bundle import seal_version, stage_version
-
-    a, b = tmp_path / "a", tmp_path / "b"
-    session(small_config("training.keep_checkpoints=4"), a, cut=4)
-    session(small_config("training.keep_checkpoints=4", "run_name=run-b"), b, cut=4)
-
-    def staged(name, *parts):
-        for run_dir, step in parts:
-            stage_version(tmp_path / name, run_dir, checkpoint=run_dir / "checkpoints" / f"checkpoint-{step}")
-        seal_version(tmp_path / name)
-        return tmp_path / name
-
-    class BPushesMeanwhile(LocalStore):  # the fault: the other session's whole push happens during this put
-        race = True
-
-        def put(self, root, note, expendable):
-            if self.race:
-                self.race = False
-                LocalStore(self.root).commit(staged("b-push", (a, 2), (b, 4)), run_name="run-b")
-            return super().put(root, note, expendable)
-
-    store = BPushesMeanwhile(tmp_path / "store")
-    LocalStore(store.root).commit(staged("start", (a, 2), (b, 2)))
-    with pytest.warns(UserWarning, match="another session pushed while this push ran"):
-        store.commit(staged("a-push", (a, 4), (b, 2)), run_name="tiny-demo")
-    assert {r: m["global_step"] for r, m in store.index()["runs"].items()} == {"tiny-demo": 4, "run-b": 4}
-
-
 @pytest.mark.slow
 def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
     """Run A trains for about a minute, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a
