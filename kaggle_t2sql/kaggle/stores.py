@@ -114,13 +114,9 @@ class CheckpointStore:
         return self.list_versions()
 
     def index(self) -> dict | None:
-        """The newest ready version's readable store index (+ "version": its id), None when the store is empty."""
-        for version in reversed(self.list_versions()):
-            if version.state == "ready":
-                index = self.read_index(version)
-                if index is not None:
-                    return {**index, "version": version.id}
-        return None
+        """The newest verified version's store index (+ "version": its id), None when the store has none."""
+        version, index = self.newest_verified()
+        return {**index, "version": version.id} if version is not None else None
 
     def latest(self, run_name: str) -> dict | None:
         """That run's sync manifest in the newest version (+ "version"), None when the store lacks it."""
