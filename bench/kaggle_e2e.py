@@ -20,8 +20,8 @@ wall_seconds.
 
 Store faults (issue 17): --prune-fault keeps at most 2 store versions (every later push prunes) and makes
 Kaggle refuse one upload of the first pruning push (a partial version) and fail the version of a later
-one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time. Both
-end bit-identical to the uninterrupted run (the summary's `second_run` for the overlapping one).
+one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time. The
+exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
     [--prune-fault] [--overlapping]
