@@ -44,4 +44,3 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     check(summary)
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
-
