@@ -226,6 +226,7 @@ def test_sync_cli_push_pull_status(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four training processes; minutes on a loaded machine
 def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
     """Run A trains, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a second session in
     another folder; A pushes on after that (with B as A found it at its start: absent), then is cut itself.
@@ -250,11 +251,11 @@ def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
             args += ["--set", pair]
         log = open(tmp_path / f"{Path(folder).name}.log", "w")  # a file, not a pipe: a full pipe would stall it
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        proc.output = lambda: (proc.wait(timeout=300), log.close(), (tmp_path / f"{Path(folder).name}.log").read_text())[2]
+        proc.output = lambda: (proc.wait(timeout=900), log.close(), (tmp_path / f"{Path(folder).name}.log").read_text())[2]
         return proc
 
     def wait_for(run, step, proc):
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900
         while (store.latest(run) or {}).get("global_step", 0) < step:
             assert time.monotonic() < deadline and proc.poll() is None, proc.output() if proc.poll() is not None else "slow"
             time.sleep(0.2)
