@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import ConfigError
-from .auth import Forbidden, kaggle_api, kaggle_call
+from .auth import Forbidden, kaggle_api, kaggle_call, other_owner
 from .bundle import STORE_INDEX, BundleError, parse_index, read_index, unpack_zipped_folders, verify_bundle
 
 
@@ -145,7 +145,11 @@ class KaggleStore(CheckpointStore):
 
     def check_access(self) -> None:
         """Credentials present and accepted (CredentialsError otherwise); a missing dataset is fine:
-        the first push creates it."""
+        the first push creates it. Another account's dataset is refused here, by name: Kaggle's 403 would read
+        as "does not exist yet" and the first push would fail hours later."""
+        problem = other_owner(self.api, self.ref)
+        if problem:
+            raise Forbidden(problem)
         self._status()
 
     def _status(self) -> dict | None:
@@ -192,8 +196,7 @@ class KaggleStore(CheckpointStore):
             if status is None:
                 response = kaggle_call(self.api.dataset_create_new, str(root), public=False, quiet=True, dir_mode="zip")
             else:
-                response = kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
-                                       quiet=True, dir_mode="zip", delete_old_versions=delete_old_versions)
+                response = self._create_version(root, note, delete_old_versions)
         finally:
             (Path(root) / "dataset-metadata.json").unlink(missing_ok=True)
         if str(getattr(response, "status", "ok") or "ok").lower() != "ok" or getattr(response, "error", ""):
@@ -202,6 +205,18 @@ class KaggleStore(CheckpointStore):
         version = int(status["current_version_number"])
         self._check_complete(root, version)
         return version
+
+    def _create_version(self, root: Path, note: str, delete_old_versions: bool):
+        """A 403 on our own dataset is Kaggle refusing a new version while one (the first, kagglehub PR #182) is
+        still processing, not another account's dataset: wait until it is ready, then try again."""
+        for attempt in range(3):
+            try:
+                return kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
+                                   quiet=True, dir_mode="zip", delete_old_versions=delete_old_versions)
+            except Forbidden:
+                if attempt == 2 or other_owner(self.api, self.ref):
+                    raise
+                self.wait_ready(exists=True)
 
     def _listed_files(self, version: int) -> list[str]:
         names, token = [], None
