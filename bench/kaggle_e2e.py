@@ -165,6 +165,8 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                           "names_the_secret": "add a secret named KAGGLE_API_TOKEN" in first.log}
         print(f"first session, no secret attached: {first.status} after {first.elapsed_s:.0f} s", flush=True)
         sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
+        if quota_hours:  # the quota week starts with the chain (the short failed first session is not counted)
+            emu.gpu_quota_used_hours = 0.0
         chain_logs: list[str] = []
         # step 5: chain from outside, or push once more and let the notebook push its successors
         if self_chain:

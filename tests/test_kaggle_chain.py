@@ -96,7 +96,7 @@ def test_a_running_version_is_never_pushed_over(emu, tmp_path):
     push_kernel(api, folder)
     emu.set_kernel_status(KERNEL, "running")
     with pytest.raises(VersionRunning, match="second session of the run"):
-        chain(api, folder, [], wait_running=False)
+        chain(api, folder, [], wait_running=False, session_timeout_s=2.0)
     assert len(emu.kernel_runs(KERNEL)) == 1
     threading.Timer(0.6, lambda: emu.set_kernel_status(KERNEL, "complete")).start()
     emu.on_kernel_push = lambda ref, version, f: emu.set_kernel_status(ref, "complete", version)
