@@ -28,7 +28,7 @@ What a session gets, and where each behaviour comes from:
     (KaggleEmulator.issue_notebook_token): reads of the session's attached inputs only, 403 on
     everything else. `notebook_tokens` lists the tokens issued, so a test can look for them in
     logs, outputs and datasets;
-  * queued before running: `queue_seconds` (default 0) in status `queued` before the session starts
+  * queued before running: `queue_seconds` (default 0.5) in status `queued` before the session starts
     (KernelWorkerStatus QUEUED; Kaggle queues a version when no machine is free);
   * GPU quota while a session runs: `live_quota` (default True) charges a running GPU session's
     elapsed time as it goes (the harsher reading: Kaggle's quota page is seen to grow during a
@@ -165,7 +165,7 @@ class KaggleImage:
 
 class KaggleSessions:
     def __init__(self, emu, root: Path, time_scale: float = 1.0, session_hours: float = SESSION_HOURS,
-                 layout: str = "slug", cache_dir: Optional[str] = None, queue_seconds: float = 0.0,
+                 layout: str = "slug", cache_dir: Optional[str] = None, queue_seconds: float = 0.5,
                  live_quota: bool = True):
         self.emu = emu
         self.root = Path(root)
