@@ -157,6 +157,9 @@ def use_user_credentials() -> None:
 def secret_values() -> list[str]:
     values = [os.environ[n] for n in ("KAGGLE_API_TOKEN", "KAGGLE_KEY") if os.environ.get(n)]
     values += [t for t in (notebook_token(), *_remembered_notebook_token) if t]
+    token_file = Path(os.environ.get("KAGGLE_API_TOKEN") or "/nonexistent")
+    if token_file.is_file():  # KAGGLE_API_TOKEN may name a file holding the token (kagglesdk 0.1.37)
+        values.append(token_file.read_text(errors="ignore").strip())
     for path in (folder / name for folder in config_dirs() for name in ("access_token", "kaggle.json")):
         if path.is_file():
             text = path.read_text(errors="ignore")
