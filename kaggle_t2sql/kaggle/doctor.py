@@ -174,7 +174,8 @@ def doctor(store: str = "", need_gpu: bool = False, need_push: bool | None = Non
         out(auth.redact(check.line()))
     fatal = [c for c in checks if not c.ok and c.fatal]
     if stop_on_failure and fatal:
-        raise DoctorFailed("this session would be wasted: " + "; ".join(f"{c.name}: {c.fix or c.detail}" for c in fatal))
+        raise DoctorFailed(auth.redact("this session would be wasted: "
+                                       + "; ".join(f"{c.name}: {c.fix or c.detail}" for c in fatal)))
     return checks
 
 
