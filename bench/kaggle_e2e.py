@@ -271,7 +271,10 @@ def main() -> int:
                         help="two other GPU sessions of the account run when the chain pushes (Kaggle's session cap)")
     parser.add_argument("--quota-hours", type=float, default=0.0,
                         help="the weekly GPU quota (e.g. 24: spent after two ~12-hour sessions; then an emulated reset)")
+    parser.add_argument("--max-steps", type=int, default=200,
+                        help="a shorter run where the machine is slow (sessions are sized from it all the same)")
     args = parser.parse_args()
+    TRAINING[TRAINING.index("training.max_steps=200")] = f"training.max_steps={args.max_steps}"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
                   busy_account=args.busy_account, quota_hours=args.quota_hours)
