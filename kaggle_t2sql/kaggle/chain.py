@@ -86,8 +86,9 @@ def push_with_retry(api, folder, log=print, cap_wait_s: float = 1800.0, cap_poll
                                             "session of the account to end)") from None
                 raise refusal from None
             attempt += 1
-            log(f"push refused, another GPU session of the account runs: {refusal}; waiting {cap_poll_s:.0f} s and "
-                f"retrying (attempt {attempt}, {waited / 60:.1f} of {cap_wait_s / 60:.0f} min waited)")
+            if attempt == 1 or int(waited // 60) > int((waited - cap_poll_s) // 60):  # the first, then once a minute
+                log(f"push refused, another GPU session of the account runs: {refusal}; retrying every "
+                    f"{cap_poll_s:g} s (attempt {attempt}, {waited / 60:.1f} of {cap_wait_s / 60:.0f} min waited)")
             sleep(cap_poll_s)
             waited += cap_poll_s
 
