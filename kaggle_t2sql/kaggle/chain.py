@@ -213,7 +213,7 @@ def run_chain(
             break
         left = gpu_hours_left(api)
         if left is not None and left < session_hours:  # Kaggle decides: the push is refused once the quota is spent
-            log(f"weekly GPU quota: {left:.1f} h left, a session may use up to {session_hours:.0f} h")
+            log(f"weekly GPU quota: {max(left, 0.0):.1f} h left, a session may use up to {session_hours:.0f} h")
         sessions_before = int((latest or {}).get("sessions", 0))
         log(f"pushing {kernel} (session {report.sessions + 1}; kernel was {status}; run at step {last_step})")
         try:
