@@ -26,7 +26,9 @@ the emulator refuses everything but reads of the session's inputs. Variants:
                     and the chain waits (logged) and retries;
   --quota-hours 24  the weekly GPU quota is 24 h and each session is ~12 emulated hours: the push
                     after two sessions is refused with Kaggle's quota text; the chain stops saying it
-                    with the reset time; after the (emulated) reset a second `chain` finishes the run.
+                    with the reset time; after the (emulated) reset `chain` carries on (on a loaded machine
+                    a session may run to its limit, 24 emulated hours, and a week hold one session:
+                    `quota_weeks` says how many resets the run needed).
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
     [--busy-account | --quota-hours 24]
@@ -168,6 +170,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         if quota_hours:  # the quota week starts with the chain (the short failed first session is not counted)
             emu.gpu_quota_used_hours = 0.0
         chain_logs: list[str] = []
+        quota_weeks = 0  # emulated weekly resets the run needed
         # step 5: chain from outside, or push once more and let the notebook push its successors
         if self_chain:
             print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
@@ -178,14 +181,20 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             if busy_account:  # two other GPU sessions run; one ends about a session later
                 emu.other_gpu_sessions = 2
                 threading.Timer(budget_s, lambda: setattr(emu, "other_gpu_sessions", 1)).start()
-            if quota_hours:
-                chain_logs.append(_chain_until_refused(chain_cmd, env, max_sessions * limit_s * 3))
-                print(chain_logs[-1][-1500:], end="", flush=True)
-                emu.gpu_quota_used_hours = 0.0  # the weekly reset
-                emu.quota_refresh_time = time.time() + 7 * 86400
-            chain = _cli(*chain_cmd, env=env, timeout=max_sessions * limit_s * 3)
-            chain_logs.append(chain.stdout)
-            print(chain.stdout[-2000:], end="", flush=True)
+            if quota_hours:  # until the quota stops it, then the (emulated) weekly reset, and `chain` again
+                for _ in range(MAX_QUOTA_WEEKS):
+                    stdout, finished = _chain_until_refused(chain_cmd, env, max_sessions * limit_s * 3)
+                    chain_logs.append(stdout)
+                    print(stdout[-1500:], end="", flush=True)
+                    if finished:
+                        break
+                    emu.gpu_quota_used_hours = 0.0  # the weekly reset
+                    emu.quota_refresh_time = time.time() + 7 * 86400
+                    quota_weeks += 1
+            else:
+                chain = _cli(*chain_cmd, env=env, timeout=max_sessions * limit_s * 3)
+                chain_logs.append(chain.stdout)
+                print(chain.stdout[-2000:], end="", flush=True)
         sessions.wait_idle()
         run_dir = out / "run"
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
@@ -209,6 +218,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "busy_account": busy_account,
             "quota_hours": quota_hours,
             "refusals": refusals(emu),
+            "quota_weeks": quota_weeks,
             "chain_waits": sum(log.count("push refused, another GPU session of the account runs") for log in chain_logs),
             "chain_stops": [line for log in chain_logs for line in log.splitlines() if line.startswith("chain stopped")],
             "notebook_token": notebook_token_report(emu, sessions, run_dir),
@@ -220,13 +230,19 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     return summary
 
 
-def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> str:
-    """`chain` that must stop at the quota: exit 1, and Kaggle's refusal in what it printed."""
+MAX_QUOTA_WEEKS = 4
+
+
+def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> tuple[str, bool]:
+    """`chain` under a quota: (its output, finished). It either finishes (exit 0) or stops at Kaggle's quota
+    refusal (exit 1, the refusal in what it printed); anything else is a failure."""
     out = subprocess.run([sys.executable, "-m", *cmd], env=env, capture_output=True, text=True, timeout=timeout,
                          cwd=str(REPO))
-    if out.returncode != 1 or "weekly GPU quota" not in out.stdout:
+    if out.returncode == 0:
+        return out.stdout, True
+    if out.returncode != 1 or "Maximum weekly GPU quota" not in out.stdout:
         raise RuntimeError(f"chain did not stop at the quota ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
-    return out.stdout
+    return out.stdout, False
 
 
 def reference_seconds(reference: Path, data_dir: Path) -> float:

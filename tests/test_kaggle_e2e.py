@@ -62,3 +62,4 @@ def test_a_busy_account_and_a_spent_quota_are_waited_out_and_stopped_at(tmp_path
     # two ~12-hour sessions spend it; one, where a loaded machine made the first session run to the 24-hour limit
     assert quota_stop and "resets" in quota_stop[0] and "used; resets" in quota_stop[0], summary["chain_stops"]
     assert "after 2 session(s)" in quota_stop[0] or "after 1 session(s)" in quota_stop[0], summary["chain_stops"]
+    assert 1 <= summary["quota_weeks"] <= kaggle_e2e.MAX_QUOTA_WEEKS
