@@ -300,7 +300,10 @@ def main() -> int:
     print(f"finished {summary['finished']} at step {summary['global_step']} of {summary['max_steps']}; "
           f"{len(summary['sessions'])} sessions; {summary['gpu_hours_used']} emulated GPU hours; "
           f"identical to an uninterrupted run: {summary['identical_to_uninterrupted']}; {summary['wall_seconds']} s")
-    print(f"refusals seen: {summary['refusals'] or 'none'}; chain waits for the session cap: {summary['chain_waits']}; "
+    from collections import Counter
+
+    seen = "; ".join(f"{n} x {text}" for text, n in Counter(summary["refusals"]).items()) or "none"
+    print(f"refusals seen: {seen}; chain waits for the session cap: {summary['chain_waits']}; "
           f"notebook token: {summary['notebook_token']}")
     for line in summary["chain_stops"]:
         print(line)
