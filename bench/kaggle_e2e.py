@@ -16,7 +16,19 @@ emulator's client environment):
 Then the final adapter is compared with an uninterrupted local run of the same configuration,
 and DIR/summary.json is written: finished, sessions (status, start_step, end_step,
 stop_reason), first_session_without_secret, run_dir, gpu_hours_used, identical_to_uninterrupted,
-wall_seconds.
+wall_seconds, refusals (Kaggle's push refusals seen), notebook_token (calls made with Kaggle's own
+notebook token, and whether it leaked into a log, output, checkpoint or dataset).
+
+Every session has Kaggle's own notebook token (KAGGLE_API_V1_TOKEN + KAGGLE_DATA_PROXY_URL), which
+the emulator refuses everything but reads of the session's inputs. Variants:
+  --busy-account    two other GPU sessions of the account run when the chain pushes; one ends a
+                    session later: Kaggle refuses with "Maximum batch GPU session count of 2 reached."
+                    and the chain waits (logged) and retries;
+  --quota-hours 24  the weekly GPU quota is 24 h and each session is ~12 emulated hours: the push
+                    after two sessions is refused with Kaggle's quota text; the chain stops saying it
+                    with the reset time; after the (emulated) reset `chain` carries on (on a loaded machine
+                    a session may run to its limit, 24 emulated hours, and a week hold one session:
+                    `quota_weeks` says how many resets the run needed).
 
 Store faults (issue 17): --prune-fault keeps at most 2 store versions (every later push prunes) and makes
 Kaggle refuse one upload of the first pruning push (a partial version) and fail the version of a later
@@ -24,7 +36,7 @@ one; --overlapping chains a second run (RUN2, its own notebook) on the same stor
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
-    [--prune-fault] [--overlapping]
+    [--prune-fault] [--overlapping] [--busy-account | --quota-hours 24] [--max-steps N]
 """
 
 from __future__ import annotations
@@ -59,7 +71,25 @@ def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedPro
                          cwd=str(REPO))
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:3])} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    if args[0] == "kaggle" and "error:" in out.stdout.lower():  # the kaggle CLI exits 0 on a refusal: read what it says
+        raise RuntimeError(f"{' '.join(args[:3])} was refused: {out.stdout[-2000:]}")
     return out
+
+
+def notebook_token_report(emu, sessions, *roots: Path) -> dict:
+    """Calls made with Kaggle's own notebook token, and whether a token of it is in any log, output, checkpoint
+    or dataset version (the token file the session was given is the one place it may be)."""
+    tokens = [t.encode() for t in sessions.notebook_tokens]
+    leaks = [r.version for r in sessions.records if any(t.decode() in r.log for t in tokens)]
+    for root in (emu.root / "datasets", emu.root / "kernels", *roots):
+        for path in Path(root).rglob("*") if Path(root).exists() else []:
+            if path.is_file() and path.name != "kaggle-api-v1-token" and any(t in path.read_bytes() for t in tokens):
+                leaks.append(str(path))
+    return {"sessions_with_it": len(tokens), "calls_made_with_it": len(emu.notebook_token_calls()), "leaked_into": leaks}
+
+
+def refusals(emu) -> list[str]:
+    return [c["response"]["error"] for c in emu.calls("SaveKernel") if (c.get("response") or {}).get("error")]
 
 
 def session_rows(ledger: list[dict], records) -> list[dict]:
@@ -119,7 +149,8 @@ def _inject_pruning_faults(emu, stop) -> list[str]:
 
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
-        prune_fault: bool = False, overlapping: bool = False) -> dict:
+        prune_fault: bool = False, overlapping: bool = False, busy_account: bool = False,
+        quota_hours: float = 0.0) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
     and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is the
     reference's wall time / SESSIONS_PER_RUN, so a run takes 3-5 sessions on a fast or a slow machine
@@ -137,12 +168,15 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     reference = reference or out / "reference"
     session_s = max(reference_seconds(reference, out / "reference-data") / SESSIONS_PER_RUN, 8.0)
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
+    # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them)
+    time_scale, session_hours = ((SESSION_HOURS * 3600 / budget_s, 2 * SESSION_HOURS) if quota_hours
+                                 else (SESSION_HOURS * 3600 / limit_s, SESSION_HOURS))
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
-        emu.gpu_quota_total_hours = 1000.0  # a week's 30 h covers ~2.5 real sessions; quota stops are tested apart
+        emu.gpu_quota_total_hours = quota_hours or 1000.0  # a week's 30 h covers ~2.5 real sessions
         env = emu.subprocess_env(out / "client")
         from kaggle_t2sql.tiny import tiny_model_dir
 
-        sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=SESSION_HOURS * 3600 / limit_s,
+        sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
         # README step 2: a training subset, published as a dataset
@@ -182,6 +216,10 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                           "names_the_secret": "add a secret named KAGGLE_API_TOKEN" in first.log}
         print(f"first session, no secret attached: {first.status} after {first.elapsed_s:.0f} s", flush=True)
         sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
+        if quota_hours:  # the quota week starts with the chain (the short failed first session is not counted)
+            emu.gpu_quota_used_hours = 0.0
+        chain_logs: list[str] = []
+        quota_weeks = 0  # emulated weekly resets the run needed
         # step 5: chain from outside, or push once more and let the notebook push its successors
         if self_chain:
             print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
@@ -192,9 +230,25 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                 second = subprocess.Popen([sys.executable, "-m", "kaggle_t2sql", "chain", "--folder", str(out / "kernel2"),
                                            "--poll-seconds", "0.5", "--max-sessions", str(max_sessions)], env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(REPO))
-            chain = _cli("kaggle_t2sql", "chain", "--folder", str(kernel), "--poll-seconds", "0.5", "--max-sessions",
-                         str(max_sessions), env=env, timeout=max_sessions * limit_s * 3)
-            print(chain.stdout[-2000:], end="", flush=True)
+            chain_cmd = ["kaggle_t2sql", "chain", "--folder", str(kernel), "--poll-seconds", "0.5", "--max-sessions",
+                         str(max_sessions)]
+            if busy_account:  # two other GPU sessions run; one ends about a session later
+                emu.other_gpu_sessions = 2
+                threading.Timer(budget_s, lambda: setattr(emu, "other_gpu_sessions", 1)).start()
+            if quota_hours:  # until the quota stops it, then the (emulated) weekly reset, and `chain` again
+                for _ in range(MAX_QUOTA_WEEKS):
+                    stdout, finished = _chain_until_refused(chain_cmd, env, max_sessions * limit_s * 3)
+                    chain_logs.append(stdout)
+                    print(stdout[-1500:], end="", flush=True)
+                    if finished:
+                        break
+                    emu.gpu_quota_used_hours = 0.0  # the weekly reset
+                    emu.quota_refresh_time = time.time() + 7 * 86400
+                    quota_weeks += 1
+            else:
+                chain = _cli(*chain_cmd, env=env, timeout=max_sessions * limit_s * 3)
+                chain_logs.append(chain.stdout)
+                print(chain.stdout[-2000:], end="", flush=True)
             if second is not None:
                 print(second.communicate(timeout=max_sessions * limit_s * 3)[0][-2000:], end="", flush=True)
         sessions.wait_idle()
@@ -232,12 +286,34 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                                for v in emu.dataset_versions(ref)],
             "second_run": second_run,
             "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
+            "busy_account": busy_account,
+            "quota_hours": quota_hours,
+            "refusals": refusals(emu),
+            "quota_weeks": quota_weeks,
+            "chain_waits": sum(log.count("push refused, another GPU session of the account runs") for log in chain_logs),
+            "chain_stops": [line for log in chain_logs for line in log.splitlines() if line.startswith("chain stopped")],
+            "notebook_token": notebook_token_report(emu, sessions, run_dir),
             "session_budget_s": round(budget_s, 1),
             "session_limit_s": round(limit_s, 1),
             "wall_seconds": round(time.monotonic() - started, 1),
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+MAX_QUOTA_WEEKS = 4
+
+
+def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> tuple[str, bool]:
+    """`chain` under a quota: (its output, finished). It either finishes (exit 0) or stops at Kaggle's quota
+    refusal (exit 1, the refusal in what it printed); anything else is a failure."""
+    out = subprocess.run([sys.executable, "-m", *cmd], env=env, capture_output=True, text=True, timeout=timeout,
+                         cwd=str(REPO))
+    if out.returncode == 0:
+        return out.stdout, True
+    if out.returncode != 1 or "Maximum weekly GPU quota" not in out.stdout:
+        raise RuntimeError(f"chain did not stop at the quota ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
+    return out.stdout, False
 
 
 def reference_seconds(reference: Path, data_dir: Path) -> float:
@@ -281,10 +357,18 @@ def main() -> int:
     parser.add_argument("--prune-fault", action="store_true",
                         help="store.max_versions=2, one refused upload and one failed version in pruning pushes")
     parser.add_argument("--overlapping", action="store_true", help="a second run chained on the same store at once")
+    parser.add_argument("--busy-account", action="store_true",
+                        help="two other GPU sessions of the account run when the chain pushes (Kaggle's session cap)")
+    parser.add_argument("--quota-hours", type=float, default=0.0,
+                        help="the weekly GPU quota (e.g. 24: spent after two ~12-hour sessions; then an emulated reset)")
+    parser.add_argument("--max-steps", type=int, default=200,
+                        help="a shorter run where the machine is slow (sessions are sized from it all the same)")
     args = parser.parse_args()
+    TRAINING[TRAINING.index("training.max_steps=200")] = f"training.max_steps={args.max_steps}"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
-                  prune_fault=args.prune_fault, overlapping=args.overlapping)
+                  prune_fault=args.prune_fault, overlapping=args.overlapping,
+                  busy_account=args.busy_account, quota_hours=args.quota_hours)
     for row in summary["sessions"]:
         print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
               f"({row['stop_reason']}), {row['elapsed_s']} s")
@@ -297,6 +381,13 @@ def main() -> int:
     if second:
         print(f"second run: finished {second['finished']} at step {second['global_step']}; identical to an "
               f"uninterrupted run: {second['identical_to_uninterrupted']}")
+    from collections import Counter
+
+    seen = "; ".join(f"{n} x {text}" for text, n in Counter(summary["refusals"]).items()) or "none"
+    print(f"refusals seen: {seen}; chain waits for the session cap: {summary['chain_waits']}; "
+          f"notebook token: {summary['notebook_token']}")
+    for line in summary["chain_stops"]:
+        print(line)
     print(f"summary: {args.out / 'summary.json'}")
     ok = summary["finished"] and summary["identical_to_uninterrupted"]
     return 0 if ok and (not second or (second["finished"] and second["identical_to_uninterrupted"])) else 1

@@ -167,8 +167,22 @@ def cmd_chain(args) -> int:
     check_client()
     api = kaggle_api()
     report = run_chain(api, spec.kernel, args.folder, open_store(f"kaggle:{spec.store}", api=api),
-                       spec.config().run_name, max_sessions=args.max_sessions, poll_s=args.poll_seconds)
+                       spec.config().run_name, max_sessions=args.max_sessions, poll_s=args.poll_seconds,
+                       wait_running=not args.no_wait, cap_wait_s=args.cap_wait_minutes * 60)
     return 0 if report.stop_reason == "finished" or report.stop_reason.startswith("max sessions") else 1
+
+
+def cmd_doctor(args) -> int:
+    """What a Kaggle session needs, one line per check with its fix; exit 1 on a session-wasting failure."""
+    from .kaggle.doctor import doctor
+    from .kaggle.kernel import load_spec
+
+    store, wheel = args.store, ""
+    if args.folder:
+        spec = load_spec(args.folder)
+        store, wheel = store or f"kaggle:{spec.store}", spec.wheel_dataset
+    checks = doctor(store, need_gpu=args.need_gpu, wheel_dataset=wheel)
+    return 1 if any(c.fatal and not c.ok for c in checks) else 0
 
 
 def cmd_kaggle_init(args) -> int:
@@ -465,7 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", default="kaggle-kernel", help="the kernel folder written by kaggle-init")
     p.add_argument("--max-sessions", type=int, default=10)
     p.add_argument("--poll-seconds", type=float, default=60.0)
+    p.add_argument("--no-wait", action="store_true",
+                   help="refuse (instead of waiting) when a version of the kernel is queued or running")
+    p.add_argument("--cap-wait-minutes", type=float, default=180.0,
+                   help="how long to wait and retry while Kaggle refuses the push for the account's GPU session cap")
     p.set_defaults(func=cmd_chain)
+
+    p = sub.add_parser("doctor", help="check what a Kaggle session needs (GPU, credentials, secret, internet, quota, wheels)")
+    p.add_argument("--store", default="", help="the checkpoint store (kaggle:owner/slug)")
+    p.add_argument("--folder", default="", help="a kernel folder written by kaggle-init (its store and wheel dataset)")
+    p.add_argument("--need-gpu", action="store_true", help="no usable GPU is a failure")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("prepare", help="sample a training subset (e.g. SynSQL) into a folder / Kaggle Dataset")
     p.add_argument("--source", required=True, choices=["synsql", "spider", "bird", "jsonl", "bundled"])

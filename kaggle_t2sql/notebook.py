@@ -79,6 +79,17 @@ def working_path(name: str) -> Path:
     return kaggle_env.working_dir() / name
 
 
+def preflight(preset: str, store: str = "", chain: bool = False, kernel_spec: dict | None = None) -> list:
+    """`kaggle-t2sql doctor` as the notebook's first step: one line per check, and a stop (DoctorFailed) on a
+    failure that would waste the session (e.g. no attached secret for a session that must push)."""
+    from .kaggle.doctor import doctor
+
+    cfg_store = store or (f"kaggle:{kernel_spec['user']}/{kernel_spec['store_slug']}" if kernel_spec else "")
+    need_gpu = not make_config(preset).model.name_or_path == "tiny"
+    return doctor(cfg_store, need_gpu=need_gpu, need_push=cfg_store.startswith("kaggle:") or chain,
+                  wheel_dataset=(kernel_spec or {}).get("wheel_dataset", ""), stop_on_failure=True)
+
+
 def start_session(preset: str, run_name: str = "", output_dir: str = "", time_budget_minutes: float = 0.0,
                   store: str = "", data_source: str = "", data_path: str = "", per_complexity: int = 0,
                   limit: int = 0, overrides: dict | None = None, chain: bool = False,
@@ -183,51 +194,59 @@ def push_next_session(session: Session, result) -> bool:
 
     Pushes the next version of this kernel (its source pulled from Kaggle, its metadata
     rebuilt from the kernel spec: checkpoint dataset attached, GPU T4 x2, internet) unless
-    the run is finished, this session brought no progress to the store, the run reached
-    its session cap, or the weekly GPU quota would not cover another session.
+    the run is finished, this session brought no progress to the store, or the run reached
+    its session cap. Kaggle decides on the quota and the account's session cap, and its
+    refusal is read (the push reply's `error`): the session cap is waited out while this
+    session has time left; the spent quota stops the chain. Either way this session's
+    checkpoint is already in the store, and `<run>/next-session.json` says whether the
+    chain goes on and why not; `kaggle-t2sql chain` from outside carries on from there.
     """
     import tempfile
 
+    from . import atomic
     from .kaggle.auth import kaggle_api, kaggle_call
-    from .kaggle.chain import gpu_hours_left
-    from .kaggle.kernel import push_kernel, write_kernel_folder
+    from .kaggle.chain import push_with_retry
+    from .kaggle.kernel import KernelPushRefused, write_kernel_folder
     from .kaggle.stores import open_store
 
     spec = session.spec
+
+    def stop(reason: str, pushed_version: int = 0) -> bool:
+        atomic.write_json(session.output_dir / "next-session.json",
+                          {"pushed": bool(pushed_version), "version": pushed_version, "chain_stopped": reason})
+        print(f"pushed the next session of {spec.kernel} (version {pushed_version})" if pushed_version
+              else f"chain stopped: {reason}", flush=True)
+        return bool(pushed_version)
+
     if result.status == "finished":
-        print("run finished: no next session")
-        return False
+        return stop("run finished: no next session")
     if result.stop_reason == "nonfinite":
-        print(f"no next session: {result.error}")
-        return False
+        return stop(f"no next session: {result.error}")
     api = kaggle_api()
     store = open_store(session.cfg.store.uri, api=api)
     if hasattr(store, "wait_ready"):
         store.wait_ready()
     latest = store.latest(session.cfg.run_name) or {}
     if latest.get("global_step", 0) <= result.start_step:
-        print(f"no next session: this session brought no progress to {store.uri} "
-              f"(store at step {latest.get('global_step', 0)}){'; ' + result.push_errors[-1] if result.push_errors else ''}")
-        return False
+        return stop(f"no next session: this session brought no progress to {store.uri} (store at step "
+                    f"{latest.get('global_step', 0)}){'; ' + result.push_errors[-1] if result.push_errors else ''}")
     if latest.get("finished"):
-        print("run finished: no next session")
-        return False
+        return stop("run finished: no next session")
     if latest.get("sessions", 0) >= spec.max_sessions:
-        print(f"no next session: {latest.get('sessions')} sessions reached the cap of {spec.max_sessions}")
-        return False
-    left = gpu_hours_left(api)
-    if left is not None and left < kaggle_env.SESSION_HOURS:
-        print(f"no next session: weekly GPU quota has {left:.1f} h left, a session needs up to {kaggle_env.SESSION_HOURS} h")
-        return False
+        return stop(f"no next session: {latest.get('sessions')} sessions reached the cap of {spec.max_sessions}")
+    cap_wait_s = max(0.0, min(1800.0, session.seconds_left() - 600.0))  # never past this session's own end
     with tempfile.TemporaryDirectory() as pulled, tempfile.TemporaryDirectory() as folder:
         kaggle_call(api.kernels_pull, spec.kernel, path=pulled, metadata=False, quiet=True)
         source = next(Path(pulled).glob("*.ipynb"), None)
         if source is None:
             raise T2SQLError(f"kernels_pull {spec.kernel} returned no notebook: cannot push the next session")
         write_kernel_folder(spec, folder, source=source.read_text())
-        version = push_kernel(api, folder)
-    print(f"pushed the next session of {spec.kernel} (version {version})")
-    return True
+        try:
+            version = push_with_retry(api, folder, cap_wait_s=cap_wait_s, cap_poll_s=min(60.0, max(1.0, cap_wait_s / 10)))
+        except KernelPushRefused as exc:  # this session's checkpoint is pushed: only the chain stops
+            return stop(f"the push of the next session was refused: {exc}. The checkpoint of this session is in "
+                        f"{store.uri}; run `kaggle-t2sql chain` (or push the kernel) to carry on")
+    return stop("", version)
 
 
 def evaluate(cfg: RunConfig, adapter: str = "", data: str = "bundled", data_path: str = "", split: str = "dev",

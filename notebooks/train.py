@@ -56,9 +56,12 @@ if importlib.util.find_spec("kaggle_t2sql") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *src], check=True)
 
 # %%
-from IPython.display import Image, Markdown, display
-
 from kaggle_t2sql import notebook as nb
+
+nb.preflight(preset, store, chain, kernel_spec)  # `kaggle-t2sql doctor`: stops here on a session-wasting failure
+
+# %%
+from IPython.display import Image, Markdown, display
 
 session = nb.start_session(preset, run_name, output_dir, time_budget_minutes, store, data_source, data_path,
                            per_complexity, limit, overrides, chain, kernel_spec)

@@ -115,6 +115,8 @@ Test controls (attributes / methods of KaggleEmulator)
                                          push as a user captured it: "Maximum weekly GPU quota of 30.00 hours reached.");
                                          the quota and max_concurrent_gpu_sessions (2: "Maximum batch GPU session count
                                          of 2 reached", adapter-hub/playground PR#4) refuse on their own
+  other_gpu_sessions = N                 GPU sessions of the account that run elsewhere (interactive, other kernels):
+                                         they count toward max_concurrent_gpu_sessions
   status_lag_polls = N                   after a push, N kernels_status polls still describe the previous version (the
                                          staleness kaggle-cli PR#1177 guards against)
   model_exists(handle)                   which model sources exist (KaggleSessions registers them); dataset and model
@@ -129,6 +131,16 @@ Test controls (attributes / methods of KaggleEmulator)
   add_kernel_output(ref, relpath, data, version=None), set_kernel_log(ref, text, version=None)
   gpu_quota_total_hours / gpu_quota_used_hours (gpu_hours_remaining property), tpu_* likewise
   add_user(name, key=None, token=None)   more accounts (for cross-owner tests)
+  issue_notebook_token(user, inputs)     Kaggle's own notebook token (what a session finds in the file named by
+                                         KAGGLE_API_V1_TOKEN; kagglesdk kaggle_env.get_access_token_from_env prefers it
+                                         to the user's credentials). What it may do is undocumented: the harsher
+                                         reading here: IntrospectToken takes it as the user's, it may READ the
+                                         datasets in `inputs` (the session's attached inputs), and everything else,
+                                         every write included, gets 403. notebook_token_calls() lists its requests
+  throttle_next = N, retry_after_s       (throttle_only = "RpcName": only that RPC) the next N RPCs answer HTTP 429 with Retry-After (the client retries 429 up to
+                                         10 times honouring Retry-After: ARCHITECTURE "More facts", kagglesdk)
+  known_machine_shapes                   SaveKernel refuses any other machine_shape with an `error` (Kaggle's list:
+                                         kaggle-cli PR #1198 "NvidiaTeslaT4", #821 P100 default, TPU shapes)
   requests / calls(method) / clear_log() request log: method, path, rpc, body (secrets masked), status, user
 
 Usage
@@ -309,6 +321,7 @@ class KaggleEmulator:
         self.refuse_next_push: Optional[str] = None  # SaveKernel answers {"error": <this>} once (no version made)
         self.status_lag_polls = 0  # after a push, this many status polls still describe the previous version
         self.max_concurrent_gpu_sessions = 2  # Kaggle: at most two GPU sessions at a time per user
+        self.other_gpu_sessions = 0  # GPU sessions of the account this emulator does not run (e.g. in the editor)
         self.model_exists: Callable[[str], bool] = lambda handle: False  # KaggleSessions registers models
         self.on_kernel_push: Optional[Callable[[str, int, Path], Any]] = None
         self.kernel_push_hook_async = False
@@ -321,6 +334,14 @@ class KaggleEmulator:
         self.tpu_quota_total_hours = 20.0
         self.tpu_quota_used_hours = 0.0
         self.quota_refresh_time = time.time() + 5 * 86400
+
+        # Kaggle's own notebook token (see issue_notebook_token), HTTP 429 and machine shapes
+        self.notebook_tokens: dict[str, dict] = {}
+        self.throttle_next = 0
+        self.throttle_only: Optional[str] = None  # only this RPC (e.g. "GetKernelSessionStatus") is throttled
+        self.retry_after_s = 1
+        self.known_machine_shapes = ("NvidiaTeslaT4", "NvidiaTeslaP100", "NvidiaTeslaT4Highmem", "NvidiaL4",
+                                     "NvidiaL4X1", "TpuV38", "Tpu1VmV38", "TpuV6E8")
 
         self.requests: list[dict] = []
         self._lock = threading.RLock()
@@ -450,6 +471,17 @@ class KaggleEmulator:
     def add_user(self, name: str, key: Optional[str] = None, token: Optional[str] = None) -> None:
         self.users[name] = {"key": key, "token": token}
 
+    def issue_notebook_token(self, user: str, inputs: list[str]) -> str:
+        """A notebook token of `user` that may only read the datasets `inputs` (owner/slug)."""
+        token = "kgl-nb-" + secrets.token_urlsafe(18)
+        with self._lock:
+            self.notebook_tokens[token] = {"user": user, "inputs": sorted({"/".join(i.split("/")[:2]) for i in inputs})}
+        return token
+
+    def notebook_token_calls(self) -> list[dict]:
+        with self._lock:
+            return [r for r in self.requests if r.get("notebook_token")]
+
     # ------------------------------------------------------------------ request log
 
     def calls(self, method: Optional[str] = None) -> list[dict]:
@@ -467,6 +499,7 @@ class KaggleEmulator:
 
     def _mask(self, value):
         secrets_ = [v for u in self.users.values() for v in (u.get("key"), u.get("token")) if v]
+        secrets_ += list(self.notebook_tokens)
         if isinstance(value, dict):
             return {k: ("***" if k == "token" and value.get(k) in secrets_ else self._mask(v)) for k, v in value.items()}
         if isinstance(value, list):
@@ -715,6 +748,10 @@ class KaggleEmulator:
             for user, account in self.users.items():
                 if account.get("token") and secrets.compare_digest(account["token"].encode(), value.strip().encode()):
                     return user
+            notebook = self.notebook_tokens.get(value.strip())
+            if notebook:
+                self._tls.notebook = notebook
+                return notebook["user"]
         raise ApiError(401, "Unauthenticated")
 
     def _handle_rpc(self, h, path: str, service: str, name: str) -> None:
@@ -728,7 +765,16 @@ class KaggleEmulator:
         record["body"] = self._mask(body)
         header = h.headers.get("Authorization")
         record["auth"] = header.split(" ", 1)[0].lower() if header else None
+        self._tls.__dict__.pop("notebook", None)
         try:
+            with self._lock:
+                throttled = self.throttle_next > 0 and self.throttle_only in (None, name)
+                self.throttle_next -= 1 if throttled else 0
+            if throttled:  # kagglesdk retries 429 honouring Retry-After
+                record["status"] = 429
+                self._send(h, 429, json.dumps({"code": 429, "message": "Too Many Requests"}).encode(),
+                           headers={"Retry-After": str(self.retry_after_s)})
+                return
             entry = self._rpcs.get((service, name))
             if entry is None:
                 raise ApiError(404, f"The emulator does not implement {service}/{name}")
@@ -737,6 +783,10 @@ class KaggleEmulator:
             record["user"] = user
             if needs_auth and user is None:
                 raise ApiError(401, "Unauthenticated")
+            notebook = self._tls.__dict__.pop("notebook", None)
+            if notebook is not None:
+                record["notebook_token"] = True
+                self._notebook_token_allows(name, body, notebook)
             with self._lock:
                 result = fn(body, user)
             for action in self._tls.__dict__.pop("after", []):  # e.g. on_kernel_push, outside the lock
@@ -759,6 +809,15 @@ class KaggleEmulator:
             record["status"] = 200
             record["response"] = result
             self._send_json(h, 200, result)
+
+    _NOTEBOOK_READS = ("GetDatasetStatus", "GetDataset", "ListDatasetFiles", "GetDatasetMetadata", "DownloadDataset")
+
+    def _notebook_token_allows(self, rpc: str, body: dict, notebook: dict) -> None:
+        """The harsher reading of the notebook token's rights: reads of the session's attached inputs only."""
+        ref = f"{body.get('ownerSlug', '')}/{body.get('datasetSlug', '')}"
+        if rpc not in self._NOTEBOOK_READS or ref not in notebook["inputs"]:
+            raise ApiError(403, f"Permission denied: the notebook token may not call {rpc}"
+                                + (f" on {ref}" if ref != "/" else ""))
 
     # ------------------------------------------------------------------ uploads
 
@@ -916,6 +975,9 @@ class KaggleEmulator:
         for name, account in self.users.items():
             if account.get("token") and secrets.compare_digest(account["token"], token):
                 return {"active": True, "username": name, "clientId": "kaggle-emulator", "scope": "resources.admin:*"}
+        if token in self.notebook_tokens:  # taken as valid: the client then authenticates with it (the harsh case)
+            return {"active": True, "username": self.notebook_tokens[token]["user"], "clientId": "kaggle-notebook",
+                    "scope": "resources.notebook"}
         return {"active": False}
 
     # ------------------------------------------------------------------ RPC: blobs
@@ -1293,13 +1355,17 @@ class KaggleEmulator:
         if self.refuse_next_push:
             message, self.refuse_next_push = self.refuse_next_push, None
             return message
+        shape = body.get("machineShape")
+        if shape and shape not in self.known_machine_shapes:  # SaveKernel checks the shape (kaggle-cli PR #1198)
+            return f"Invalid machine shape {shape!r}"
         if body.get("enableGpu"):
             if self.gpu_hours_remaining <= 0:
                 return f"Maximum weekly GPU quota of {self.gpu_quota_total_hours:.2f} hours reached."
             running = sum(1 for k in self._state["kernels"].values() if k["owner"] == user and k.get("enableGpu")
                           for v in k["versions"] if v["status"] in ("QUEUED", "RUNNING"))
+            running += self.other_gpu_sessions
             if running >= self.max_concurrent_gpu_sessions:
-                return f"Maximum batch GPU session count of {self.max_concurrent_gpu_sessions} reached"
+                return f"Maximum batch GPU session count of {self.max_concurrent_gpu_sessions} reached."
         return None
 
     def _run_hook(self, ref: str, number: int, folder: Path) -> None:

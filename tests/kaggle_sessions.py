@@ -20,7 +20,20 @@ What a session gets, and where each behaviour comes from:
     KAGGLE_USER_SECRETS_TOKEN only then (whether Kaggle sets it without attached secrets is
     undocumented: without it the client's constructor raises, the harsher case);
     KAGGLE_KERNEL_RUN_TYPE=Batch (seen in logs of committed runs; docker-python's tests use
-    "Interactive"); no Kaggle credentials otherwise (no ~/.kaggle, no KAGGLE_* variables);
+    "Interactive"); no Kaggle credentials of the user otherwise (no ~/.kaggle);
+  * Kaggle's own notebook token: KAGGLE_DATA_PROXY_URL set and KAGGLE_API_V1_TOKEN naming a file
+    that holds a token of the kernel's owner (kagglesdk 0.1.37 kaggle_env: with both
+    KAGGLE_KERNEL_RUN_TYPE and KAGGLE_DATA_PROXY_URL set, the client uses that token before any
+    other credentials). The emulator takes the harsher reading of its rights
+    (KaggleEmulator.issue_notebook_token): reads of the session's attached inputs only, 403 on
+    everything else. `notebook_tokens` lists the tokens issued, so a test can look for them in
+    logs, outputs and datasets;
+  * queued before running: `queue_seconds` (default 0.5) in status `queued` before the session starts
+    (KernelWorkerStatus QUEUED; Kaggle queues a version when no machine is free);
+  * GPU quota while a session runs: `live_quota` (default True) charges a running GPU session's
+    elapsed time as it goes (the harsher reading: Kaggle's quota page is seen to grow during a
+    session; what the API reports mid-session is undocumented), so a push made by a running
+    session is judged with that session's time already counted, once;
   * the network of a session with internet on: the emulated Kaggle API (client env of the
     emulator); with internet off, proxies that lead nowhere;
   * the pushed notebook run by papermill exactly as pushed, no parameters injected (Kaggle runs
@@ -93,7 +106,7 @@ class UserSecretsClient:
             raise ValidationError("Label must be non-empty.")
         if label not in self._secrets:
             raise BackendError("Unexpected response from the service. Response: "
-                               "{'wasSuccessful': 'false', 'errors': ['No user secrets exist for kernel']}")
+                               "{'wasSuccessful': 'false', 'errors': ['No user secrets exist for kernel id 1.']}")
         return self._secrets[label]
 '''
 
@@ -152,7 +165,8 @@ class KaggleImage:
 
 class KaggleSessions:
     def __init__(self, emu, root: Path, time_scale: float = 1.0, session_hours: float = SESSION_HOURS,
-                 layout: str = "slug", cache_dir: Optional[str] = None):
+                 layout: str = "slug", cache_dir: Optional[str] = None, queue_seconds: float = 0.5,
+                 live_quota: bool = True):
         self.emu = emu
         self.root = Path(root)
         self.time_scale = time_scale
@@ -162,6 +176,9 @@ class KaggleSessions:
         self.secrets: dict[str, dict[str, str]] = {}  # kernel ref -> attached secrets (label -> value)
         self.models: dict[str, Path] = {}  # model handle owner/model/framework/variation/version -> files
         self.records: list[SessionRecord] = []
+        self.notebook_tokens: list[str] = []  # Kaggle's own token of each session (must never leak)
+        self.queue_seconds = queue_seconds
+        self.live_quota = live_quota
         self.image = KaggleImage(self.root)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -247,6 +264,11 @@ class KaggleSessions:
         env.pop("VIRTUAL_ENV", None)
         if self.cache_dir:
             env["T2SQL_CACHE_DIR"] = self.cache_dir
+        token = self.emu.issue_notebook_token(record.ref.split("/")[0], [m for m in record.mounted if m.count("/") == 2])
+        self.notebook_tokens.append(token)
+        (root / "kaggle-api-v1-token").write_text(token)
+        env["KAGGLE_API_V1_TOKEN"] = str(root / "kaggle-api-v1-token")
+        env["KAGGLE_DATA_PROXY_URL"] = f"{self.emu.url}/_emulator/data-proxy"
         attached = self.secrets.get(record.ref)
         if attached:
             (root / "secrets.json").write_text(json.dumps(attached))
@@ -271,8 +293,25 @@ class KaggleSessions:
         env["HOME"], env["TMPDIR"] = str(root / "home"), tempfile.mkdtemp(prefix="kgl-", dir="/tmp")
         code = next(p for p in folder.iterdir() if p.suffix == ".ipynb")
         limit = min(self.limit_s, settings.get("sessionTimeoutSeconds") or float("inf"))
+        if self.queue_seconds:
+            self.emu.set_kernel_status(ref, "queued", version)
+            time.sleep(self.queue_seconds)
         self.emu.set_kernel_status(ref, "running", version)
         record.status, record.started = "running", time.time()
+        charged, charging = [0.0], threading.Lock()  # hours of this session already charged to the quota
+
+        def charge() -> None:
+            with charging:
+                hours = (time.time() - record.started) * self.time_scale / 3600
+                self.emu.gpu_quota_used_hours += hours - charged[0]
+                charged[0] = hours
+
+        ticker = threading.Event()
+        if settings.get("enableGpu") and self.live_quota:
+            def tick():
+                while not ticker.wait(0.2):
+                    charge()
+            threading.Thread(target=tick, daemon=True).start()
         log = root / "log.txt"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
@@ -285,10 +324,11 @@ class KaggleSessions:
                 record.killed = True
             finally:
                 _kill_session(proc, marker=str(root))  # at the limit, and at the end: the container goes
+                ticker.set()
         record.ended = time.time()
         record.log = log.read_text(errors="replace")
         if settings.get("enableGpu"):
-            self.emu.gpu_quota_used_hours += record.elapsed_s * self.time_scale / 3600
+            charge()  # the rest of the session (all of it without live_quota), once
         _chmod_tree(root / "kaggle" / "input", writable=True)
         if record.killed:
             record.status = "error"

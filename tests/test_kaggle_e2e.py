@@ -30,6 +30,9 @@ def check(summary, min_sessions=3):
     steps = [(s["start_step"], s["end_step"]) for s in sessions if s["start_step"] is not None]
     assert all(b[0] <= a[1] for a, b in zip(steps, steps[1:])), steps  # each resumes where a push left it
     assert summary["gpu_hours_used"] > 0
+    token = summary["notebook_token"]  # every session had Kaggle's own token; none of our calls used it
+    assert token["sessions_with_it"] >= len(sessions) and token["calls_made_with_it"] == 0, token
+    assert token["leaked_into"] == [], token
 
 
 def test_chain_from_outside_with_every_session_killed_at_the_limit(tmp_path, reference):
@@ -44,3 +47,19 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     check(summary)
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
+
+
+def test_a_busy_account_and_a_spent_quota_are_waited_out_and_stopped_at(tmp_path, reference):
+    """Issue 25: two other GPU sessions of the account run when the chain pushes (Kaggle's session cap, waited
+    out), and a 24-hour quota is spent after two ~12-hour sessions (the chain stops with Kaggle's text and the
+    reset time); after the emulated reset, `chain` finishes the run, bit-identical."""
+    summary = kaggle_e2e.run(tmp_path / "out", busy_account=True, quota_hours=24, reference=reference)
+    check(summary)
+    assert summary["chain_waits"] >= 1
+    assert any("Maximum batch GPU session count of 2 reached." in r for r in summary["refusals"])
+    assert "Maximum weekly GPU quota of 24.00 hours reached." in summary["refusals"]
+    quota_stop = [line for line in summary["chain_stops"] if "weekly GPU quota" in line]
+    # two ~12-hour sessions spend it; one, where a loaded machine made the first session run to the 24-hour limit
+    assert quota_stop and "resets" in quota_stop[0] and "used; resets" in quota_stop[0], summary["chain_stops"]
+    assert "after 2 session(s)" in quota_stop[0] or "after 1 session(s)" in quota_stop[0], summary["chain_stops"]
+    assert 1 <= summary["quota_weeks"] <= kaggle_e2e.MAX_QUOTA_WEEKS

@@ -67,6 +67,8 @@ def test_a_session_with_a_store_but_no_usable_credentials_stops_before_training(
     record = run_once(emu, sessions, folder)  # no secret attached: kaggle_secrets' client raises on creation
     assert record.status == "error" and record.elapsed_s < 60, record.log[-3000:]
     assert "no Kaggle credentials found" in record.log and "add a secret named KAGGLE_API_TOKEN" in record.log
+    assert "FAIL secret: no Kaggle credentials found" in record.log  # the notebook's first step: doctor (issue 25)
+    assert "Kaggle's notebook token is present and NOT used" in record.log
     assert "session paused" not in record.log and "Loading weights" not in record.log  # nothing was trained
 
     sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", "KGAT_revoked_0123456789")
@@ -74,6 +76,8 @@ def test_a_session_with_a_store_but_no_usable_credentials_stops_before_training(
     assert record.status == "error" and record.elapsed_s < 60
     assert "could not be used" in record.log and "KAGGLE_API_TOKEN" in record.log
     assert "KGAT_revoked_0123456789" not in record.log
+    assert "ok   secret: attached" in record.log and "FAIL credentials:" in record.log
+    assert not any(token in record.log for token in sessions.notebook_tokens)
     assert len(emu.dataset_versions(STORE)) == versions  # nothing pushed
 
 

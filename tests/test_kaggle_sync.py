@@ -162,13 +162,6 @@ def test_chain_never_pushes_while_the_kernel_runs_and_stops_without_progress(emu
     assert len(statuses_before) >= 2  # it polled while the kernel was running, and pushed only after
 
 
-def test_chain_stops_at_the_weekly_gpu_quota(emu, tmp_path):
-    emu.gpu_hours_remaining = 5.0
-    api = kaggle_api()
-    report = run_chain(api, KERNEL, tmp_path, KaggleStore(REF, api=api), "tiny-demo", poll_s=0.01, log=lambda *_: None)
-    assert report.sessions == 0 and report.stop_reason.startswith("weekly GPU quota: 5.0 h left")
-
-
 def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
     env = emu.subprocess_env(tmp_path / "client")
     run = tmp_path / "run"

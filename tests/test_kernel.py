@@ -47,7 +47,7 @@ def test_metadata_and_notebook_parameters_come_from_one_spec(tmp_path):
     (dict(overrides={"model.name_or_path": "kaggle-model:tester/arctic/transformers/7b/1"}),
      "add --model-source tester/arctic/transformers/7b/1"),
     (dict(package_source=""), "must install kaggle_t2sql"),
-    (dict(internet=False), "--package-source needs internet"),
+    (dict(internet=False), "can neither push its checkpoints .* nor read Kaggle Secrets"),  # issue 17 item 5
     (dict(store_slug="X"), "bad store_slug"),
 ])
 def test_an_inconsistent_setup_is_refused_before_anything_is_written(tmp_path, change, message):

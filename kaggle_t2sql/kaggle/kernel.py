@@ -91,6 +91,10 @@ class KernelSpec:
         if not self.wheel_dataset and not self.package_source:
             raise ConfigError("the notebook must install kaggle_t2sql: pass --wheel (publishes and attaches the wheel "
                               "dataset) or --package-source <pip spec> (needs internet)")
+        if not self.internet:
+            raise ConfigError(f"--no-internet: a session without internet can neither push its checkpoints to "
+                              f"kaggle:{self.store} nor read Kaggle Secrets (your credentials), so every session's "
+                              "training would be lost: drop --no-internet (internet on needs a phone-verified account)")
         if self.package_source and not self.internet and not self.wheel_dataset:
             raise ConfigError("--package-source needs internet: drop --no-internet, or use --wheel")
 

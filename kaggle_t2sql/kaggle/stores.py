@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import ConfigError
-from .auth import Forbidden, kaggle_api, kaggle_call
+from .auth import Forbidden, kaggle_api, kaggle_call, other_owner
 from .bundle import (STORE_INDEX, SYNC_MANIFEST, BundleError, copy_tree, parse_index, read_index, read_manifest,
                      seal_version, unpack_zipped_folders, verify_bundle)
 
@@ -386,7 +386,11 @@ class KaggleStore(CheckpointStore):
 
     def check_access(self) -> None:
         """Credentials present and accepted (CredentialsError otherwise); a missing dataset is fine:
-        the first push creates it."""
+        the first push creates it. Another account's dataset is refused here, by name: Kaggle's 403 would read
+        as "does not exist yet" and the first push would fail hours later."""
+        problem = other_owner(self.api, self.ref)
+        if problem:
+            raise Forbidden(problem)
         self._status()
 
     def _status(self, ref: str | None = None) -> dict | None:
@@ -480,8 +484,7 @@ class KaggleStore(CheckpointStore):
             if status is None:
                 response = kaggle_call(self.api.dataset_create_new, str(root), public=False, quiet=True, dir_mode="zip")
             else:
-                response = kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
-                                       quiet=True, dir_mode="zip", delete_old_versions=prune)
+                response = self._create_version(root, note, target, prune)
         finally:
             (root / "dataset-metadata.json").unlink(missing_ok=True)
         if str(getattr(response, "status", "ok") or "ok").lower() != "ok" or getattr(response, "error", ""):
@@ -496,6 +499,18 @@ class KaggleStore(CheckpointStore):
 
     def delete(self, versions: list[Version]) -> None:
         """Kaggle's API deletes no single version: pruning happens inside `put` (class docstring)."""
+
+    def _create_version(self, root: Path, note: str, target: str, prune: bool):
+        """A 403 on our own dataset is Kaggle refusing a new version while one (the first, kagglehub PR #182) is
+        still processing, not another account's dataset: wait until it is ready, then try again."""
+        for attempt in range(3):
+            try:
+                return kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
+                                   quiet=True, dir_mode="zip", delete_old_versions=prune)
+            except Forbidden:
+                if attempt == 2 or other_owner(self.api, target):
+                    raise
+                self.wait_ready(exists=True, ref=target)
 
     def _listed(self, dataset: str) -> dict[str, int]:
         names, token = {}, None
