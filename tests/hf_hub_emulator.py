@@ -35,7 +35,7 @@ served locally), so tests keep checkpoints small. The real Hub sends binary file
 .gitattributes) through Xet; that path is not exercised here.
 
 Fault hooks for tests: `fail_next(method, path_part, status)` answers one matching request with an
-error; `corrupt(repo, path)` changes the bytes served for a stored file (all revisions);
+error; `corrupt(repo, path, revision)` changes the bytes served for a stored file;
 `drop_from_next_commit(path)` makes the next commit silently leave a file out.
 """
 
@@ -139,12 +139,13 @@ class HubEmulator:
         with self._lock:
             self._faults.append((method, path_part, status))
 
-    def corrupt(self, repo_id: str, path: str, repo_type: str = "model", data: bytes = b"corrupt") -> None:
+    def corrupt(self, repo_id: str, path: str, revision: str = "main", repo_type: str = "model",
+                data: bytes = b"corrupt") -> None:
+        """Serve other bytes for the file `path` holds at `revision` (content-addressed: every revision
+        holding the same blob is damaged with it, as on a real store)."""
         with self._lock:
             repo = self.repos[(repo_type, repo_id)]
-            for commit in repo["commits"].values():
-                if path in commit["tree"]:
-                    self.corrupted[commit["tree"][path]] = data
+            self.corrupted[repo["commits"][self._resolve(repo, revision)]["tree"][path]] = data
 
     def drop_from_next_commit(self, path: str) -> None:
         with self._lock:

@@ -31,6 +31,7 @@ class Backend:
     uri: str
     corrupt: Callable[[CheckpointStore, object, str], None]  # (store, version, "run/relative/path")
     server: object = None
+    break_credentials: Callable | None = None  # (monkeypatch): the environment now holds a wrong key or token
 
     def open(self) -> CheckpointStore:
         """A fresh store object, as a new session (another machine) would make from the URI."""
@@ -117,7 +118,7 @@ def _corrupt_kaggle(server):
     def corrupt(store, version, rel):
         run, _, inner = rel.partition("/")
         ref = store._ref_of(version)
-        folder = server.version_dir(ref, version.number) / "files"
+        folder = server.version_dir(ref, version.number)
         import io
         import zipfile
 
@@ -147,7 +148,7 @@ def _corrupt_hf(server):
             for item in src.infolist():
                 data = src.read(item)
                 dst.writestr(item, b"corrupt" + data[7:] if item.filename == inner else data)
-        server.corrupt(store.repo_id, f"{run}.zip", store.repo_type, buf.getvalue())
+        server.corrupt(store.repo_id, f"{run}.zip", version.id, store.repo_type, buf.getvalue())
     return corrupt
 
 
@@ -162,11 +163,15 @@ def backend(request, tmp_path) -> Backend:
         return Backend(name, f"local:{tmp_path / 'store'}", _corrupt_local)
     if name == "kaggle":
         emu = request.getfixturevalue("emu")
-        return Backend(name, "kaggle:tester/t2sql-ckpt", _corrupt_kaggle(emu), emu)
+        return Backend(name, "kaggle:tester/t2sql-ckpt", _corrupt_kaggle(emu), emu,
+                       lambda mp: mp.setenv("KAGGLE_KEY", "wrong-key-123456"))
     if name == "s3":
-        return Backend(name, request.getfixturevalue("s3_uri"), _corrupt_s3)
+        moto = request.getfixturevalue("moto_s3")
+        return Backend(name, request.getfixturevalue("s3_uri"), _corrupt_s3, moto,
+                       lambda mp: s3_env(mp, moto, secret="wrong-secret"))
     server = request.getfixturevalue("hub")
-    return Backend(name, f"hf:{server.user}/t2sql-ckpt", _corrupt_hf(server), server)
+    return Backend(name, f"hf:{server.user}/t2sql-ckpt", _corrupt_hf(server), server,
+                   lambda mp: mp.setenv("HF_TOKEN", "hf_wrong_token"))
 
 
 def copy_run(src: Path, dest: Path, run_name: str | None = None) -> Path:
