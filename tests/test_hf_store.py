@@ -110,3 +110,19 @@ def test_dataset_repos_and_bad_uris(tmp_path, hub):  # noqa: F811
     for bad in ("hf:only-a-name", "hf:a/b/c/d", "hf:"):
         with pytest.raises(ConfigError, match="hf:owner/repo"):
             open_store(bad)
+
+
+def test_on_kaggle_the_token_comes_from_a_secret_named_hf_token(tmp_path, hub, monkeypatch):  # noqa: F811
+    import json
+
+    from kaggle_sessions import SECRETS_STANDIN
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "kaggle_secrets.py").write_text(SECRETS_STANDIN)
+    (tmp_path / "secrets.json").write_text(json.dumps({"HF_TOKEN": hub.token}))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("KAGGLE_USER_SECRETS_TOKEN", "jwt")
+    monkeypatch.setenv("T2SQL_EMULATED_SECRETS", str(tmp_path / "secrets.json"))
+    monkeypatch.delenv("HF_TOKEN")
+    open_store("hf:tester/ckpt").check_access()  # no CredentialsError: the Secret reached the client
+    assert ("model", "tester/ckpt") in hub.repos

@@ -143,11 +143,15 @@ def test_two_sessions_pushing_at_the_same_time_keep_both_runs(backend, trained, 
             t.start()
         for t in threads:
             t.join(240)
-        if errors:  # a push that lost a race is retried by the uploader: do what it does, once
-            for run in roots:
-                backend.open().commit(roots[run][-1], "retry", run_name=run)
+    if backend.name in ("local", "kaggle") and errors:
+        # these transports refuse the loser of a race (local: the version folder's rename, kaggle: two creations of
+        # the dataset) and leave the retry to the uploader: do what it does, once; s3 and hf retry inside `put`
+        errors.clear()
+        for run in roots:
+            backend.open().commit(roots[run][-1], "retry", run_name=run)
     runs = backend.open().index()["runs"]
-    assert {r: m["global_step"] for r, m in runs.items()} == {RUN: 4, "other-run": 4}, errors
+    assert not errors
+    assert {r: m["global_step"] for r, m in runs.items()} == {RUN: 4, "other-run": 4}
 
 
 def test_a_changed_setting_is_refused_and_the_store_left_as_it_was(backend, trained, tmp_path):  # noqa: F811

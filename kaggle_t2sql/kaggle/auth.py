@@ -66,7 +66,7 @@ def config_dirs() -> list[Path]:
     return dirs + [Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
 
 
-def load_notebook_secrets() -> list[str]:
+def load_notebook_secrets(names: tuple[str, ...] = SECRET_NAMES) -> list[str]:
     """Copy Kaggle Secrets into the environment (names only are returned, never values)."""
     try:
         from kaggle_secrets import UserSecretsClient  # only exists inside Kaggle notebooks
@@ -75,7 +75,7 @@ def load_notebook_secrets() -> list[str]:
     except Exception:  # noqa: BLE001 - no secrets here: credentials must come from elsewhere
         return []
     loaded = []
-    for name in SECRET_NAMES:
+    for name in names:
         if os.environ.get(name):
             continue
         try:

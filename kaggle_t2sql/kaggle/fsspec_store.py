@@ -26,10 +26,13 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from .auth import CredentialsError
+from .auth import CredentialsError, load_notebook_secrets
 from .bundle import STORE_INDEX, BundleError, parse_index
 from .stores import CheckpointStore, Version
 
+# Read from Kaggle Secrets into the environment when the session runs in a Kaggle notebook.
+NOTEBOOK_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                    "AWS_DEFAULT_REGION", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_CONNECTION_STRING")
 VERSION_RE = re.compile(r"^v(\d{4,})-([0-9a-f]{6})$")
 
 # What to set, per protocol, when the filesystem has no working credentials.
@@ -55,6 +58,7 @@ class FsspecStore(CheckpointStore):
     """A store under one fsspec URL; `fs` may be given (tests, custom options), else fsspec builds it from the URL."""
 
     def __init__(self, url: str, fs=None):
+        load_notebook_secrets(NOTEBOOK_SECRETS)  # before the filesystem reads its credentials
         try:
             import fsspec
         except ImportError as exc:  # pragma: no cover - depends on the install

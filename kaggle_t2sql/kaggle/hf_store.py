@@ -34,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ConfigError
-from .auth import CredentialsError
+from .auth import CredentialsError, load_notebook_secrets
 from .bundle import STORE_INDEX, BundleError, parse_index, unpack_zipped_folders
 from .stores import CheckpointStore, Version
 
@@ -84,6 +84,7 @@ class HfStore(CheckpointStore):
                 from huggingface_hub import HfApi
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise ConfigError(f"store {self.uri} needs huggingface_hub: pip install 'kaggle-t2sql[hf]'") from exc
+            load_notebook_secrets(("HF_TOKEN",))  # a Kaggle Secret named HF_TOKEN (Colab's the client reads itself)
             self._api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
         return self._api
 
