@@ -120,13 +120,19 @@ def cmd_sync(args) -> int:
         with tempfile.TemporaryDirectory(prefix="t2sql-push-") as tmp:
             name = run_name_of(args.output_dir)
             manifest = write_version(tmp, args.output_dir, carry_dir(args.output_dir))["runs"][name]
-            version = store.push(tmp, note=f"step {manifest['global_step']}")
+            version = store.commit(tmp, note=f"step {manifest['global_step']}", run_name=name,
+                                   carry=carry_dir(args.output_dir)).id
         print(f"pushed run {name} step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
     elif args.action == "pull":
         run = KaggleCheckpointManager(args.output_dir).load_manifest() or {}
         config = run.get("config") or ({"run_name": args.run_name} if args.run_name else None)
-        if config is None:
-            raise ConfigError(f"{args.output_dir} holds no run yet: pass --run-name NAME to pull that run of the store")
+        if config is None:  # an empty folder: the store's only run, if it holds exactly one
+            names = sorted((store.index() or {}).get("runs", {}))
+            if len(names) != 1:
+                raise ConfigError(f"{args.output_dir} holds no run yet and {store.uri} holds "
+                                  f"{'runs ' + ', '.join(names) if names else 'no run'}: "
+                                  "pass --run-name NAME to pull one run of the store")
+            config = {"run_name": names[0]}
         print(pull_for_session(args.output_dir, store, args.input_root, config, run.get("plan")).summary())
     else:
         print_json(store.status())

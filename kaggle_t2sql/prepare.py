@@ -48,4 +48,4 @@ def publish_folder(ref: str, folder: str | Path, note: str = "update", api=None)
     from .kaggle.stores import KaggleStore
 
     store = KaggleStore(ref, api=api)
-    return store.push(Path(folder), note)
+    return store.publish(Path(folder), note)

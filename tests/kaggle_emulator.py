@@ -286,6 +286,14 @@ class KaggleEmulator:
         self.missing_dataset_status = 403  # what GetDatasetStatus & co answer for a dataset that does not exist
         self.new_dataset_invisible_polls = 0  # a new dataset answers 403 to this many reads after CreateDataset
         self.zip_single_file_downloads = False  # serve a single-file download as <name>.zip (kaggle-cli#158)
+        # Versions whose processing ends `failed` (`kaggle datasets status` reports failed as a final state:
+        # kagglesdk DatabundleVersionStatus.FAILED; a new version may be created over it, as over a ready one)
+        self.fail_next_versions = 0
+        # Kaggle Datasets: at most 50 top-level files and 200 GB per dataset (ARCHITECTURE.md "More facts";
+        # Kaggle's dataset docs). A version over either is refused in the reply's `error` (the CLI prints
+        # "Dataset version creation error: ..." and exits 0, kaggle 2.2.5).
+        self.max_top_level_files = 50
+        self.max_dataset_bytes = 200 * 10**9
 
         # upload failure injection
         self.fail_next_upload: bool | int = False
@@ -543,9 +551,9 @@ class KaggleEmulator:
         if v.get("forced"):
             return v["forced"]
         if v["polls_left"] <= 0 and time.time() >= v["ready_at"]:
-            v["status"] = "READY"
+            v["status"] = "FAILED" if v.get("fails") else "READY"
             self._save()
-            return "READY"
+            return v["status"]
         statuses = list(self.processing_statuses) or ["BLOBS_RECEIVED"]
         name = _enum_name(statuses[min(v["polls_done"], len(statuses) - 1)], DATASET_STATUSES)
         if consume_poll:
@@ -997,11 +1005,22 @@ class KaggleEmulator:
         now = time.time()
         v = {"number": number, "notes": notes, "created": now, "creator": user, "files": listing,
              "status": None, "polls_left": int(self.processing_polls), "polls_done": 0,
-             "ready_at": now + float(self.processing_seconds)}
+             "ready_at": now + float(self.processing_seconds), "fails": self.fail_next_versions > 0}
+        self.fail_next_versions = max(0, self.fail_next_versions - 1)
         if v["polls_left"] <= 0 and float(self.processing_seconds) <= 0:
-            v["status"] = "READY"
+            v["status"] = "FAILED" if v["fails"] else "READY"
         ds["versions"].append(v)
         return v
+
+    def _over_limits(self, files: list) -> Optional[str]:
+        """Why a new version's files break Kaggle's per-dataset limits (None when they do not)."""
+        if len(files or []) > self.max_top_level_files:
+            return (f"A dataset can have at most {self.max_top_level_files} top-level files; got {len(files)}: "
+                    "put them in folders or an archive")
+        size = sum(self._state["blobs"].get(f.get("token") or "", {}).get("size") or 0 for f in files or [])
+        if size > self.max_dataset_bytes:
+            return f"The dataset is too large: {size} bytes, the limit is {self.max_dataset_bytes}"
+        return None
 
     def _rpc_create_dataset(self, body, user):
         owner = body.get("ownerSlug") or user
@@ -1013,6 +1032,8 @@ class KaggleEmulator:
             return {"status": "error", "error": f"Invalid dataset slug {slug!r}"}
         if ref in self._state["datasets"]:
             return {"status": "error", "error": "The requested slug is already in use by a dataset."}
+        if self._over_limits(body.get("files")):
+            return {"status": "error", "error": self._over_limits(body.get("files"))}
         ds = {"id": self._next_id(), "owner": owner, "slug": slug, "title": body.get("title") or slug,
               "subtitle": body.get("subtitle"), "description": body.get("description"),
               "license": body.get("licenseName"), "is_private": bool(body.get("isPrivate", False)),
@@ -1039,6 +1060,8 @@ class KaggleEmulator:
                 and self._version_status(ds["versions"][-1]) not in _FINAL_DATASET_STATUSES):
             raise ApiError(403, "Permission 'datasets.update' was denied")
         req = body.get("body") or {}
+        if self._over_limits(req.get("files")):
+            return {"status": "error", "error": self._over_limits(req.get("files"))}
         self._new_version(ds, req.get("versionNotes"), req.get("files") or [], user)
         for key, field_ in (("subtitle", "subtitle"), ("description", "description")):
             if req.get(key) is not None:

@@ -78,12 +78,12 @@ def test_push_pull_round_trip_private_zip_and_processing(emu, tmp_path):
     bundle = tmp_path / "bundle"
     write_version(bundle, tmp_path / "run")
     emu.processing_polls = 3  # the new version processes for a while: the next push must wait for "ready"
-    assert store.push(bundle, "first") == 1
-    assert store.push(bundle, "second") == 2
+    assert store.put(bundle, "first", []).id == f"{REF}/1"
+    assert store.put(bundle, "second", []).id == f"{REF}/2"
     creates = [c for c in emu.calls() if c.get("rpc", "").endswith(("CreateDataset", "CreateDatasetVersion"))]
     assert [c["rpc"].rsplit("/", 1)[1] for c in creates] == ["CreateDataset", "CreateDatasetVersion"]
     assert creates[0]["body"].get("isPrivate") is True
-    assert store.latest("tiny-demo")["global_step"] == 2 and store.versions() == [1, 2]
+    assert store.latest("tiny-demo")["global_step"] == 2 and [v.number for v in store.versions()] == [1, 2]
     pulled = store.pull(tmp_path / "pulled", "tiny-demo")
     ckpt = "tiny-demo/checkpoint-2/adapter_model.safetensors"
     assert pulled is not None and (pulled / ckpt).read_bytes() == (bundle / ckpt).read_bytes()
@@ -115,7 +115,7 @@ def test_corrupt_download_falls_back_to_the_previous_version(emu, tmp_path):
     blob = next(latest.rglob("optimizer.pt"))
     blob.write_bytes(blob.read_bytes()[:50])
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
-    with pytest.warns(UserWarning, match=r"version 2 is corrupt"):
+    with pytest.warns(UserWarning, match=r"version tester/t2sql-ckpt/2: the copy of run tiny-demo is corrupt"):
         report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", small_config().to_dict())
     assert report.global_step == 1
 
@@ -174,6 +174,8 @@ def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
     run = tmp_path / "run"
     subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001"), env=env, check=True,
                    capture_output=True)
+    subprocess.run(train_cmd(run, tmp_path / "none", "budget.session_minutes=0.001", "store.uri="), env=env, check=True,
+                   capture_output=True)  # one more step, not pushed: `sync push` has something new to upload
     emu.hold_next_upload = True
     proc = subprocess.Popen([sys.executable, "-m", "kaggle_t2sql", "sync", "push", "--output-dir", str(run), "--store",
                              f"kaggle:{REF}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -238,7 +240,7 @@ def test_a_new_dataset_that_answers_403_until_visible_is_still_created(emu, tmp_
     assert store.index() is None
     root = tmp_path / "version"
     write_version(root, checkpointed_run)
-    assert store.push(root, "first") == 1
+    assert store.commit(root, "first").number == 1
     assert store.latest("tiny-demo")["global_step"] == 6  # read from t2sql-store.json.zip
 
 
@@ -257,7 +259,7 @@ def test_chain_does_not_take_a_stale_status_right_after_a_push_for_the_session_e
         root = tmp_path / f"v{version}"
         stage_version(root, checkpointed_run, checkpoint=checkpointed_run / "checkpoints" / f"checkpoint-{2 * version}")
         seal_version(root)
-        KaggleStore(REF, api=kaggle_api(), poll_s=0.01).push(root, f"session {version}")
+        KaggleStore(REF, api=kaggle_api(), poll_s=0.01).commit(root, f"session {version}")
         emu.set_kernel_status(ref, "complete", version)
 
     api = kaggle_api()
@@ -268,3 +270,166 @@ def test_chain_does_not_take_a_stale_status_right_after_a_push_for_the_session_e
     report = run_chain(api, KERNEL, folder, KaggleStore(REF, api=api, poll_s=0.01), "tiny-demo", max_sessions=2,
                        poll_s=0.05, start_grace_s=30.0, log=lambda *_: None)
     assert report.sessions == 2 and report.steps == [4, 6], report  # each session's own progress, none missed
+
+
+# ---------------------------------------------------------------- losing nothing (issue 17)
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory):
+    """A second run of the same store (run_name second-run), paused with checkpoints 2, 4 and 6."""
+    from test_sync import session
+
+    run = tmp_path_factory.mktemp("second") / "run"
+    session(small_config("training.keep_checkpoints=4", "run_name=second-run"), run, cut=6)
+    return run
+
+
+def version_with(folder, *parts):
+    """A sealed store version in `folder` holding the given (run folder, step) copies, as a session stages it."""
+    from kaggle_t2sql.kaggle.bundle import seal_version, stage_version
+
+    for run_dir, step in parts:
+        stage_version(folder, run_dir, checkpoint=run_dir / "checkpoints" / f"checkpoint-{step}")
+    seal_version(folder)
+    return folder
+
+
+def steps_in(store, tmp):
+    """{run: global step} of every run's newest intact copy in the store (what a pull gets)."""
+    from kaggle_t2sql.kaggle.bundle import read_manifest
+
+    return {run: read_manifest(folder)["global_step"] for run, folder in store.collect(tmp).items()}
+
+
+def all_versions(emu):
+    return [(ref, v["number"], v["status"]) for ref in (REF, f"{REF}-b") for v in emu.dataset_versions(ref)]
+
+
+@pytest.mark.parametrize("fault", ["refused upload", "failed version", "unfinished processing"])
+def test_a_failed_partial_or_unfinished_pruning_push_leaves_every_run(emu, tmp_path, checkpointed_run, second_run,
+                                                                        fault):
+    """Kaggle prunes only with delete_old_versions, which deletes every older version of the dataset in the call
+    that creates the new one. The pruning push must go where nothing it deletes is the newest verified copy."""
+    from kaggle_t2sql.kaggle.bundle import BundleError
+
+    a, b = checkpointed_run, second_run
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01, ready_timeout_s=2.0)
+    push = lambda name, *parts: store.commit(version_with(tmp_path / name, *parts), max_versions=2)  # noqa: E731
+    push("p1", (a, 2))
+    push("p2", (a, 4))
+    push("p3", (a, 4), (b, 2))  # the only version holding second-run: the next pruning push must not delete it
+    if fault == "refused upload":
+        emu.reject_next_upload = 400  # the client leaves the refused file out of the version, silently
+    elif fault == "failed version":
+        emu.fail_next_versions = 1
+    else:
+        emu.processing_polls = 10**6  # still processing when the session is killed (here: gives up waiting)
+    with pytest.raises(BundleError):
+        push("p4", (a, 4), (b, 4))
+    assert steps_in(store, tmp_path / "after-fault") == {"tiny-demo": 4, "second-run": 2}, all_versions(emu)
+    emu.processing_polls = 0
+    if fault == "unfinished processing":
+        emu.set_dataset_status(REF, "failed")  # Kaggle ends it some time later
+    push("p5", (a, 4), (b, 4))  # the next push lands (over a failed version too)
+    assert steps_in(store, tmp_path / "recovered") == {"tiny-demo": 4, "second-run": 4}
+
+
+def test_storage_stays_bounded_with_two_datasets_in_turn(emu, tmp_path, checkpointed_run, second_run):
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    pushed = {}
+    for i, (run, name, step) in enumerate([(checkpointed_run, "tiny-demo", 2), (second_run, "second-run", 2),
+                                           (checkpointed_run, "tiny-demo", 4), (second_run, "second-run", 4),
+                                           (checkpointed_run, "tiny-demo", 6), (second_run, "second-run", 6)]):
+        root = version_with(tmp_path / f"p{i}", (run, step))
+        store.commit(root, run_name=name, max_versions=2)
+        pushed[name] = step
+        assert len(all_versions(emu)) <= 3, all_versions(emu)
+        _, index = store.newest_verified()
+        assert {r: m["global_step"] for r, m in index["runs"].items()} == pushed
+    assert {ref for ref, _, _ in all_versions(emu)} == {REF, f"{REF}-b"}  # both datasets used in turn
+    assert steps_in(store, tmp_path / "pulled") == {"tiny-demo": 6, "second-run": 6}
+
+
+def test_overlapping_sessions_never_roll_a_run_back(emu, tmp_path, checkpointed_run, second_run):
+    """Each session stages its pushes with the other runs as it found them at its start."""
+    a, b = checkpointed_run, second_run
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    store.commit(version_with(tmp_path / "start", (a, 2), (b, 2)))
+    store.commit(version_with(tmp_path / "b-session", (a, 2), (b, 6)), run_name="second-run")  # B's session
+    store.commit(version_with(tmp_path / "a-session", (a, 4), (b, 2)), run_name="tiny-demo")  # A's: saw B at 2
+    assert steps_in(store, tmp_path / "one") == {"tiny-demo": 4, "second-run": 6}
+    with pytest.warns(UserWarning, match=r"holds run tiny-demo at step 4 .* step 2 does not replace it"):
+        store.commit(version_with(tmp_path / "stale-a", (a, 2), (b, 6)), run_name="tiny-demo")  # a 2nd session of A
+    assert steps_in(store, tmp_path / "two") == {"tiny-demo": 4, "second-run": 6}
+    assert store.status()["runs"]["tiny-demo"]["global_step"] == 4
+
+
+def test_a_damaged_copy_of_another_run_is_replaced_by_its_newest_intact_copy(emu, tmp_path, checkpointed_run,
+                                                                               second_run):
+    from kaggle_t2sql.kaggle.bundle import read_manifest, seal_version, stage_version, verify_bundle
+    from kaggle_t2sql.kaggle.sync import carry_dir
+
+    a, b = checkpointed_run, second_run
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    store.commit(version_with(tmp_path / "v1", (a, 2), (b, 2)))
+    store.commit(version_with(tmp_path / "v2", (a, 4), (b, 6)))
+    blob = emu.version_dir(REF) / "second-run" / "checkpoint-6" / "adapter_model.safetensors"
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF  # same size: only the sha256 tells
+    blob.write_bytes(bytes(data))
+    run_dir = tmp_path / "session"
+    with pytest.warns(UserWarning, match=r"the copy of run second-run is corrupt"):
+        report = pull_for_session(run_dir, store, tmp_path / "none", small_config("training.keep_checkpoints=4").to_dict())
+    assert report.global_step == 4 and report.carried == ["second-run"]
+    assert read_manifest(carry_dir(run_dir) / "second-run")["global_step"] == 2
+    root = tmp_path / "next-push"
+    stage_version(root, run_dir, carry_dir(run_dir))
+    seal_version(root)
+    with pytest.warns(UserWarning, match=r"second-run is corrupt"):
+        version = store.commit(root, run_name="tiny-demo")
+    fetched = store.fetch(version, tmp_path / "fetched")
+    assert not verify_bundle(fetched / "second-run") and read_manifest(fetched / "second-run")["global_step"] == 2
+
+
+def test_a_version_kaggle_marks_failed_is_pushed_over_not_waited_on(emu, tmp_path, checkpointed_run):
+    from kaggle_t2sql.kaggle.bundle import BundleError
+    from kaggle_t2sql.kaggle.uploader import BackgroundUploader
+
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    store.commit(version_with(tmp_path / "v1", (checkpointed_run, 2)))
+    emu.fail_next_versions = 1
+    with pytest.raises(BundleError, match=r"version 2 is 'failed' on Kaggle"):
+        store.commit(version_with(tmp_path / "v2", (checkpointed_run, 4)))
+    with pytest.warns(UserWarning, match=r"version tester/t2sql-ckpt/2 is failed: skipped"):
+        report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none",
+                                  small_config("training.keep_checkpoints=4").to_dict())
+    assert report.global_step == 2
+    emu.fail_next_versions = 1  # a session's push fails the same way: its retry lands, the session goes on
+    uploader = BackgroundUploader(store, checkpointed_run, retry_delays_s=(0.1,))
+    uploader.submit(6)
+    assert uploader.close(60)
+    assert [s for s, _ in uploader.pushed] == [6] and "'failed'" in uploader.errors[0]
+    assert store.latest("tiny-demo")["global_step"] == 6 and all_versions(emu)[-1][2] == "READY"
+
+
+def test_kaggle_limits_top_level_files_and_dataset_size(emu, tmp_path, checkpointed_run):
+    from kaggle_t2sql.kaggle.bundle import BundleError
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(51):
+        (folder / f"f{i}.txt").write_text(str(i))
+    (folder / "dataset-metadata.json").write_text(json.dumps({"id": "tester/many-files", "title": "many files",
+                                                              "licenses": [{"name": "CC0-1.0"}]}))
+    reply = kaggle_api().dataset_create_new(str(folder), public=False, quiet=True)
+    assert "at most 50 top-level files" in reply.error and emu.dataset_versions("tester/many-files") == []
+    store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01)
+    (folder / "dataset-metadata.json").unlink()
+    emu.clear_log()
+    with pytest.raises(BundleError, match="at most 50 top-level files"):
+        store.put(folder, "", [])
+    assert not [c for c in emu.calls() if c.get("rpc", "").endswith("StartBlobUpload")]  # refused before uploading
+    emu.max_dataset_bytes = 1000
+    with pytest.raises(BundleError, match="Kaggle refused the push: The dataset is too large"):
+        store.commit(version_with(tmp_path / "v1", (checkpointed_run, 2)))
+    assert all_versions(emu) == []

@@ -36,7 +36,7 @@ def test_sessions_on_fresh_machines_resume_from_the_store_and_end_identical(tmp_
     assert_identical(machine, reference)
     store = LocalStore(store_dir)
     assert store.latest(cfg.run_name)["global_step"] == MAX_STEPS and len(store.versions()) >= 3
-    latest = store.root / f"v{store.versions()[-1]:04d}"
+    latest = store.root / store.versions()[-1].id
     assert sorted(p.name for p in latest.iterdir()) == sorted([cfg.run_name, STORE_INDEX])
     names = sorted(p.name for p in (latest / cfg.run_name).iterdir())
     assert names == ["checkpoint-8", "loss_curve.png", "run.json", SYNC_MANIFEST, "tb"]
@@ -90,7 +90,7 @@ def test_corrupt_latest_store_version_falls_back_to_the_previous(tmp_path):
     session(cfg, tmp_path / "run", cut=2)
     session(cfg, tmp_path / "run", cut=4)
     store = LocalStore(store_dir)
-    newest = store.root / f"v{store.versions()[-1]:04d}"
+    newest = store.root / store.versions()[-1].id
     (newest / cfg.run_name / "checkpoint-4" / "adapter_model.safetensors").write_bytes(b"broken")
     with pytest.warns(UserWarning, match="is corrupt"):
         report = pull_for_session(tmp_path / "fresh", store, tmp_path / "none", cfg.to_dict())
@@ -144,7 +144,7 @@ def test_runs_sit_side_by_side_and_a_changed_setting_is_refused(tmp_path):
     index = store.index()
     assert sorted(index["runs"]) == ["second-run", "tiny-demo"]
     assert index["runs"]["tiny-demo"]["global_step"] == 2 and index["runs"]["second-run"]["global_step"] == 3
-    newest = store.root / f"v{store.versions()[-1]:04d}"
+    newest = store.root / store.versions()[-1].id
     assert not verify_bundle(newest / "tiny-demo") and not verify_bundle(newest / "second-run")
 
     before = tree_digest(store_dir)
@@ -165,7 +165,7 @@ def test_runs_sit_side_by_side_and_a_changed_setting_is_refused(tmp_path):
     assert result.start_step == 2 and result.status == "finished"
     index = store.index()
     assert index["runs"]["tiny-demo"]["finished"] and index["runs"]["second-run"]["global_step"] == 3
-    assert read_manifest(store.root / f"v{store.versions()[-1]:04d}" / "second-run")["global_step"] == 3
+    assert read_manifest(store.root / store.versions()[-1].id / "second-run")["global_step"] == 3
 
 
 def test_interrupted_local_push_leaves_the_previous_version(tmp_path):
@@ -174,7 +174,7 @@ def test_interrupted_local_push_leaves_the_previous_version(tmp_path):
     store = LocalStore(tmp_path / "store")
     root = tmp_path / "version"
     write_version(root, tmp_path / "run")
-    assert store.push(root) == 1
+    assert store.commit(root).id == "v0001"
 
     class Boom(Exception):
         pass
@@ -191,10 +191,10 @@ def test_interrupted_local_push_leaves_the_previous_version(tmp_path):
     shutil.copy2 = copy_then_die
     try:
         with pytest.raises(Boom):
-            store.push(root)
+            store.put(root, "", [])
     finally:
         shutil.copy2 = original
-    assert store.versions() == [1] and not verify_bundle(store.root / "v0001" / cfg.run_name)
+    assert [v.id for v in store.versions()] == ["v0001"] and not verify_bundle(store.root / "v0001" / cfg.run_name)
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
 
 
@@ -209,10 +209,95 @@ def test_sync_cli_push_pull_status(tmp_path, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["versions"] == 1 and status["runs"]["tiny-demo"]["global_step"] == 2
     assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh"), "--store", store,
-                 "--input-root", str(tmp_path / "none")]) == 2
-    assert "--run-name" in capsys.readouterr().err
-    assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh"), "--store", store, "--run-name", "tiny-demo",
+                 "--input-root", str(tmp_path / "none")]) == 0  # the store's only run: no --run-name needed
+    assert "at step 2" in capsys.readouterr().out
+    assert KaggleCheckpointManager(tmp_path / "fresh").latest_valid().name == "checkpoint-2"
+    session(small_config("run_name=other-run"), tmp_path / "other", cut=2)
+    assert main(["sync", "push", "--output-dir", str(tmp_path / "other"), "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh2"), "--store", store,
+                 "--input-root", str(tmp_path / "none")]) == 2  # two runs: which one?
+    assert "holds runs other-run, tiny-demo: pass --run-name" in capsys.readouterr().err
+    assert main(["sync", "pull", "--output-dir", str(tmp_path / "fresh2"), "--store", store, "--run-name", "tiny-demo",
                  "--input-root", str(tmp_path / "none")]) == 0
     assert "at step 2" in capsys.readouterr().out
     assert main(["sync", "push", "--output-dir", str(tmp_path / "empty"), "--store", store]) == 2
     assert "no valid checkpoint to push yet" in capsys.readouterr().err
+
+
+def test_a_session_pushing_while_another_push_runs_merges_it_in(tmp_path):
+    """Session B's push lands while session A's upload runs (A read the store before it): A's version, newer,
+    holds B's old copy; A sees B's version appear and pushes once more with both runs' newest copies."""
+    from kaggle_t2sql.kaggle.bundle import seal_version, stage_version
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    session(small_config("training.keep_checkpoints=4"), a, cut=4)
+    session(small_config("training.keep_checkpoints=4", "run_name=run-b"), b, cut=4)
+
+    def staged(name, *parts):
+        for run_dir, step in parts:
+            stage_version(tmp_path / name, run_dir, checkpoint=run_dir / "checkpoints" / f"checkpoint-{step}")
+        seal_version(tmp_path / name)
+        return tmp_path / name
+
+    class BPushesMeanwhile(LocalStore):  # the fault: the other session's whole push happens during this put
+        race = True
+
+        def put(self, root, note, expendable):
+            if self.race:
+                self.race = False
+                LocalStore(self.root).commit(staged("b-push", (a, 2), (b, 4)), run_name="run-b")
+            return super().put(root, note, expendable)
+
+    store = BPushesMeanwhile(tmp_path / "store")
+    LocalStore(store.root).commit(staged("start", (a, 2), (b, 2)))
+    with pytest.warns(UserWarning, match="another session pushed while this push ran"):
+        store.commit(staged("a-push", (a, 4), (b, 2)), run_name="tiny-demo")
+    assert {r: m["global_step"] for r, m in store.index()["runs"].items()} == {"tiny-demo": 4, "run-b": 4}
+
+
+@pytest.mark.slow
+def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
+    """Run A trains for about a minute, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a
+    second session in another folder. After A's final push the store still shows B finished, and A at its step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_trainer import SMALL
+
+    store_dir = tmp_path / "store"
+
+    def train(folder, *extra):
+        args = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(folder),
+                "--no-progress"]
+        for pair in [*SMALL, f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'none'}",
+                     "store.push_retry_seconds=[0.5, 1, 2]", *extra]:
+            args += ["--set", pair]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    a = train(tmp_path / "a", "run_name=run-a", "training.max_steps=100000", "budget.session_minutes=1.0",
+              "budget.margin_minutes=0")
+    b = train(tmp_path / "b1", "run_name=run-b", "training.max_steps=16")
+    deadline = time.monotonic() + 300
+    while (LocalStore(store_dir).latest("run-b") or {}).get("global_step", 0) < 4:
+        assert time.monotonic() < deadline and b.poll() is None, b.stdout.read() if b.poll() is not None else "slow"
+        time.sleep(0.2)
+    b.send_signal(signal.SIGTERM)  # Kaggle's cut: B saves, pushes and stops
+    out_b1 = b.communicate(timeout=300)[0]
+    assert b.returncode == 0 and a.poll() is None, out_b1  # A is still training
+    b2 = train(tmp_path / "b2", "run_name=run-b", "training.max_steps=16")  # B's next session, another folder
+    out_b2 = b2.communicate(timeout=300)[0]
+    assert b2.returncode == 0 and "finished" in out_b2, out_b2
+    assert a.poll() is None, "A ended before B's second session: the overlap was not tested"
+    out_a = a.communicate(timeout=300)[0]
+    assert a.returncode == 0, out_a
+    a_step = int(KaggleCheckpointManager(tmp_path / "a").latest_valid().name.split("-")[1])
+    out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "status", "--output-dir", str(tmp_path / "a"),
+                          "--store", f"local:{store_dir}"], capture_output=True, text=True, check=True)
+    runs = json.loads(out.stdout)["runs"]
+    assert runs["run-b"]["finished"] and runs["run-b"]["global_step"] == 16, runs
+    assert runs["run-a"]["global_step"] == a_step > 16, (runs, out_a[-2000:])

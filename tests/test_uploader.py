@@ -51,14 +51,14 @@ def test_pushes_are_spaced_but_the_final_one_is_not(tmp_path, run_dir):
     assert [s for s, _ in uploader.pushed] == [2, 4, 6]
 
 
-def test_a_push_onto_max_versions_leaves_only_itself(tmp_path, run_dir):
+def test_a_push_onto_max_versions_prunes_only_behind_a_verified_version(tmp_path, run_dir):
     store = LocalStore(tmp_path / "store")
     uploader = BackgroundUploader(store, run_dir, max_versions=2)
     for step in (2, 4, 6):
         uploader.submit(step)
         assert uploader.wait(30)
     assert uploader.close(30)
-    assert store.versions() == [3] and store.latest("tiny-demo")["global_step"] == 6
+    assert [v.id for v in store.versions()] == ["v0002", "v0003"] and store.latest("tiny-demo")["global_step"] == 6
 
 
 def test_a_session_whose_pushes_all_fail_says_what_was_not_pushed(emu, tmp_path):

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -246,12 +247,27 @@ def install_bundle(bundle: str | Path, run_dir: str | Path) -> Path:
 
 
 def keep_carried(version_root: str | Path, run_name: str, carry: str | Path) -> list[str]:
-    """Copy the other runs of a verified store version into `carry`, to re-push them with every version."""
+    """Copy the other runs of a verified store version into `carry`, to re-push them with every version.
+
+    A damaged copy is warned about and left out: the next push takes that run from the store
+    (CheckpointStore.commit merges every run of the store's newest verified version in)."""
+    folders = []
+    for folder in find_bundles(version_root, max_depth=1):
+        if folder.name == run_name:
+            continue
+        problems = verify_bundle(folder)
+        if problems:
+            warnings.warn(f"{folder} is corrupt ({'; '.join(problems[:3])}): not carried from here", stacklevel=2)
+        else:
+            folders.append(folder)
+    return keep_runs(folders, carry)
+
+
+def keep_runs(folders: list[Path], carry: str | Path) -> list[str]:
+    """Copy verified run folders into `carry` (unchanged ones are left as they are)."""
     carry = Path(carry)
     kept = []
-    for folder in find_bundles(version_root, max_depth=1):
-        if folder.name == run_name or verify_bundle(folder):
-            continue
+    for folder in folders:
         target = carry / folder.name
         if (read_manifest(target) or {}).get("files") != read_manifest(folder)["files"]:
             with atomic.staged_dir(target) as tmp:

@@ -39,7 +39,7 @@ def create_empty_store(api, ref: str) -> int:
     with tempfile.TemporaryDirectory(prefix="t2sql-store-") as tmp:
         atomic.write_json(Path(tmp) / STORE_INDEX, {"format": 2, "created": 0, "runs": {}})
         (Path(tmp) / "README.md").write_text(STORE_README.format(index=STORE_INDEX))
-        return KaggleStore(ref, api=api, poll_s=2.0).push(Path(tmp), "empty checkpoint store")
+        return KaggleStore(ref, api=api, poll_s=2.0).publish(Path(tmp), "empty checkpoint store")
 
 
 def init_kernel(spec: KernelSpec, folder: str | Path, publish_wheel: bool = False, wheel_deps: bool = True,

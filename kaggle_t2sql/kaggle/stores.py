@@ -1,11 +1,34 @@
 """CheckpointStore: where store versions live between sessions, chosen by a URI.
 
     local:/path          versioned folders /path/v0001, /path/v0002, ... (atomic renames)
-    kaggle:owner/slug    a private Kaggle Dataset, one dataset version per push
+    kaggle:owner/slug    two private Kaggle Datasets, owner/slug and owner/slug-b, used in turn
+                         (one dataset version per push; see KaggleStore)
 
-Both keep every version as a full snapshot holding all runs of the store side by side
-(bundle.py), so an interrupted push leaves the previous version intact, and a corrupt
-latest version falls back to the one before it.
+Every version is a full snapshot holding all runs of the store side by side (bundle.py).
+
+One code path for every store (this class): pull, per-run merge, verification and pruning.
+A transport implements only these primitives (none knows about runs or merging):
+
+    check_access()                    raise now, before any training, when pushes could not succeed
+    list_versions() -> [Version]      every stored version, OLDEST FIRST, with its state
+    read_index(v) -> dict | None      v's store index (t2sql-store.json), None when absent or unreadable
+    list_files(v) -> {path: bytes}    v's files as the transport lists them (None: cannot list)
+    fetch(v, dest) -> Path            the whole version under dest, unpacked; returns its root
+    put(root, note, expendable) -> v  upload `root` as ONE new version, return once stored (Kaggle: ready);
+                                      it MAY delete versions listed in `expendable` on the way (Kaggle's
+                                      delete_old_versions), never any other
+    delete(versions)                  remove these versions (Kaggle: no-op, it prunes inside put)
+
+What the shared code guarantees (checkpoints_sync/README.md, "Losing nothing"):
+  - a push re-reads the newest verified version just before uploading and merges per run:
+    a run's copy with the higher (global_step, sessions) wins, no run is dropped, this
+    session's own run is never lowered; after the upload, versions pushed meanwhile by
+    another session are merged in by one more push;
+  - a new version counts only once verified (ready, its index read back, every file listed
+    with its size); pruning deletes only versions OLDER than the newest verified version that
+    existed before the push, so a failed, partial or killed push always leaves one;
+  - a pull takes every run's newest INTACT copy (sha256 + checkpoint validation), walking
+    back through older versions, with a warning, past damaged copies and failed versions.
 """
 
 from __future__ import annotations
@@ -17,35 +40,87 @@ import tempfile
 import time
 import warnings
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import atomic
 from ..errors import ConfigError
 from .auth import Forbidden, kaggle_api, kaggle_call
-from .bundle import STORE_INDEX, BundleError, parse_index, read_index, unpack_zipped_folders, verify_bundle
+from .bundle import (STORE_INDEX, SYNC_MANIFEST, BundleError, copy_tree, parse_index, read_index, read_manifest,
+                     seal_version, unpack_zipped_folders, verify_bundle)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version. `id` is the transport's own name for it (shown to users)."""
+
+    id: str
+    state: str = field(default="ready", compare=False)  # "ready" | "processing" | "failed"; only ready ones are read
+    created: float = field(default=0.0, compare=False)
+    number: int = field(default=0, compare=False)  # the transport's version number, where it has one
+
+
+def run_key(manifest: dict) -> tuple[int, int]:
+    """Which copy of a run is newer: the higher global step, then the more sessions."""
+    return int(manifest.get("global_step") or 0), int(manifest.get("sessions") or 0)
+
+
+def _dominates(index: dict, other: dict) -> bool:
+    """Every run of `other` is in `index` at the same or a newer copy."""
+    runs = index.get("runs", {})
+    return all(r in runs and run_key(runs[r]) >= run_key(m) for r, m in other.get("runs", {}).items())
+
+
+def _same_runs(a: dict | None, b: dict | None) -> bool:
+    files = lambda index: {r: m.get("files") for r, m in (index or {}).get("runs", {}).items()}  # noqa: E731
+    return a is not None and b is not None and files(a) == files(b)
+
+
+def _folder_name(version: Version) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", version.id)
 
 
 class CheckpointStore:
-    """push(version root) -> version; index() -> latest index; pull(dest, run) -> verified version root."""
+    """The shared code path; subclasses implement the primitives (module docstring)."""
 
     uri: str
 
-    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:  # pragma: no cover
-        """A new version holding `root`; with delete_old_versions, the only one left afterwards."""
-        raise NotImplementedError
-
-    def versions(self) -> list[int]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def index(self) -> dict | None:  # pragma: no cover - interface
-        """The newest version's store index (+ "version"), None when the store is empty."""
-        raise NotImplementedError
-
-    def fetch(self, version: int, dest: Path) -> Path:  # pragma: no cover - interface
-        raise NotImplementedError
+    # ------------------------------------------------------------------ primitives (per transport)
 
     def check_access(self) -> None:
         """Raise now (before any training) when pushes could not succeed."""
+
+    def list_versions(self) -> list[Version]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def read_index(self, version: Version) -> dict | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def list_files(self, version: Version) -> dict[str, int] | None:
+        return None
+
+    def fetch(self, version: Version, dest: Path) -> Path:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def put(self, root: Path, note: str, expendable: list[Version]) -> Version:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def delete(self, versions: list[Version]) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared: reading
+
+    def versions(self) -> list[Version]:
+        return self.list_versions()
+
+    def index(self) -> dict | None:
+        """The newest ready version's readable store index (+ "version": its id), None when the store is empty."""
+        for version in reversed(self.list_versions()):
+            if version.state == "ready":
+                index = self.read_index(version)
+                if index is not None:
+                    return {**index, "version": version.id}
+        return None
 
     def latest(self, run_name: str) -> dict | None:
         """That run's sync manifest in the newest version (+ "version"), None when the store lacks it."""
@@ -53,30 +128,84 @@ class CheckpointStore:
         entry = (index or {}).get("runs", {}).get(run_name)
         return {**entry, "version": index["version"]} if entry else None
 
-    def pull(self, dest: str | Path, run_name: str) -> Path | None:
-        """The newest version whose copy of `run_name` matches every sha256 (the version root); older
-        ones are tried in turn. A version that does not hold the run counts when it is intact."""
+    def check(self, version: Version) -> tuple[dict | None, list[str]]:
+        """(its index, problems): ready, index readable, every file the index names listed with its size."""
+        if version.state != "ready":
+            return None, [f"its state is {version.state!r}"]
+        index = self.read_index(version)
+        if index is None:
+            return None, [f"no readable {STORE_INDEX}"]
+        listed = self.list_files(version)
+        problems = []
+        if listed is not None:
+            for run, manifest in index["runs"].items():
+                if f"{run}.zip" in listed:  # kept zipped by the transport: its content is checked at pull
+                    continue
+                wanted = {SYNC_MANIFEST: None, **{n: (m or {}).get("bytes") for n, m in (manifest.get("files") or {}).items()}}
+                for name, size in wanted.items():
+                    got = listed.get(f"{run}/{name}")
+                    if got is None:
+                        problems.append(f"missing {run}/{name}")
+                    elif size is not None and got != size:
+                        problems.append(f"{run}/{name} has {got} bytes, not {size}")
+        return index, problems
+
+    def newest_verified(self, versions: list[Version] | None = None) -> tuple[Version | None, dict | None]:
+        """The newest version that passes `check` (and its index)."""
+        for version in reversed(self.list_versions() if versions is None else versions):
+            index, problems = self.check(version)
+            if index is not None and not problems:
+                return version, index
+        return None, None
+
+    def collect(self, dest: str | Path, only: set[str] | None = None) -> dict[str, Path]:
+        """Every run's newest INTACT copy ({run: folder under dest}), newest version first.
+
+        The runs sought are those of the newest readable index (or `only`). A damaged copy or a
+        failed version is warned about, and the run's copy in an older version is used instead.
+        """
         dest = Path(dest)
-        for version in sorted(self.versions(), reverse=True):
-            target = dest / f"v{version:04d}"
-            shutil.rmtree(target, ignore_errors=True)
-            try:
-                root = self.fetch(version, target)
-            except LookupError:  # deleted (a push with delete_old_versions): not a fault
+        found: dict[str, Path] = {}
+        wanted = set(only) if only is not None else None
+        for version in reversed(self.list_versions()):
+            if version.state != "ready":
+                warnings.warn(f"{self.uri} version {version.id} is {version.state}: skipped", stacklevel=2)
                 continue
-            except Exception as exc:  # noqa: BLE001 - a failed download is one more bad version
-                warnings.warn(f"{self.uri} version {version} could not be downloaded ({exc}); trying the one before")
-                continue
-            index = read_index(root)
+            index = self.read_index(version)
             if index is None:
-                problems = [f"no readable {STORE_INDEX}"]
-            else:
-                problems = verify_bundle(root / run_name) if run_name in index["runs"] else []
-            if not problems:
-                return root
-            warnings.warn(f"{self.uri} version {version} is corrupt ({'; '.join(problems[:3])}); trying the one before")
-            shutil.rmtree(target, ignore_errors=True)
-        return None
+                warnings.warn(f"{self.uri} version {version.id} has no readable {STORE_INDEX}: trying the one before",
+                              stacklevel=2)
+                continue
+            if wanted is None:
+                wanted = set(index["runs"])
+            todo = [r for r in index["runs"] if r in wanted and r not in found]
+            if todo:
+                target = dest / _folder_name(version)
+                shutil.rmtree(target, ignore_errors=True)
+                try:
+                    root = self.fetch(version, target)
+                except LookupError:  # deleted meanwhile (pruned by another session): not a fault
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a failed download is one more bad version
+                    warnings.warn(f"{self.uri} version {version.id} could not be downloaded ({exc}); trying the one before",
+                                  stacklevel=2)
+                    continue
+                for run in todo:
+                    problems = verify_bundle(root / run)
+                    if problems:
+                        warnings.warn(f"{self.uri} version {version.id}: the copy of run {run} is corrupt "
+                                      f"({'; '.join(problems[:3])}); using its newest intact copy in an older version",
+                                      stacklevel=2)
+                    else:
+                        found[run] = root / run
+            if wanted and wanted <= set(found):
+                break
+        return found
+
+    def pull(self, dest: str | Path, run_name: str) -> Path | None:
+        """The root of the newest version holding an intact copy of `run_name` (None when none does)."""
+        folder = self.collect(dest, only={run_name}).get(run_name)
+        return folder.parent if folder is not None else None
 
     def status(self) -> dict:
         index = self.index() or {"runs": {}}
@@ -84,56 +213,173 @@ class CheckpointStore:
         return {"store": self.uri, "versions": len(self.versions()), "version": index.get("version"),
                 "runs": {name: {k: m.get(k) for k in keys} for name, m in index["runs"].items()}}
 
+    # ------------------------------------------------------------------ shared: the push
+
+    def commit(self, root: str | Path, note: str = "", run_name: str | None = None, max_versions: int = 0,
+               carry: str | Path | None = None, rounds: int = 3) -> Version:
+        """Push the sealed store version staged in `root` without ever losing a run (module docstring).
+
+        `run_name` is this session's own run (never lowered: a higher copy in the store is kept and
+        warned about); `carry` is refreshed with the newer copies of other runs merged in, so later
+        pushes need not download them again. Returns the new version, or the newest verified one
+        when the store already holds everything `root` has.
+        """
+        root = Path(root)
+        extra: list[tuple[Version, dict]] = []
+        new = None
+        for _ in range(rounds):
+            before = self.list_versions()
+            base, base_index = self.newest_verified(before)
+            candidates = ([(base, base_index)] if base is not None else []) + extra
+            self._merge(root, candidates, run_name, carry)
+            pushed = seal_version(root)
+            if base_index is not None and _same_runs(pushed, base_index) and not extra:
+                return base  # the store holds all of it already
+            due = bool(max_versions) and base is not None and len(before) + 1 > max_versions
+            expendable = before[:before.index(base)] if due else []
+            new = self.put(root, note, expendable)
+            index, problems = self.check(new)
+            if index is None or problems or not _same_runs(index, pushed):
+                problems = problems or ["its index differs from the one pushed"]
+                raise BundleError(f"{self.uri} version {new.id} is incomplete ({'; '.join(problems[:3])}): the previous "
+                                  "version stays the newest good one; the next push retries")
+            after = self.list_versions()
+            if max_versions:
+                gone = {v.id for v in expendable}
+                surplus = [v for v in after if v.id in gone][:max(0, len(after) - max_versions)]
+                if surplus:
+                    self.delete(surplus)
+            seen = {v.id for v in before} | {new.id}
+            meanwhile = [(v, i) for v in after if v.id not in seen and v.state == "ready"
+                         for i in [self.read_index(v)] if i is not None]
+            newer = [v for v, _ in meanwhile if after.index(v) > after.index(new)]
+            if all(_dominates(pushed, i) for _, i in meanwhile) and not newer:
+                return new
+            if newer and all(_dominates(i, pushed) for v, i in meanwhile if v in newer):
+                return new  # a later version already holds all of this one
+            warnings.warn(f"{self.uri}: another session pushed while this push ran; merging its runs and pushing again",
+                          stacklevel=2)
+            extra = meanwhile
+        return new
+
+    def _merge(self, root: Path, candidates: list[tuple[Version, dict]], run_name: str | None,
+               carry: str | Path | None) -> None:
+        """Bring into `root` every run whose copy in a candidate version is newer than root's (or missing)."""
+        best: dict[str, tuple[tuple[int, int], Version]] = {}
+        for version, index in candidates:
+            for run, manifest in index.get("runs", {}).items():
+                if run not in best or run_key(manifest) > best[run][0]:
+                    best[run] = (run_key(manifest), version)
+        needed: dict[str, list[str]] = {}
+        versions = {}
+        for run, (key, version) in best.items():
+            mine = read_manifest(root / run)
+            if mine is not None and run_key(mine) >= key:
+                continue
+            if mine is not None and run == run_name:
+                warnings.warn(f"{self.uri} holds run {run} at step {key[0]} (pushed by another session); this session's "
+                              f"step {mine.get('global_step')} does not replace it", stacklevel=3)
+            needed.setdefault(version.id, []).append(run)
+            versions[version.id] = version
+        if not needed:
+            return
+        with tempfile.TemporaryDirectory(prefix="t2sql-merge-") as tmp:
+            for vid, runs in needed.items():
+                fetched = self.fetch(versions[vid], Path(tmp) / _folder_name(versions[vid]))
+                intact = {r: fetched / r for r in runs if not verify_bundle(fetched / r)}
+                damaged = [r for r in runs if r not in intact]
+                if damaged:
+                    warnings.warn(f"{self.uri} version {vid}: the copy of run(s) {', '.join(damaged)} is corrupt; "
+                                  "using the newest intact copy in an older version", stacklevel=3)
+                    older = self.collect(Path(tmp) / "older", only=set(damaged))
+                    intact.update({r: f for r, f in older.items()
+                                   if read_manifest(root / r) is None or run_key(read_manifest(f)) > run_key(read_manifest(root / r))})
+                for run, folder in intact.items():
+                    shutil.rmtree(root / run, ignore_errors=True)
+                    copy_tree(folder, root / run, link=False)
+                    if carry and run != run_name:
+                        with atomic.staged_dir(Path(carry) / run) as staged:
+                            copy_tree(folder, staged, link=False)
+
 
 class LocalStore(CheckpointStore):
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.uri = f"local:{self.root}"
 
-    def versions(self) -> list[int]:
+    def _path(self, version: Version) -> Path:
+        return self.root / version.id
+
+    def list_versions(self) -> list[Version]:
         if not self.root.is_dir():
             return []
-        return sorted(int(p.name[1:]) for p in self.root.iterdir() if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit())
+        numbers = sorted(int(p.name[1:]) for p in self.root.iterdir()
+                         if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit())
+        return [Version(f"v{n:04d}", number=n) for n in numbers]
 
     def check_access(self) -> None:
         parent = next((p for p in [self.root, *self.root.parents] if p.exists()), None)
         if parent is None or not parent.is_dir():
             raise ConfigError(f"store {self.uri}: {self.root} cannot be created: give a writable folder")
 
-    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:
-        old = self.versions()
-        version = (old or [0])[-1] + 1
-        with atomic.staged_dir(self.root / f"v{version:04d}") as tmp:
-            for path in sorted(Path(root).rglob("*")):
-                if path.is_file():
-                    target = tmp / path.relative_to(root)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, target)
-        if delete_old_versions:  # only once the new version is whole
-            for number in old:
-                shutil.rmtree(self.root / f"v{number:04d}", ignore_errors=True)
-        return version
+    def read_index(self, version: Version) -> dict | None:
+        return read_index(self._path(version))
 
-    def index(self) -> dict | None:
-        for version in reversed(self.versions()):
-            index = read_index(self.root / f"v{version:04d}")
-            if index:
-                return {**index, "version": version}
-        return None
+    def list_files(self, version: Version) -> dict[str, int] | None:
+        base = self._path(version)
+        return {p.relative_to(base).as_posix(): p.stat().st_size for p in base.rglob("*") if p.is_file()}
 
-    def fetch(self, version: int, dest: Path) -> Path:
-        shutil.copytree(self.root / f"v{version:04d}", dest)
+    def fetch(self, version: Version, dest: Path) -> Path:
+        if not self._path(version).is_dir():
+            raise LookupError(f"{self.uri} has no version {version.id}")
+        shutil.copytree(self._path(version), dest)
         return dest
+
+    def put(self, root: Path, note: str, expendable: list[Version]) -> Version:
+        """A new numbered folder, renamed in whole (a second session taking the same number fails, and retries)."""
+        number = max([v.number for v in self.list_versions()] + [0]) + 1
+        final = self.root / f"v{number:04d}"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.root))
+        try:
+            copy_tree(Path(root), tmp, link=False)
+            atomic.fsync_tree(tmp)
+            tmp.rename(final)  # refuses (ENOTEMPTY/EEXIST) when another session took the number meanwhile
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return Version(final.name, number=number)
+
+    def delete(self, versions: list[Version]) -> None:
+        for version in versions:
+            shutil.rmtree(self._path(version), ignore_errors=True)
 
 
 class KaggleStore(CheckpointStore):
-    """A private Kaggle Dataset through the official client (KaggleApi)."""
+    """Two private Kaggle Datasets used in turn, through the official client (KaggleApi).
+
+    Kaggle can prune only with `delete_old_versions`, which deletes EVERY older version of the
+    dataset in the same call that creates the new one, before the new one is processed or
+    checked. So pruning never touches the dataset holding the newest verified version: a
+    push that must prune goes to the OTHER dataset (`owner/slug-b` for `owner/slug`, created
+    by the first pruning push) with delete_old_versions, and only once that version is ready
+    and verified does the other dataset become the one to prune next. A failed, partial or
+    killed pruning push leaves the first dataset as it was. Versions of both datasets are
+    ordered by their creation date. A version Kaggle marks `failed` is skipped by pulls and
+    pushed over (a new version), never waited on.
+    """
+
+    MAX_TOP_LEVEL_FILES = 50  # Kaggle Datasets: at most 50 top-level files (ARCHITECTURE.md, "More facts")
+    MAX_BYTES = 200 * 10**9  # ... and 200 GB per dataset
 
     def __init__(self, ref: str, api=None, ready_timeout_s: float = 1800.0, poll_s: float = 5.0):
         if ref.count("/") != 1 or not all(ref.split("/")):
             raise ConfigError(f"bad Kaggle dataset {ref!r}: write it as kaggle:owner/slug")
+        if len(ref.split("/")[1]) > 48:
+            raise ConfigError(f"bad Kaggle dataset {ref!r}: keep the slug to 48 characters (the store also uses "
+                              f"{ref}-b, and Kaggle allows 50)")
         self.ref = ref
         self.uri = f"kaggle:{ref}"
+        self.refs = (ref, f"{ref}-b")  # used in turn (class docstring)
         self._api = api
         self.ready_timeout_s = ready_timeout_s
         self.poll_s = poll_s
@@ -149,100 +395,152 @@ class KaggleStore(CheckpointStore):
         the first push creates it."""
         self._status()
 
-    def _status(self) -> dict | None:
+    def _status(self, ref: str | None = None) -> dict | None:
         """{"status", "current_version_number"}, or None when the dataset does not exist (or is not visible yet:
         Kaggle answers 403, not 404, for a dataset that does not exist or was created seconds ago)."""
         try:
-            return json.loads(kaggle_call(self.api.dataset_status, self.ref, format="json(status,current_version_number)"))
+            return json.loads(kaggle_call(self.api.dataset_status, ref or self.ref,
+                                          format="json(status,current_version_number)"))
         except (LookupError, Forbidden):
             return None
 
-    def wait_ready(self, exists: bool = False) -> dict | None:
-        """Kaggle refuses a new version while the previous one is processing: wait for `ready`.
+    def wait_ready(self, exists: bool = False, ref: str | None = None) -> dict | None:
+        """Kaggle refuses a new version while the previous one is processing: wait until it is final.
 
         While processing, the client reports the databundle state (blobs_received,
-        blobs_decompressed, ...); only failed and deleted are final. With `exists` (right
-        after creating it) a dataset that is not visible yet is waited for too.
+        blobs_decompressed, ...); ready, failed and deleted are final (a new version may be
+        pushed over a failed one). With `exists` (right after creating it) a dataset that is
+        not visible yet is waited for too.
         """
+        if ref is None:  # both datasets of the store (chain: the session's last push may be in either)
+            return [self.wait_ready(exists, r) for r in self.refs][0]
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
-            status = self._status()
-            if (status is None and not exists) or (status is not None and status["status"] == "ready"):
+            status = self._status(ref)
+            if (status is None and not exists) or (status is not None and status["status"] in ("ready", "failed", "deleted")):
                 return status
-            if status is None:
-                if time.monotonic() > deadline:
-                    raise BundleError(f"{self.uri}: created, but still not visible after {self.ready_timeout_s:.0f} s")
-                time.sleep(self.poll_s)
-                continue
-            if status["status"] in ("failed", "deleted"):
-                raise BundleError(f"{self.uri}: the latest version is {status['status']!r}; check it on kaggle.com")
             if time.monotonic() > deadline:
-                raise BundleError(f"{self.uri}: still {status['status']!r} after {self.ready_timeout_s:.0f} s")
+                state = "not visible" if status is None else repr(status["status"])
+                raise BundleError(f"kaggle:{ref or self.ref}: still {state} after {self.ready_timeout_s:.0f} s")
             time.sleep(self.poll_s)
 
-    def versions(self) -> list[int]:
-        status = self._status()
-        return list(range(1, int(status["current_version_number"] or 0) + 1)) if status else []
+    def _dataset_versions(self, ref: str) -> list[Version]:
+        """Every version of one dataset with its state and creation date (GetDataset, through the client's SDK)."""
+        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
 
-    def push(self, root: Path, note: str = "", delete_old_versions: bool = False) -> int:
-        status = self.wait_ready()
-        owner, slug = self.ref.split("/")
-        atomic.write_json(Path(root) / "dataset-metadata.json", {
-            "id": self.ref, "title": slug.replace("-", " ")[:50].ljust(6, "_"), "licenses": [{"name": "CC0-1.0"}]})
+        owner, slug = ref.split("/")
+
+        def get_dataset():
+            with self.api.build_kaggle_client() as kaggle:
+                request = ApiGetDatasetRequest()
+                request.owner_slug, request.dataset_slug = owner, slug
+                return kaggle.datasets.dataset_api_client.get_dataset(request)
+
+        try:
+            dataset = kaggle_call(get_dataset)
+        except (LookupError, Forbidden):
+            return []
+        out = []
+        for v in dataset.versions or []:
+            raw = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", str(v.status or "")).lower()
+            state = "ready" if raw == "ready" else "failed" if raw in ("failed", "deleted") else "processing"
+            created = v.creation_date.timestamp() if v.creation_date else 0.0
+            out.append(Version(f"{ref}/{v.version_number}", state, created, int(v.version_number)))
+        return out
+
+    def list_versions(self) -> list[Version]:
+        versions = [v for ref in self.refs for v in self._dataset_versions(ref)]
+        return sorted(versions, key=lambda v: (v.created, v.id.rsplit("/", 1)[0] != self.ref, v.number))
+
+    def _ref_of(self, version: Version) -> str:
+        return version.id.rsplit("/", 1)[0]
+
+    def put(self, root: Path, note: str, expendable: list[Version]) -> Version:
+        """Upload `root` as a new version of the dataset chosen by the class docstring's rule; wait until ready."""
+        root = Path(root)
+        entries = [p for p in root.iterdir() if p.name != "dataset-metadata.json"]
+        if len(entries) > self.MAX_TOP_LEVEL_FILES:
+            raise BundleError(f"{self.uri}: a Kaggle Dataset holds at most {self.MAX_TOP_LEVEL_FILES} top-level files; "
+                              f"this version has {len(entries)} (one per run + the index): start new runs in a new store")
+        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        if size > self.MAX_BYTES:
+            raise BundleError(f"{self.uri}: {size / 1e9:.1f} GB is over Kaggle's {self.MAX_BYTES / 1e9:.0f} GB per dataset")
+        by_ref = {ref: self._dataset_versions(ref) for ref in self.refs}
+        gone = set(expendable)
+        prunable = [r for r in self.refs if expendable and all(v in gone for v in by_ref[r])]
+        if prunable:  # never the dataset holding the newest verified version: it is not expendable
+            return self._upload(root, note, prunable[0], prune=True)
+        newest_ready = [v for v in self.list_versions() if v.state == "ready"]
+        return self._upload(root, note, self._ref_of(newest_ready[-1]) if newest_ready else self.ref, prune=False)
+
+    def publish(self, root: Path, note: str) -> int:
+        """A plain new version of owner/slug (not a checkpoint store: the wheel and pairs datasets)."""
+        return self._upload(Path(root), note, self.ref, prune=False).number
+
+    def _upload(self, root: Path, note: str, target: str, prune: bool) -> Version:
+        status = self.wait_ready(ref=target)
+        owner, slug = target.split("/")
+        atomic.write_json(root / "dataset-metadata.json", {
+            "id": target, "title": slug.replace("-", " ")[:50].ljust(6, "_"), "licenses": [{"name": "CC0-1.0"}]})
         try:
             if status is None:
                 response = kaggle_call(self.api.dataset_create_new, str(root), public=False, quiet=True, dir_mode="zip")
             else:
                 response = kaggle_call(self.api.dataset_create_version, str(root), version_notes=note or "checkpoint",
-                                       quiet=True, dir_mode="zip", delete_old_versions=delete_old_versions)
+                                       quiet=True, dir_mode="zip", delete_old_versions=prune)
         finally:
-            (Path(root) / "dataset-metadata.json").unlink(missing_ok=True)
+            (root / "dataset-metadata.json").unlink(missing_ok=True)
         if str(getattr(response, "status", "ok") or "ok").lower() != "ok" or getattr(response, "error", ""):
             raise BundleError(f"{self.uri}: Kaggle refused the push: {getattr(response, 'error', '') or response.status}")
-        status = self.wait_ready(exists=True)
-        version = int(status["current_version_number"])
-        self._check_complete(root, version)
-        return version
+        status = self.wait_ready(exists=True, ref=target)
+        number = int(status["current_version_number"])
+        if status["status"] != "ready":
+            raise BundleError(f"kaggle:{target} version {number} is {status['status']!r} on Kaggle: the previous version "
+                              "stays the newest good one; the next push makes a new version over it")
+        self._check_complete(root, target, number)
+        return Version(f"{target}/{number}", "ready", time.time(), number)
 
-    def _listed_files(self, version: int) -> list[str]:
-        names, token = [], None
+    def delete(self, versions: list[Version]) -> None:
+        """Kaggle's API deletes no single version: pruning happens inside `put` (class docstring)."""
+
+    def _listed(self, dataset: str) -> dict[str, int]:
+        names, token = {}, None
         while True:
-            page = kaggle_call(self.api.dataset_list_files, f"{self.ref}/{version}", page_token=token, page_size=200)
-            names += [f.name for f in (page.files or [])]
+            page = kaggle_call(self.api.dataset_list_files, dataset, page_token=token, page_size=200)
+            names.update({f.name: int(getattr(f, "total_bytes", 0) or 0) for f in (page.files or [])})
             token = getattr(page, "next_page_token", None)
             if not token:
                 return names
 
-    def _check_complete(self, root: Path, version: int) -> None:
+    def list_files(self, version: Version) -> dict[str, int] | None:
+        try:
+            return self._listed(version.id)
+        except LookupError:
+            return {}
+
+    def _check_complete(self, root: Path, ref: str, number: int) -> None:
         """The client leaves out a file whose upload the server refused, silently: look for every entry."""
-        listed = self._listed_files(version)
+        listed = self._listed(f"{ref}/{number}")
         missing = [
             p.name for p in Path(root).iterdir()
             if p.name != "dataset-metadata.json"
             and not any(n == p.name or n == f"{p.name}.zip" or n.startswith(f"{p.name}/") for n in listed)
         ]
         if missing:
-            raise BundleError(f"{self.uri} version {version} lacks {', '.join(sorted(missing))}: an upload was dropped; "
+            raise BundleError(f"kaggle:{ref} version {number} lacks {', '.join(sorted(missing))}: an upload was dropped; "
                               "the next push retries (pulls skip incomplete versions)")
 
-    def index(self) -> dict | None:
-        status = self._status()
-        if not status or not status.get("current_version_number"):
-            return None
-        version = int(status["current_version_number"])
+    def read_index(self, version: Version) -> dict | None:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                kaggle_call(self.api.dataset_download_file, f"{self.ref}/{version}", STORE_INDEX, path=tmp,
-                            force=True, quiet=True)
+                kaggle_call(self.api.dataset_download_file, version.id, STORE_INDEX, path=tmp, force=True, quiet=True)
             except LookupError:
                 return None
-            index = _read_downloaded_index(Path(tmp))
-        return {**index, "version": version} if index else None
+            return _read_downloaded_index(Path(tmp))
 
-    def fetch(self, version: int, dest: Path) -> Path:
+    def fetch(self, version: Version, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
-        kaggle_call(self.api.dataset_download_files, f"{self.ref}/{version}", path=str(dest), force=True,
-                    quiet=True, unzip=True)
+        kaggle_call(self.api.dataset_download_files, version.id, path=str(dest), force=True, quiet=True, unzip=True)
         unpack_zipped_folders(dest)
         return dest
 

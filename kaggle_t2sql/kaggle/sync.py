@@ -11,7 +11,9 @@ Candidates for this run (the store's folder named after `run_name`), newest glob
     any training, naming what to add: a session that cannot push must not train for hours.
 A stored run of the same name whose settings or data differ is refused before anything
 is installed (ConfigError naming what changed): the store stays as it was. Corrupt or
-partial copies are skipped with a warning and the next best one is used.
+partial copies are skipped with a warning and the next best one is used, for this run and
+for every other run of the store (carried: the newest intact copy, from an older version
+when the newest is damaged).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..checkpoints import KaggleCheckpointManager
 from ..errors import ConfigError
 from ..plan import plan_changes
 from . import env as kaggle_env
-from .bundle import STORE_INDEX, find_bundles, install_bundle, keep_carried, read_index, read_manifest, verify_bundle
+from .bundle import STORE_INDEX, find_bundles, install_bundle, keep_carried, keep_runs, read_index, read_manifest, verify_bundle
 from .stores import CheckpointStore
 
 CARRY_DIR = "store-carry"  # in the run folder: the store's other runs, re-pushed with every version
@@ -129,16 +131,17 @@ def pull_for_session(
         if entry and mount is not None and entry["global_step"] > mount_step:
             report.notes.append(f"mount is stale (step {mount_step}); store {store.uri} has step {entry['global_step']}")
         with tempfile.TemporaryDirectory(prefix="t2sql-pull-") as tmp:
-            pulled = store.pull(tmp, run_name)
-            if pulled is None:
-                report.notes.append(f"no intact version in {store.uri}")
-            else:
-                manifest = read_manifest(pulled / run_name)
-                if manifest and manifest["global_step"] > report.global_step:
-                    install_bundle(pulled / run_name, run_dir)
-                    report.source, report.global_step = f"{store.uri} {pulled.name}", manifest["global_step"]
-                report.carried = keep_carried(pulled, run_name, carry_dir(run_dir))
-                carry_from = None
+            found = store.collect(tmp)  # every run's newest intact copy: a damaged one is warned about, and skipped
+            own = found.pop(run_name, None)
+            if own is None and entry:
+                report.notes.append(f"no intact copy of {run_name} in {store.uri}")
+            elif own is not None:
+                manifest = read_manifest(own)
+                if manifest["global_step"] > report.global_step:
+                    install_bundle(own, run_dir)
+                    report.source, report.global_step = f"{store.uri} {own.parent.name}", manifest["global_step"]
+            report.carried = keep_runs(list(found.values()), carry_dir(run_dir))
+            carry_from = None
     if carry_from is not None:
         report.carried = keep_carried(carry_from, run_name, carry_dir(run_dir))
     return report

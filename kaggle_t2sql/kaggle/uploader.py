@@ -3,10 +3,11 @@
 At most one upload is in flight; a newer save replaces a queued one (only the latest
 checkpoint matters). A failed push is retried with backoff until it succeeds, a newer
 save supersedes it, or the tries run out; what never reached the store is reported.
-Pushes are spaced at least `min_interval_s` apart, and a push onto `max_versions`
-versions deletes the older ones (every version is a full snapshot: a version per save
-would outgrow Kaggle's dataset storage, see the README's "Dataset growth"), except the
-session's final push, which is always made and waited for, with a bound. Upload
+Pushes are spaced at least `min_interval_s` apart, except the session's final push, which
+is always made and waited for, with a bound. Each push goes through `CheckpointStore.commit`:
+merged per run with what other sessions pushed meanwhile, verified, and pruned to
+`max_versions` only behind a newer verified version (every version is a full snapshot: a
+version per save would outgrow Kaggle's dataset storage, see the README's "Dataset growth"). Upload
 durations are measured so the time budget can reserve room for the last one.
 """
 
@@ -21,7 +22,7 @@ import warnings
 from pathlib import Path
 
 from ..checkpoints import KaggleCheckpointManager
-from .bundle import seal_version, stage_version
+from .bundle import run_name_of, seal_version, stage_version
 from .stores import CheckpointStore
 
 RETRY_DELAYS_S = (5.0, 20.0, 60.0)  # after the 1st, 2nd and 3rd failure of the same push
@@ -38,7 +39,8 @@ class BackgroundUploader:
         self.max_versions = max_versions
         self.retry_delays_s = retry_delays_s
         self.durations: list[float] = []
-        self.pushed: list[tuple[int, int]] = []  # (global_step, store version)
+        self.run_name = run_name_of(run_dir)
+        self.pushed: list[tuple[int, str]] = []  # (global_step, store version id)
         self.errors: list[str] = []
         self._failed: set[int] = set()
         self.bytes_pushed = 0
@@ -102,8 +104,8 @@ class BackgroundUploader:
                 for attempt in range(len(self.retry_delays_s) + 1):
                     start = time.monotonic()
                     try:
-                        prune = bool(self.max_versions) and len(self.store.versions()) >= self.max_versions
-                        version = self.store.push(root, note=f"step {step}", delete_old_versions=prune)
+                        version = self.store.commit(root, note=f"step {step}", run_name=self.run_name,
+                                                    max_versions=self.max_versions, carry=self.carry).id
                     except Exception as exc:  # noqa: BLE001 - a failed push must not kill training
                         self.errors.append(f"step {step}, try {attempt + 1}: {exc}")
                         warnings.warn(f"checkpoint push of step {step} to {self.store.uri} failed: {exc}", stacklevel=1)
