@@ -41,11 +41,17 @@ class Backend:
         return store
 
 
+_moto: dict = {}  # one server per test session, whichever module's fixture starts it
+
+
 @pytest.fixture(scope="session")
 def moto_s3():
     """(endpoint url, access key id, secret key) of a moto S3 server whose IAM refuses unknown keys."""
     pytest.importorskip("s3fs")
     boto3 = pytest.importorskip("boto3")
+    if _moto:  # pytest registers the fixture once per importing module: share the server
+        yield _moto["credentials"]
+        return
     import moto.settings
     from moto.server import ThreadedMotoServer
 
@@ -62,9 +68,11 @@ def moto_s3():
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
     before = moto.settings.INITIAL_NO_AUTH_ACTION_COUNT
     moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on every request is signed-checked against IAM
-    yield url, key["AccessKeyId"], key["SecretAccessKey"]
+    _moto["credentials"] = (url, key["AccessKeyId"], key["SecretAccessKey"])
+    yield _moto["credentials"]
     moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = before
     server.stop()
+    _moto.clear()
 
 
 def s3_env(monkeypatch, moto_s3, key_id=None, secret=None) -> dict[str, str]:
