@@ -172,3 +172,53 @@ def test_wrong_credentials_stop_before_anything_is_pulled_or_trained(backend, tm
     with pytest.raises(CredentialsError):
         pull_for_session(tmp_path / "fresh", backend.open(), tmp_path / "no-mount", small_config().to_dict())
     assert not (tmp_path / "fresh" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_two_runs_sharing_an_s3_store_through_the_cli(tmp_path, s3_uri):  # noqa: F811
+    """test_sync.py's two-runs check on s3:// (moto), the sessions being real CLI processes: run A trains for about a
+    minute, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a second session in another
+    folder. After A's final push the store still shows B finished, and A at its step."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_trainer import SMALL
+
+    from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+    from kaggle_t2sql.kaggle.stores import open_store
+
+    def train(folder, *extra):
+        args = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(folder),
+                "--no-progress"]
+        for pair in [*SMALL, f"store.uri={s3_uri}", f"store.input_root={tmp_path / 'none'}",
+                     "store.push_retry_seconds=[0.5, 1, 2]", *extra]:
+            args += ["--set", pair]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # AWS_* of the moto server
+
+    a = train(tmp_path / "a", "run_name=run-a", "training.max_steps=100000", "budget.session_minutes=1.0",
+              "budget.margin_minutes=0")
+    b = train(tmp_path / "b1", "run_name=run-b", "training.max_steps=16")
+    deadline = time.monotonic() + 300
+    while (open_store(s3_uri).latest("run-b") or {}).get("global_step", 0) < 4:
+        assert time.monotonic() < deadline and b.poll() is None, b.stdout.read() if b.poll() is not None else "slow"
+        time.sleep(0.5)
+    b.send_signal(signal.SIGTERM)  # Kaggle's cut: B saves, pushes and stops
+    out_b1 = b.communicate(timeout=300)[0]
+    assert b.returncode == 0 and a.poll() is None, out_b1  # A is still training
+    b2 = train(tmp_path / "b2", "run_name=run-b", "training.max_steps=16")  # B's next session, another folder
+    out_b2 = b2.communicate(timeout=300)[0]
+    assert b2.returncode == 0 and "finished" in out_b2, out_b2
+    assert a.poll() is None, "A ended before B's second session: the overlap was not tested"
+    out_a = a.communicate(timeout=300)[0]
+    assert a.returncode == 0, out_a
+    a_step = int(KaggleCheckpointManager(tmp_path / "a").latest_valid().name.split("-")[1])
+    out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "status", "--output-dir", str(tmp_path / "a"),
+                          "--store", s3_uri], capture_output=True, text=True, check=True)
+    runs = json.loads(out.stdout)["runs"]
+    assert runs["run-b"]["finished"] and runs["run-b"]["global_step"] == 16, runs
+    assert runs["run-a"]["global_step"] == a_step > 16, (runs, out_a[-2000:])
