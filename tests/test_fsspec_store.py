@@ -107,3 +107,15 @@ def test_a_missing_bucket_is_named(moto_s3, monkeypatch):  # noqa: F811
     s3_env(monkeypatch, moto_s3)
     with pytest.raises(Exception, match="does not exist|create it"):
         open_store("s3://no-such-bucket-here/store").check_access()
+
+
+def test_any_installed_fsspec_protocol_is_a_store_and_a_missing_one_is_named(tmp_path):
+    store = open_store("memory://t2sql-test/store")  # fsspec's own in-memory filesystem, no server
+    v = store.put(sealed(tmp_path, "a", {"run": {"w.bin": b"w"}}), "", [])
+    assert [x.id for x in open_store("memory://t2sql-test/store").list_versions()] == [v.id]
+    from kaggle_t2sql.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gcsfs"):  # gcsfs is not installed here
+        open_store("gs://bucket/store")
+    with pytest.raises(ConfigError, match="name a bucket"):
+        open_store("s3://")

@@ -73,6 +73,7 @@ def test_a_commit_racing_another_retries_on_the_new_head_and_takes_the_next_tag(
     mine = store.put(sealed(tmp_path, "b", {"run": {"w.bin": b"b"}}), "", [])
     assert [v.id for v in store.list_versions()] == ["t2sql-v0001", "t2sql-v0002", "t2sql-v0003"]
     assert mine.id == "t2sql-v0003" and sorted(store.read_index(mine)["runs"]) == ["run"]
+    assert sorted(hub.files("tester/ckpt", mine.id)) == sorted([".gitattributes", STORE_INDEX, "run.zip"])  # not other.zip
     assert sorted(store.read_index(store.list_versions()[1])["runs"]) == ["other"]  # the other session's, intact
     assert any(m == "POST" and p.endswith("/commit/main") for m, p in hub.calls)
 

@@ -205,7 +205,10 @@ def test_two_runs_sharing_an_s3_store_through_the_cli(tmp_path, s3_uri):  # noqa
     b = train(tmp_path / "b1", "run_name=run-b", "training.max_steps=16")
     deadline = time.monotonic() + 300
     while (open_store(s3_uri).latest("run-b") or {}).get("global_step", 0) < 4:
-        assert time.monotonic() < deadline and b.poll() is None, b.stdout.read() if b.poll() is not None else "slow"
+        if time.monotonic() > deadline or b.poll() is not None:
+            a.kill()
+            b.kill()
+            pytest.fail(f"run B never pushed step 4: {b.communicate()[0][-3000:]}")
         time.sleep(0.5)
     b.send_signal(signal.SIGTERM)  # Kaggle's cut: B saves, pushes and stops
     out_b1 = b.communicate(timeout=300)[0]

@@ -65,14 +65,15 @@ class FsspecStore(CheckpointStore):
             raise ConfigError(f"store {url!r} needs fsspec: pip install 'kaggle-t2sql[s3]'") from exc
         self.uri = url.rstrip("/")
         self.protocol = url.split("://", 1)[0]
+        path = None
         if fs is None:
             try:
-                fs, _ = fsspec.core.url_to_fs(self.uri)
+                fs, path = fsspec.core.url_to_fs(url)
             except (ImportError, ValueError) as exc:
                 raise ConfigError(f"store {url!r}: no fsspec filesystem for {self.protocol}:// is installed ({exc}); "
                                   "for s3:// pip install 'kaggle-t2sql[s3]', for gs:// gcsfs, for az:// adlfs") from exc
         self.fs = fs
-        self.base = fs._strip_protocol(self.uri).rstrip("/")
+        self.base = (fs._strip_protocol(url) if path is None else path).rstrip("/")
         if not self.base:
             raise ConfigError(f"bad store {url!r}: name a bucket, e.g. s3://my-bucket/t2sql")
 
