@@ -125,7 +125,7 @@ class FsspecStore(CheckpointStore):
         out = []
         for i, prefix in enumerate(ordered):
             state = "ready" if STORE_INDEX in listing[prefix] else ("failed" if i < newest_whole else "processing")
-            out.append(Version(prefix, state))
+            out.append(Version(prefix, state, number=int(VERSION_RE.match(prefix).group(1))))
         return out
 
     def read_index(self, v: Version) -> dict | None:
@@ -164,7 +164,7 @@ class FsspecStore(CheckpointStore):
         index = self._path(version.id, STORE_INDEX)
         self.fs.put_file(str(root / STORE_INDEX), index)  # the commit point
         self._check_uploaded(root / STORE_INDEX, index)
-        return Version(version.id, "ready", version.created)
+        return Version(version.id, "ready", version.created, number=max(numbers, default=0) + 1)
 
     def _check_uploaded(self, local: Path, remote: str) -> None:
         size = int(self.fs.info(remote).get("size") or 0)

@@ -125,7 +125,8 @@ class HfStore(CheckpointStore):
         except RepositoryNotFoundError:
             return []
         tags = [t for t in refs.tags if TAG_RE.match(t.name)]
-        return [Version(t.name, "ready") for t in sorted(tags, key=lambda t: int(TAG_RE.match(t.name).group(1)))]
+        numbered = sorted((int(TAG_RE.match(t.name).group(1)), t.name) for t in tags)
+        return [Version(name, "ready", number=number) for number, name in numbered]
 
     def read_index(self, v: Version) -> dict | None:
         from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RevisionNotFoundError
@@ -246,7 +247,7 @@ class HfStore(CheckpointStore):
             tag = f"t2sql-v{max(numbers, default=0) + 1:04d}"
             try:
                 self.api.create_tag(tag=tag, revision=oid, tag_message=note or None, **self._kw())
-                return Version(tag, "ready", time.time())
+                return Version(tag, "ready", time.time(), number=max(numbers, default=0) + 1)
             except HfHubHTTPError as exc:
                 if exc.response is None or exc.response.status_code != 409:
                     raise
