@@ -10,8 +10,8 @@ sessions pushing at once: `parent_commit` makes the second commit fail and retry
 `create_tag` refuses an existing tag (409), so each version gets a number of its own.
 
 History: pruning deletes old tags only (`delete_tag`), after a newer version was verified, keeping the
-last `store.max_versions`. That removes nothing else and is what the Hub documents as harmless. It does
-not shrink the repo: `super_squash_history` would, but the Hub documents it as destructive and
+last `store.max_versions`. A tag is only a name for a commit: deleting it touches no file. It does
+not shrink the repo either (the commits stay in `main`'s history): `super_squash_history` would, but the Hub documents it as destructive and
 irreversible without saying what becomes of tags on the squashed branch, so it is never called
 automatically (README "Colab or your own machine").
 
