@@ -18,7 +18,13 @@ and DIR/summary.json is written: finished, sessions (status, start_step, end_ste
 stop_reason), first_session_without_secret, run_dir, gpu_hours_used, identical_to_uninterrupted,
 wall_seconds.
 
+Store faults (issue 17): --prune-fault keeps at most 2 store versions (every later push prunes) and makes
+Kaggle refuse one upload of the first pruning push (a partial version) and fail the version of a later
+one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time. Both
+end bit-identical to the uninterrupted run (the summary's `second_run` for the overlapping one).
+
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
+    [--prune-fault] [--overlapping]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +45,7 @@ USER = "tester"
 RUN = "e2e"
 STORE = f"{USER}/kaggle-t2sql-checkpoints"
 KERNEL = f"{USER}/kaggle-t2sql-train"
+RUN2, KERNEL2 = "e2e-2", f"{USER}/kaggle-t2sql-train-2"  # --overlapping: a second run chained on the same store
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
@@ -80,8 +88,38 @@ def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
     raise TimeoutError("the self-chained sessions did not end")
 
 
+def _inject_pruning_faults(emu, stop) -> list[str]:
+    """--prune-fault: once the store holds 2 versions (every later push prunes), refuse one upload of the next
+    push (the client leaves the file out: a partial version); two pushes later, Kaggle fails the version."""
+    injected: list[str] = []
+
+    def count() -> int:
+        return sum(len(emu.dataset_versions(ref)) for ref in (STORE, f"{STORE}-b"))
+
+    def created() -> int:
+        return sum(max([v["number"] for v in emu.dataset_versions(ref)] or [0]) for ref in (STORE, f"{STORE}-b"))
+
+    def watch():
+        while not stop.is_set() and count() < 2:
+            time.sleep(0.05)
+        if stop.is_set():
+            return
+        emu.reject_next_upload = 400
+        injected.append(f"refused upload after version count {count()}")
+        mark = created()
+        while not stop.is_set() and created() < mark + 2:
+            time.sleep(0.05)
+        if not stop.is_set():
+            emu.fail_next_versions = 1
+            injected.append(f"failed version after {created()} versions created")
+
+    threading.Thread(target=watch, daemon=True).start()
+    return injected
+
+
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
-        kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20) -> dict:
+        kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
+        prune_fault: bool = False, overlapping: bool = False) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
     and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is the
     reference's wall time / SESSIONS_PER_RUN, so a run takes 3-5 sessions on a fast or a slow machine
@@ -91,6 +129,8 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     from kaggle_emulator import KaggleEmulator
     from kaggle_sessions import SESSION_HOURS, KaggleSessions
 
+    if overlapping and self_chain:
+        raise ValueError("--overlapping chains both runs from outside: leave out --self-chain")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     os.environ.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
@@ -122,7 +162,18 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             init.append("--self-chain")
         if fresh_account:
             init.append("--no-create-store")
+        if prune_fault:
+            init += ["--set", "store.max_versions=2"]
         print(_cli(*init, env=env).stdout, end="", flush=True)
+        stop_faults = threading.Event()
+        faults = _inject_pruning_faults(emu, stop_faults) if prune_fault else []
+        if overlapping:  # a second run with its own notebook, on the same checkpoint store
+            init2 = [a for a in init if a not in ("--self-chain",)]
+            init2[init2.index("--run-name") + 1] = RUN2
+            init2[init2.index("--folder") + 1] = str(out / "kernel2")
+            init2 += ["--kernel-slug", KERNEL2.split("/")[1]]
+            print(_cli(*init2, env=env).stdout, end="", flush=True)
+            sessions.attach_secret(KERNEL2, "KAGGLE_API_TOKEN", emu.token)
         # step 4: the first push creates the notebook; without the secret its session stops at once
         print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
         sessions.wait_idle()
@@ -136,10 +187,27 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
             _wait_for_chain_end(emu, sessions, after=2, deadline_s=max_sessions * limit_s * 2)
         else:
+            second = None
+            if overlapping:  # both chains at once: their sessions overlap and push to one store
+                second = subprocess.Popen([sys.executable, "-m", "kaggle_t2sql", "chain", "--folder", str(out / "kernel2"),
+                                           "--poll-seconds", "0.5", "--max-sessions", str(max_sessions)], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(REPO))
             chain = _cli("kaggle_t2sql", "chain", "--folder", str(kernel), "--poll-seconds", "0.5", "--max-sessions",
                          str(max_sessions), env=env, timeout=max_sessions * limit_s * 3)
             print(chain.stdout[-2000:], end="", flush=True)
+            if second is not None:
+                print(second.communicate(timeout=max_sessions * limit_s * 3)[0][-2000:], end="", flush=True)
         sessions.wait_idle()
+        stop_faults.set()
+        second_run = None
+        if overlapping:
+            run2 = out / "run2"
+            _cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run2), "--store", f"kaggle:{STORE}", "--run-name",
+                 RUN2, "--input-root", str(out / "no-input"), env=env)
+            status2 = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run2), "--json", env=env).stdout)
+            second_run = {"finished": status2["finished"], "global_step": status2["global_step"],
+                          "sessions": len(status2["sessions"]),
+                          "identical_to_uninterrupted": identical(run2, reference, status2["global_step"])}
         run_dir = out / "run"
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
@@ -158,6 +226,11 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "fresh_account": fresh_account,
             "layout": layout,
             "killed_at_limit": kill_at_limit,
+            "prune_fault": prune_fault,
+            "faults_injected": faults,
+            "store_versions": [f"{ref}/{v['number']}:{v['status']}" for ref in (STORE, f"{STORE}-b")
+                               for v in emu.dataset_versions(ref)],
+            "second_run": second_run,
             "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
             "session_budget_s": round(budget_s, 1),
             "session_limit_s": round(limit_s, 1),
@@ -205,17 +278,28 @@ def main() -> int:
     parser.add_argument("--kill-at-limit", action="store_true",
                         help="budget longer than the limit: Kaggle kills every session mid-run")
     parser.add_argument("--reference", type=Path, help="an uninterrupted run of the same configuration to reuse")
+    parser.add_argument("--prune-fault", action="store_true",
+                        help="store.max_versions=2, one refused upload and one failed version in pruning pushes")
+    parser.add_argument("--overlapping", action="store_true", help="a second run chained on the same store at once")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference)
+    summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
+                  prune_fault=args.prune_fault, overlapping=args.overlapping)
     for row in summary["sessions"]:
         print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
               f"({row['stop_reason']}), {row['elapsed_s']} s")
     print(f"finished {summary['finished']} at step {summary['global_step']} of {summary['max_steps']}; "
           f"{len(summary['sessions'])} sessions; {summary['gpu_hours_used']} emulated GPU hours; "
           f"identical to an uninterrupted run: {summary['identical_to_uninterrupted']}; {summary['wall_seconds']} s")
+    if summary["prune_fault"]:
+        print(f"faults injected: {summary['faults_injected']}; store versions left: {summary['store_versions']}")
+    second = summary["second_run"]
+    if second:
+        print(f"second run: finished {second['finished']} at step {second['global_step']}; identical to an "
+              f"uninterrupted run: {second['identical_to_uninterrupted']}")
     print(f"summary: {args.out / 'summary.json'}")
-    return 0 if summary["finished"] and summary["identical_to_uninterrupted"] else 1
+    ok = summary["finished"] and summary["identical_to_uninterrupted"]
+    return 0 if ok and (not second or (second["finished"] and second["identical_to_uninterrupted"])) else 1
 
 
 if __name__ == "__main__":

@@ -44,3 +44,15 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     check(summary)
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
+
+
+def test_two_overlapping_chains_on_one_store_through_a_partial_and_a_failed_pruning_push(tmp_path, reference):
+    """Issue 17: two runs chained at once on one store (every push after the second prunes), one pruning push
+    left partial by a refused upload and one failed by Kaggle; both runs end bit-identical to the uninterrupted
+    run, and the store stays bounded (max_versions 2: at most 3 versions across its two datasets)."""
+    summary = kaggle_e2e.run(tmp_path / "out", prune_fault=True, overlapping=True, reference=reference)
+    check(summary)
+    second = summary["second_run"]
+    assert second["finished"] and second["identical_to_uninterrupted"], second
+    assert len(summary["faults_injected"]) == 2, summary["faults_injected"]
+    assert len(summary["store_versions"]) <= 3, summary["store_versions"]

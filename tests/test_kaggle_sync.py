@@ -315,9 +315,9 @@ def test_a_failed_partial_or_unfinished_pruning_push_leaves_every_run(emu, tmp_p
     a, b = checkpointed_run, second_run
     store = KaggleStore(REF, api=kaggle_api(), poll_s=0.01, ready_timeout_s=2.0)
     push = lambda name, *parts: store.commit(version_with(tmp_path / name, *parts), max_versions=2)  # noqa: E731
-    push("p1", (a, 2))
-    push("p2", (a, 4))
-    push("p3", (a, 4), (b, 2))  # the only version holding second-run: the next pruning push must not delete it
+    for i, parts in enumerate([[(a, 2)], [(a, 4)], [(a, 6)], [(a, 6), (b, 2)]]):
+        push(f"p{i}", *parts)
+    assert len(store.versions()) >= 2  # so the next push prunes; only the newest version holds second-run
     if fault == "refused upload":
         emu.reject_next_upload = 400  # the client leaves the refused file out of the version, silently
     elif fault == "failed version":
@@ -325,13 +325,13 @@ def test_a_failed_partial_or_unfinished_pruning_push_leaves_every_run(emu, tmp_p
     else:
         emu.processing_polls = 10**6  # still processing when the session is killed (here: gives up waiting)
     with pytest.raises(BundleError):
-        push("p4", (a, 4), (b, 4))
-    assert steps_in(store, tmp_path / "after-fault") == {"tiny-demo": 4, "second-run": 2}, all_versions(emu)
+        push("p4", (a, 6), (b, 4))
+    assert steps_in(store, tmp_path / "after-fault") == {"tiny-demo": 6, "second-run": 2}, all_versions(emu)
     emu.processing_polls = 0
     if fault == "unfinished processing":
         emu.set_dataset_status(REF, "failed")  # Kaggle ends it some time later
-    push("p5", (a, 4), (b, 4))  # the next push lands (over a failed version too)
-    assert steps_in(store, tmp_path / "recovered") == {"tiny-demo": 4, "second-run": 4}
+    push("p5", (a, 6), (b, 4))  # the next push lands (over a failed version too)
+    assert steps_in(store, tmp_path / "recovered") == {"tiny-demo": 6, "second-run": 4}
 
 
 def test_storage_stays_bounded_with_two_datasets_in_turn(emu, tmp_path, checkpointed_run, second_run):
@@ -433,3 +433,26 @@ def test_kaggle_limits_top_level_files_and_dataset_size(emu, tmp_path, checkpoin
     with pytest.raises(BundleError, match="Kaggle refused the push: The dataset is too large"):
         store.commit(version_with(tmp_path / "v1", (checkpointed_run, 2)))
     assert all_versions(emu) == []
+
+
+def test_a_session_pushing_while_another_push_runs_merges_it_in(emu, tmp_path, checkpointed_run, second_run):
+    """Session B's push lands while session A's upload runs (A read the store before it): A's version, newer,
+    holds B's old copy; A sees B's version appear and pushes once more with both runs' newest copies."""
+    a, b = checkpointed_run, second_run
+
+    class BPushesMeanwhile(KaggleStore):  # the fault: the other session's whole push happens during this put
+        race = False
+
+        def put(self, root, note, expendable):
+            if self.race:
+                self.race = False
+                KaggleStore(REF, api=kaggle_api(), poll_s=0.01).commit(version_with(tmp_path / "b-push", (a, 2), (b, 4)),
+                                                                      run_name="second-run")
+            return super().put(root, note, expendable)
+
+    store = BPushesMeanwhile(REF, api=kaggle_api(), poll_s=0.01)
+    store.commit(version_with(tmp_path / "start", (a, 2), (b, 2)))
+    store.race = True
+    with pytest.warns(UserWarning, match="another session pushed while this push ran"):
+        store.commit(version_with(tmp_path / "a-push", (a, 4), (b, 2)), run_name="tiny-demo")
+    assert {r: m["global_step"] for r, m in store.index()["runs"].items()} == {"tiny-demo": 4, "second-run": 4}

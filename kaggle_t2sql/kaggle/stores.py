@@ -114,13 +114,9 @@ class CheckpointStore:
         return self.list_versions()
 
     def index(self) -> dict | None:
-        """The newest ready version's readable store index (+ "version": its id), None when the store is empty."""
-        for version in reversed(self.list_versions()):
-            if version.state == "ready":
-                index = self.read_index(version)
-                if index is not None:
-                    return {**index, "version": version.id}
-        return None
+        """The newest verified version's store index (+ "version": its id), None when the store has none."""
+        version, index = self.newest_verified()
+        return {**index, "version": version.id} if version is not None else None
 
     def latest(self, run_name: str) -> dict | None:
         """That run's sync manifest in the newest version (+ "version"), None when the store lacks it."""
@@ -233,7 +229,7 @@ class CheckpointStore:
             candidates = ([(base, base_index)] if base is not None else []) + extra
             self._merge(root, candidates, run_name, carry)
             pushed = seal_version(root)
-            if base_index is not None and _same_runs(pushed, base_index) and not extra:
+            if base_index is not None and _same_runs(pushed, base_index):
                 return base  # the store holds all of it already
             due = bool(max_versions) and base is not None and len(before) + 1 > max_versions
             expendable = before[:before.index(base)] if due else []
@@ -244,19 +240,17 @@ class CheckpointStore:
                 raise BundleError(f"{self.uri} version {new.id} is incomplete ({'; '.join(problems[:3])}): the previous "
                                   "version stays the newest good one; the next push retries")
             after = self.list_versions()
-            if max_versions:
-                gone = {v.id for v in expendable}
-                surplus = [v for v in after if v.id in gone][:max(0, len(after) - max_versions)]
-                if surplus:
-                    self.delete(surplus)
             seen = {v.id for v in before} | {new.id}
             meanwhile = [(v, i) for v in after if v.id not in seen and v.state == "ready"
                          for i in [self.read_index(v)] if i is not None]
-            newer = [v for v, _ in meanwhile if after.index(v) > after.index(new)]
-            if all(_dominates(pushed, i) for _, i in meanwhile) and not newer:
-                return new
-            if newer and all(_dominates(i, pushed) for v, i in meanwhile if v in newer):
-                return new  # a later version already holds all of this one
+            if new in after:
+                if max_versions:
+                    surplus = [v for v in after if v in expendable][:max(0, len(after) - max_versions)]
+                    if surplus:
+                        self.delete(surplus)
+                latest = max([(new, pushed), *meanwhile], key=lambda vi: after.index(vi[0]))[1]
+                if all(_dominates(latest, i) for i in [pushed, *(i for _, i in meanwhile)]):
+                    return new  # the newest version holds every run's newest copy
             warnings.warn(f"{self.uri}: another session pushed while this push ran; merging its runs and pushing again",
                           stacklevel=2)
             extra = meanwhile
