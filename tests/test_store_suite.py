@@ -176,15 +176,16 @@ def test_wrong_credentials_stop_before_anything_is_pulled_or_trained(backend, tm
 
 @pytest.mark.slow
 def test_two_runs_sharing_an_s3_store_through_the_cli(tmp_path, s3_uri):  # noqa: F811
-    """test_sync.py's two-runs check on s3:// (moto), the sessions being real CLI processes: run A trains for about a
-    minute, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a second session in another
-    folder. After A's final push the store still shows B finished, and A at its step."""
+    """test_sync.py's two-runs CLI check on s3:// (moto): run A trains, pushing every 2 steps; meanwhile run B is cut
+    by SIGTERM and finished by a second session in another folder; A pushes on after that, then is cut itself.
+    The store still shows B finished at its last step, and A at its own."""
     import json
     import os
     import signal
     import subprocess
     import sys
     import time
+    from pathlib import Path
 
     from test_trainer import SMALL
 
@@ -197,31 +198,38 @@ def test_two_runs_sharing_an_s3_store_through_the_cli(tmp_path, s3_uri):  # noqa
         for pair in [*SMALL, f"store.uri={s3_uri}", f"store.input_root={tmp_path / 'none'}",
                      "store.push_retry_seconds=[0.5, 1, 2]", *extra]:
             args += ["--set", pair]
-        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # AWS_* of the moto server
+        log = open(tmp_path / f"{Path(folder).name}.log", "w")  # a file, not a pipe: a full pipe would stall it
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # with the moto server's AWS_*
+        proc.output = lambda: (proc.wait(timeout=600), log.close(), (tmp_path / f"{Path(folder).name}.log").read_text())[2]
+        return proc
 
-    a = train(tmp_path / "a", "run_name=run-a", "training.max_steps=100000", "budget.session_minutes=1.0",
-              "budget.margin_minutes=0")
-    b = train(tmp_path / "b1", "run_name=run-b", "training.max_steps=16")
-    deadline = time.monotonic() + 300
-    while (open_store(s3_uri).latest("run-b") or {}).get("global_step", 0) < 4:
-        if time.monotonic() > deadline or b.poll() is not None:
-            a.kill()
-            b.kill()
-            pytest.fail(f"run B never pushed step 4: {b.communicate()[0][-3000:]}")
-        time.sleep(0.5)
+    def latest(run):
+        return open_store(s3_uri).latest(run) or {}
+
+    def wait_for(run, step, proc):
+        deadline = time.monotonic() + 600
+        while latest(run).get("global_step", 0) < step:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.output() if proc.poll() is not None else "slow"
+            time.sleep(0.5)
+
+    a = train(tmp_path / "a", "run_name=run-a", "training.max_steps=100000")
+    wait_for("run-a", 2, a)  # A has started (and pushed) before B exists
+    b = train(tmp_path / "b1", "run_name=run-b", "training.max_steps=12")
+    wait_for("run-b", 4, b)
     b.send_signal(signal.SIGTERM)  # Kaggle's cut: B saves, pushes and stops
-    out_b1 = b.communicate(timeout=300)[0]
-    assert b.returncode == 0 and a.poll() is None, out_b1  # A is still training
-    b2 = train(tmp_path / "b2", "run_name=run-b", "training.max_steps=16")  # B's next session, another folder
-    out_b2 = b2.communicate(timeout=300)[0]
-    assert b2.returncode == 0 and "finished" in out_b2, out_b2
-    assert a.poll() is None, "A ended before B's second session: the overlap was not tested"
-    out_a = a.communicate(timeout=300)[0]
-    assert a.returncode == 0, out_a
+    out_b1 = b.output()
+    assert b.returncode == 0 and "session paused (signal)" in out_b1, out_b1
+    b2 = train(tmp_path / "b2", "run_name=run-b", "training.max_steps=12")  # B's next session, another folder
+    out_b2 = b2.output()
+    assert b2.returncode == 0 and "session finished (finished)" in out_b2 and "-> 12 of 12" in out_b2, out_b2
+    wait_for("run-a", latest("run-a")["global_step"] + 4, a)  # A pushes on after B finished
+    a.send_signal(signal.SIGTERM)
+    out_a = a.output()
+    assert a.returncode == 0 and "session paused (signal)" in out_a, out_a
     a_step = int(KaggleCheckpointManager(tmp_path / "a").latest_valid().name.split("-")[1])
     out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "status", "--output-dir", str(tmp_path / "a"),
                           "--store", s3_uri], capture_output=True, text=True, check=True)
     runs = json.loads(out.stdout)["runs"]
-    assert runs["run-b"]["finished"] and runs["run-b"]["global_step"] == 16, runs
-    assert runs["run-a"]["global_step"] == a_step > 16, (runs, out_a[-2000:])
+    assert runs["run-b"]["finished"] and runs["run-b"]["global_step"] == 12, runs
+    assert runs["run-a"]["global_step"] == a_step and not runs["run-a"]["finished"], (runs, out_a[-2000:])
