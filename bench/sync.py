@@ -89,8 +89,9 @@ def main() -> int:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
+            log = open(work / "moto.log", "w")
             emulator = subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                         "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                         "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
             os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
                               AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
             import s3fs
@@ -114,6 +115,8 @@ def main() -> int:
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
         finally:
             if emulator:
+                if emulator.poll() is not None and args.store == "s3":
+                    print(f"moto's server ended early ({emulator.returncode}): {(work / 'moto.log').read_text()[-2000:]}")
                 emulator.terminate()
         trainer = rates[5][1][1]
         checkpoint = KaggleCheckpointManager(work / "synced-5-0").latest_valid()
