@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from store_backends import backend, copy_run, hub, moto_s3, s3_uri  # noqa: F401 - fixtures
-from test_trainer import small_config
+from test_trainer import CutAt, assert_identical, reference, small_config  # noqa: F401 - fixture
 
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.kaggle.auth import CredentialsError
@@ -49,6 +49,22 @@ def test_push_then_pull_on_a_fresh_machine_is_bit_identical(backend, trained, tm
     assert report.global_step == 4 and backend.uri in report.source
     written = trained / "checkpoints" / "checkpoint-4"
     assert digest(tmp_path / "fresh" / "checkpoints" / "checkpoint-4") == digest(written)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # three training sessions: minutes on a busy 2-core machine
+@pytest.mark.parametrize("remote", ["s3", "hf"])
+def test_sessions_on_fresh_machines_resume_through_a_remote_store_and_end_identical(remote, request, tmp_path,
+                                                                                    reference):  # noqa: F811
+    """Three sessions, each on an empty disk, cut by SIGTERM at steps 3 and 5, chained through s3:// or hf:,
+    end bit-identical to an uninterrupted run (adapter and every loss)."""
+    uri = request.getfixturevalue("s3_uri") if remote == "s3" else f"hf:{request.getfixturevalue('hub').user}/resume"
+    cfg = small_config(f"store.uri={uri}", f"store.input_root={tmp_path / 'no-input'}")
+    for i, cut in enumerate([3, 5, None]):
+        machine = tmp_path / f"machine-{i}"
+        result = ResumableTrainer(cfg, machine, progress=False, callbacks=[CutAt([cut])] if cut else []).run()
+    assert result.status == "finished" and result.start_step == 5 and result.not_pushed == []
+    assert_identical(machine, reference)
 
 
 def test_a_corrupt_newest_version_is_skipped_for_the_one_before(backend, trained, tmp_path):  # noqa: F811
@@ -175,6 +191,7 @@ def test_wrong_credentials_stop_before_anything_is_pulled_or_trained(backend, tm
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four training processes: minutes on a busy 2-core machine
 def test_two_runs_sharing_an_s3_store_through_the_cli(tmp_path, s3_uri):  # noqa: F811
     """test_sync.py's two-runs CLI check on s3:// (moto): run A trains, pushing every 2 steps; meanwhile run B is cut
     by SIGTERM and finished by a second session in another folder; A pushes on after that, then is cut itself.
