@@ -66,6 +66,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kaggle", action="store_true", help="push through the kaggle client to the local emulator")
     parser.add_argument("--store", choices=["local", "kaggle", "s3"], default="local")
+    parser.add_argument("--trials", type=int, default=3, help="alternating runs per save cadence (best one kept)")
+    parser.add_argument("--save-steps", default="5,40", help="save cadences to measure, e.g. 5 (the bytes need 5)")
     args = parser.parse_args()
     args.kaggle = args.kaggle or args.store == "kaggle"
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,9 +109,9 @@ def main() -> int:
             store = f"local:{work / 'store'}"
         try:
             rates = {}
-            for save_steps in (5, 40):  # best of 3 alternating runs each: CPU timings here are noisy
+            for save_steps in [int(x) for x in args.save_steps.split(",")]:  # best of N alternating runs: CPU timings are noisy
                 plain, synced = [], []
-                for trial in range(3):
+                for trial in range(args.trials):
                     plain.append(session(work, f"plain-{save_steps}-{trial}", "", save_steps)[0])
                     synced.append(session(work, f"synced-{save_steps}-{trial}", f"{store}-{save_steps}-{trial}", save_steps))
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
