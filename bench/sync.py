@@ -115,6 +115,11 @@ def main() -> int:
                     plain.append(session(work, f"plain-{save_steps}-{trial}", "", save_steps)[0])
                     synced.append(session(work, f"synced-{save_steps}-{trial}", f"{store}-{save_steps}-{trial}", save_steps))
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
+            if args.store == "s3":  # read the versions' sizes while the server still runs
+                from kaggle_t2sql.kaggle.stores import open_store
+
+                s3 = open_store(f"{store}-5-0")
+                s3_pushed = [sum(s3.list_files(v).values()) for v in s3.list_versions()]
         finally:
             if emulator:
                 if emulator.poll() is not None and args.store == "s3":
@@ -127,10 +132,7 @@ def main() -> int:
         if store.startswith("local:"):
             pushed = [folder_bytes(v) for v in sorted((work / "store-5-0").iterdir())]
         elif store.startswith("s3:"):
-            from kaggle_t2sql.kaggle.stores import open_store
-
-            s3 = open_store(f"{store}-5-0")
-            pushed = [sum(s3.list_files(v).values()) for v in s3.list_versions()]
+            pushed = s3_pushed
         else:
             versions = work / "emulator" / "datasets" / "tester" / "bench-checkpoints-5-0"
             pushed = [folder_bytes(v) for v in sorted(versions.glob("v*"))]
