@@ -4,9 +4,10 @@
     events; printed per push and per session against one checkpoint's size (target <= 1.05x
     per checkpoint pushed);
 (b) training throughput with background pushes after every save vs no store (target >= 0.98x).
-The store is `local:` by default; with --kaggle the pushes go through the real kaggle client
-to the local Kaggle API emulator of the tests (port 7777).
-Run: ./dev python bench/sync.py [--kaggle]
+The store is `local:` by default; with --store kaggle (or --kaggle) the pushes go through the real
+kaggle client to the local Kaggle API emulator of the tests; with --store s3 through s3fs to moto's
+S3 server (`moto_server`, its own process), where each push also reads every file back for its sha256.
+Run: ./dev python bench/sync.py [--store local|kaggle|s3]
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def session(work: Path, name: str, store: str, save_steps: int) -> tuple[float, 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kaggle", action="store_true", help="push through the kaggle client to the local emulator")
+    parser.add_argument("--store", choices=["local", "kaggle", "s3"], default="local")
+    parser.add_argument("--trials", type=int, default=3, help="alternating runs per save cadence (best one kept)")
+    parser.add_argument("--save-steps", default="5,40", help="save cadences to measure, e.g. 5 (the bytes need 5)")
     args = parser.parse_args()
+    args.kaggle = args.kaggle or args.store == "kaggle"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         emulator = None
@@ -82,18 +87,43 @@ def main() -> int:
                 if name == "KAGGLE_KEY":
                     break
             store = "kaggle:tester/bench-checkpoints"
+        elif args.store == "s3":  # moto's S3 server in its own process, as S3 is not on the training machine
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            log = open(work / "moto.log", "w")
+            emulator = subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                         "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+            os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
+                              AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+            import s3fs
+
+            for _ in range(100):
+                try:
+                    s3fs.S3FileSystem().mkdir("bench")
+                    break
+                except Exception:  # noqa: BLE001 - the server is still starting
+                    time.sleep(0.1)
+            store = "s3://bench/store"
         else:
             store = f"local:{work / 'store'}"
         try:
             rates = {}
-            for save_steps in (5, 40):  # best of 3 alternating runs each: CPU timings here are noisy
+            for save_steps in [int(x) for x in args.save_steps.split(",")]:  # best of N alternating runs: CPU timings are noisy
                 plain, synced = [], []
-                for trial in range(3):
+                for trial in range(args.trials):
                     plain.append(session(work, f"plain-{save_steps}-{trial}", "", save_steps)[0])
                     synced.append(session(work, f"synced-{save_steps}-{trial}", f"{store}-{save_steps}-{trial}", save_steps))
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
+            if args.store == "s3":  # read the versions' sizes while the server still runs
+                from kaggle_t2sql.kaggle.stores import open_store
+
+                s3 = open_store(f"{store}-5-0")
+                s3_pushed = [sum(s3.list_files(v).values()) for v in s3.list_versions()]
         finally:
             if emulator:
+                if emulator.poll() is not None and args.store == "s3":
+                    print(f"moto's server ended early ({emulator.returncode}): {(work / 'moto.log').read_text()[-2000:]}")
                 emulator.terminate()
         trainer = rates[5][1][1]
         checkpoint = KaggleCheckpointManager(work / "synced-5-0").latest_valid()
@@ -101,6 +131,8 @@ def main() -> int:
         pushes = len(trainer.pushes)
         if store.startswith("local:"):
             pushed = [folder_bytes(v) for v in sorted((work / "store-5-0").iterdir())]
+        elif store.startswith("s3:"):
+            pushed = s3_pushed
         else:
             versions = work / "emulator" / "datasets" / "tester" / "bench-checkpoints-5-0"
             pushed = [folder_bytes(v) for v in sorted(versions.glob("v*"))]

@@ -129,7 +129,7 @@ class BudgetConfig:
 
 @dataclass
 class StoreConfig:
-    uri: str = ""  # "" (none), "local:/path" or "kaggle:owner/slug"
+    uri: str = ""  # "" (none), "local:/path", "kaggle:owner/slug", "s3://bucket/prefix" (any fsspec URL), "hf:owner/repo"
     input_root: str = ""  # where attached datasets are mounted (searched by content); "" = Kaggle's (kaggle/env.py)
     final_push_timeout_minutes: float = 15.0  # how long the session end waits for the last push
     push_interval_minutes: float = 0.0  # at least this long between pushes (the final one excepted); 0 = every save
@@ -407,8 +407,9 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("bad value in 'store': push_interval_minutes, max_versions and push_retry_seconds must be >= 0")
     _validate_method(cfg)
     uri = cfg.store.uri
-    if uri and not (uri.startswith("local:") or uri.startswith("kaggle:")):
-        raise ConfigError(f"bad value for 'store.uri': {uri!r} (expected '', 'local:/path' or 'kaggle:owner/slug')")
+    if uri and not (uri.startswith(("local:", "kaggle:", "hf:")) or re.match(r"^[a-z][a-z0-9+.-]*://.", uri)):
+        raise ConfigError(f"bad value for 'store.uri': {uri!r} (expected '', 'local:/path', 'kaggle:owner/slug', "
+                          "'s3://bucket/prefix' (or gs://, az://: any fsspec URL) or 'hf:owner/repo')")
 
 
 def _validate_method(cfg: RunConfig) -> None:

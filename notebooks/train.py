@@ -23,7 +23,7 @@ preset = "arctic-7b-t4"  # "tiny" runs the embedded default on a CPU in seconds
 run_name = ""
 output_dir = ""  # "" = <Kaggle working dir>/run
 time_budget_minutes = 0.0  # 0 = the preset's (690 min: Kaggle stops a session 12 h after it starts)
-store = ""  # "kaggle:<you>/kaggle-t2sql-checkpoints" on Kaggle; "local:/path" elsewhere
+store = ""  # "kaggle:<you>/kaggle-t2sql-checkpoints" on Kaggle; elsewhere "s3://bucket/prefix", "hf:<you>/repo" or "local:/path"
 data_source = ""  # "" = the preset's; or synsql | spider | bird | jsonl | bundled
 data_path = ""  # e.g. "kaggle:<you>/synsql-subset/pairs.jsonl" (found in either Kaggle mount layout)
 per_complexity = 0  # SynSQL: examples per sql_complexity level

@@ -82,7 +82,7 @@ def config_dirs() -> list[Path]:
     return dirs + [Path.home() / ".kaggle", Path.home() / ".config" / "kaggle"]
 
 
-def load_notebook_secrets() -> list[str]:
+def load_notebook_secrets(names: tuple[str, ...] = SECRET_NAMES) -> list[str]:
     """Copy Kaggle Secrets into the environment (names only are returned, never values).
 
     Why nothing came is kept for how_to(): an unattached secret answers "No user secrets
@@ -97,7 +97,7 @@ def load_notebook_secrets() -> list[str]:
         _secrets_problem.append(_short(exc))
         return []
     loaded = []
-    for name in SECRET_NAMES:
+    for name in names:
         if os.environ.get(name):
             continue
         try:
