@@ -52,7 +52,7 @@ def test_the_emulator_refuses_the_notebook_token_every_write(emu, tmp_path, monk
     from kaggle.api.kaggle_api_extended import KaggleApi
     from requests import HTTPError
 
-    KaggleStore(STORE, api=kaggle_api(), poll_s=0.01).push(one_file(tmp_path), "made by the user")
+    KaggleStore(STORE, api=kaggle_api(), poll_s=0.01).publish(one_file(tmp_path), "made by the user")
     (tmp_path / "v" / "dataset-metadata.json").write_text(json.dumps({"id": STORE, "title": "t2sql ckpt",
                                                                        "licenses": [{"name": "CC0-1.0"}]}))
     in_notebook(monkeypatch, tmp_path, emu)
@@ -70,8 +70,8 @@ def test_with_the_users_secret_every_call_is_made_as_the_user(emu, tmp_path, mon
     token = in_notebook(monkeypatch, tmp_path, emu)
     store = KaggleStore(STORE, api=kaggle_api(), poll_s=0.01)
     store.check_access()
-    assert store.push(one_file(tmp_path), "as the user") == 1
-    assert store.push(one_file(tmp_path, "w"), "again") == 2
+    assert store.publish(one_file(tmp_path), "as the user") == 1
+    assert store.publish(one_file(tmp_path, "w"), "again") == 2
     assert emu.notebook_token_calls() == []  # not one request went out under Kaggle's token
     assert redact(f"token={token}") == "token=***"  # and it is hidden from any message
 
@@ -96,7 +96,7 @@ def test_an_attached_secret_is_used_and_never_shown(emu, tmp_path, monkeypatch):
     secrets_module(monkeypatch, tmp_path, attached={"KAGGLE_API_TOKEN": emu.token})
     api = kaggle_api()
     assert auth.account(api) == "tester" and "KAGGLE_API_V1_TOKEN" not in __import__("os").environ
-    assert KaggleStore(STORE, api=api, poll_s=0.01).push(one_file(tmp_path), "first") == 1
+    assert KaggleStore(STORE, api=api, poll_s=0.01).publish(one_file(tmp_path), "first") == 1
     assert emu.notebook_token_calls() == []
 
 
@@ -142,12 +142,12 @@ def test_a_403_while_the_first_version_processes_is_waited_out(emu, tmp_path):
     import threading
 
     store = KaggleStore(STORE, api=kaggle_api(), poll_s=0.05)
-    store.push(one_file(tmp_path), "first")
+    store.publish(one_file(tmp_path), "first")
     emu.set_dataset_status(STORE, "blobsReceived")  # still processing
     threading.Timer(0.5, lambda: emu.finish_processing(STORE)).start()
     folder = one_file(tmp_path, "w")
     (folder / "dataset-metadata.json").write_text(json.dumps({"id": STORE, "title": "t2sql ckpt",
                                                                "licenses": [{"name": "CC0-1.0"}]}))
-    store._create_version(folder, "second", False)
+    store._create_version(folder, "second", STORE, False)
     assert [v["number"] for v in emu.dataset_versions(STORE)] == [1, 2]
     assert [c["status"] for c in emu.calls("CreateDatasetVersion")] == [403, 200]

@@ -142,7 +142,7 @@ def test_an_unknown_machine_shape_is_refused(emu, tmp_path):
 
 
 def test_a_refused_self_chain_push_ends_with_the_checkpoint_pushed_and_says_why(emu, tmp_path):
-    from kaggle_t2sql.kaggle.bundle import STORE_INDEX
+    from kaggle_t2sql.kaggle.bundle import STORE_INDEX, SYNC_MANIFEST
     from kaggle_t2sql.notebook import Session, make_config, push_next_session
 
     spec = KernelSpec(user="tester", kernel_slug="t2sql-train", store_slug="t2sql-ckpt", preset="tiny",
@@ -152,12 +152,14 @@ def test_a_refused_self_chain_push_ends_with_the_checkpoint_pushed_and_says_why(
     root = tmp_path / "version"
     root.mkdir()  # the store after this session's final push (its index is all push_next_session reads)
     (root / STORE_INDEX).write_text(json.dumps({"format": 2, "runs": {"tiny-demo": {"global_step": 6, "sessions": 1}}}))
+    (root / "tiny-demo").mkdir()  # the run's copy, as far as verification of the version reads it
+    (root / "tiny-demo" / SYNC_MANIFEST).write_text(json.dumps({"global_step": 6, "sessions": 1}))
     (tmp_path / "run").mkdir()  # this session's run folder (where next-session.json goes)
-    store.push(root, "this session's final checkpoint")
+    store.publish(root, "this session's final checkpoint")
     push_kernel(api, write_kernel_folder(spec, tmp_path / "kernel"))  # the running session itself
     emu.gpu_hours_remaining = 0  # spent meanwhile
     session = Session(make_config("tiny", "tiny-demo", store=f"kaggle:{STORE}"), tmp_path / "run", time.time(), True, spec)
-    result = SimpleNamespace(status="paused", start_step=0, push_errors=[])
+    result = SimpleNamespace(status="paused", stop_reason="budget", start_step=0, push_errors=[])
     assert push_next_session(session, result) is False
     said = json.loads((tmp_path / "run" / "next-session.json").read_text())
     assert not said["pushed"] and QUOTA_TEXT in said["chain_stopped"] and "kaggle-t2sql chain" in said["chain_stopped"]
