@@ -78,28 +78,26 @@ def test_a_corrupt_newest_version_is_skipped_for_the_one_before(backend, trained
     assert report.global_step == 2
 
 
+def _dies_on_third_call(fn):
+    """`fn`, except that its third call raises as a connection cut mid-upload would."""
+    calls = []
+
+    def wrapped(*args, **kw):
+        calls.append(args)
+        if len(calls) == 3:
+            raise ConnectionError("killed mid-upload")
+        return fn(*args, **kw)
+    return wrapped
+
+
 def _interrupt(backend, store, monkeypatch):
     """Make the next upload die part-way, the way each transport can be cut."""
     if backend.name == "local":
         from kaggle_t2sql.kaggle import bundle
 
-        original, calls = bundle.shutil.copy2, []
-
-        def copy_then_die(src, dst, **kw):
-            calls.append(dst)
-            if len(calls) == 3:
-                raise ConnectionError("killed mid-upload")
-            return original(src, dst, **kw)
-        monkeypatch.setattr(bundle.shutil, "copy2", copy_then_die)
+        monkeypatch.setattr(bundle.shutil, "copy2", _dies_on_third_call(bundle.shutil.copy2))
     elif backend.name == "s3":
-        put_file, calls = store.fs.put_file, []
-
-        def put_then_die(lpath, rpath, **kw):
-            calls.append(rpath)
-            if len(calls) == 3:
-                raise ConnectionError("killed mid-upload")
-            return put_file(lpath, rpath, **kw)
-        monkeypatch.setattr(store.fs, "put_file", put_then_die)
+        monkeypatch.setattr(store.fs, "put_file", _dies_on_third_call(store.fs.put_file))
     elif backend.name == "hf":
         backend.server.fail_next("POST", "/tag/", 500)  # the commit landed, its tag (the commit point) did not
     else:
