@@ -135,6 +135,17 @@ def test_overlapping_sessions_never_drop_or_lower_a_run(backend, trained, tmp_pa
     assert sorted(found) == sorted([RUN, "other-run"]) and read_manifest(found[RUN])["global_step"] == 4
 
 
+def test_a_run_only_an_older_version_holds_is_merged_into_the_next_push(backend, trained, tmp_path):  # noqa: F811
+    """Two sessions that pushed at once each made a version the other had not seen: the newest lacks a run."""
+    other = copy_run(trained, tmp_path / "other-run", run_name="other-run")
+    store = backend.open()
+    store.put(version(tmp_path, other, 4, "b4"), "the other session", [])
+    store.put(version(tmp_path, trained, 2, "a2"), "this session, which had not seen it", [])
+    store.commit(version(tmp_path, trained, 4, "a4"), "this session's next push", run_name=RUN)
+    runs = backend.open().index()["runs"]
+    assert {r: m["global_step"] for r, m in runs.items()} == {RUN: 4, "other-run": 4}
+
+
 @pytest.mark.slow
 def test_two_sessions_pushing_at_the_same_time_keep_both_runs(backend, trained, tmp_path):  # noqa: F811
     other = copy_run(trained, tmp_path / "other-run", run_name="other-run")

@@ -9,8 +9,9 @@
 Object stores have no atomic multi-file commit, so a version counts only once its store index is
 there, and the index is written only after every other file of the version was read back and
 matched its size and sha256: a push cut anywhere leaves a prefix without an index, which is
-never read ("processing" while newer than every whole version, "failed" once a newer whole one
-exists, so the shared pruning removes it). Deleting happens only through `delete`, which the
+never read ("processing" while newer than every whole version or written to within the last hour,
+as another session's push still uploading is; "failed" once a newer whole one exists and it has
+lain untouched for `stale_s`, so the shared pruning removes it). Deleting happens only through `delete`, which the
 shared code calls for versions older than a newer verified one.
 
 Credentials are the filesystem's own (s3fs: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE,
@@ -54,8 +55,40 @@ def sha256_remote(fs, path: str, chunk: int = 8 << 20) -> str:
     return h.hexdigest()
 
 
+def private_copy(fs):
+    """The same filesystem with a listing cache of its own. fsspec hands every caller with the same
+    options ONE cached instance, so two stores in one process (two threads pushing) would share its
+    directory cache: one store's listing taken mid-push hides the other's just-written index
+    (s3fs then answers FileNotFoundError for a file that exists)."""
+    try:
+        return type(fs)(*getattr(fs, "storage_args", ()), **getattr(fs, "storage_options", {}), skip_instance_cache=True)
+    except Exception:  # noqa: BLE001 - a filesystem that cannot be rebuilt from its options is used as given
+        return fs
+
+
+def _written_at(info: dict) -> float:
+    """An object's last write as a Unix time, from whichever field the filesystem gives (s3: LastModified,
+    local: mtime, gcs: updated); 0 when none does (then the prefix counts as long untouched)."""
+    for key in ("LastModified", "mtime", "updated", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, str) and value:
+            try:
+                from datetime import datetime
+
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
+
+
 class FsspecStore(CheckpointStore):
     """A store under one fsspec URL; `fs` may be given (tests, custom options), else fsspec builds it from the URL."""
+
+    stale_s = 3600.0  # an unfinished prefix untouched this long is a push that died, not one still uploading
 
     def __init__(self, url: str, fs=None):
         load_notebook_secrets(NOTEBOOK_SECRETS)  # before the filesystem reads its credentials
@@ -68,10 +101,12 @@ class FsspecStore(CheckpointStore):
         path = None
         if fs is None:
             try:
-                fs, path = fsspec.core.url_to_fs(url)
+                fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True)
             except (ImportError, ValueError) as exc:
                 raise ConfigError(f"store {url!r}: no fsspec filesystem for {self.protocol}:// is installed ({exc}); "
                                   "for s3:// pip install 'kaggle-t2sql[s3]', for gs:// gcsfs, for az:// adlfs") from exc
+        else:
+            fs = private_copy(fs)
         self.fs = fs
         self.base = (fs._strip_protocol(url) if path is None else path).rstrip("/")
         if not self.base:
@@ -81,20 +116,27 @@ class FsspecStore(CheckpointStore):
     def _path(self, *parts: str) -> str:
         return "/".join([self.base, *parts])
 
-    def _listing(self) -> dict[str, dict[str, int]]:
+    def _listing(self, touched: dict[str, float] | None = None) -> dict[str, dict[str, int]]:
         """{version prefix: {relative path: bytes}} from one recursive listing (the cache dropped first:
-        another session may have pushed since)."""
+        another session may have pushed since). `touched` gets each prefix's newest write time."""
         self.fs.invalidate_cache(self.base)
         try:
             found = self.fs.find(self.base, detail=True)
         except FileNotFoundError:
             return {}
+        finally:
+            # s3fs keeps what `find` saw as its directory cache and answers later `info` calls from it: a
+            # version another session was still uploading would then lack its index for good (cat_file,
+            # open and get_file size the file through `info`). Nothing listed is kept.
+            self.fs.invalidate_cache()
         out: dict[str, dict[str, int]] = {}
         for path, info in found.items():
             rel = path[len(self.base):].lstrip("/")
             prefix, _, name = rel.partition("/")
             if VERSION_RE.match(prefix) and name:
                 out.setdefault(prefix, {})[name] = int(info.get("size") or 0)
+                if touched is not None:
+                    touched[prefix] = max(touched.get(prefix, 0.0), _written_at(info))
         return out
 
     def _credentials_error(self, exc: Exception) -> CredentialsError:
@@ -118,19 +160,25 @@ class FsspecStore(CheckpointStore):
             raise
 
     def list_versions(self) -> list[Version]:
-        listing = self._listing()
+        touched: dict[str, float] = {}
+        listing = self._listing(touched)
         ordered = sorted(listing, key=lambda p: (int(VERSION_RE.match(p).group(1)), p))
         whole = [p for p in ordered if STORE_INDEX in listing[p]]
         newest_whole = ordered.index(whole[-1]) if whole else -1
+        now = time.time()
         out = []
         for i, prefix in enumerate(ordered):
-            state = "ready" if STORE_INDEX in listing[prefix] else ("failed" if i < newest_whole else "processing")
+            # an unfinished prefix may be another session's push still uploading: failed only once it lies untouched
+            abandoned = i < newest_whole and now - touched.get(prefix, 0.0) > self.stale_s
+            state = "ready" if STORE_INDEX in listing[prefix] else ("failed" if abandoned else "processing")
             out.append(Version(prefix, state, number=int(VERSION_RE.match(prefix).group(1))))
         return out
 
     def read_index(self, v: Version) -> dict | None:
         try:
-            return parse_index(self.fs.cat_file(self._path(v.id, STORE_INDEX)))
+            path = self._path(v.id, STORE_INDEX)
+            self.fs.invalidate_cache(path)
+            return parse_index(self.fs.cat_file(path))
         except (FileNotFoundError, OSError):
             return None
 
@@ -167,6 +215,7 @@ class FsspecStore(CheckpointStore):
         return Version(version.id, "ready", version.created, number=max(numbers, default=0) + 1)
 
     def _check_uploaded(self, local: Path, remote: str) -> None:
+        self.fs.invalidate_cache(remote)  # the listing taken before this upload does not hold it
         size = int(self.fs.info(remote).get("size") or 0)
         if size != local.stat().st_size:
             raise BundleError(f"{self.uri}: {remote} holds {size} bytes after upload, expected {local.stat().st_size}")

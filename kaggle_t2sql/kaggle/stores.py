@@ -212,48 +212,66 @@ class CheckpointStore:
     # ------------------------------------------------------------------ shared: the push
 
     def commit(self, root: str | Path, note: str = "", run_name: str | None = None, max_versions: int = 0,
-               carry: str | Path | None = None, rounds: int = 3) -> Version:
+               carry: str | Path | None = None, rounds: int = 4) -> Version:
         """Push the sealed store version staged in `root` without ever losing a run (module docstring).
 
         `run_name` is this session's own run (never lowered: a higher copy in the store is kept and
         warned about); `carry` is refreshed with the newer copies of other runs merged in, so later
         pushes need not download them again. Returns the new version, or the newest verified one
         when the store already holds everything `root` has.
+
+        Every ready version is read, not just the newest: two sessions pushing at once each make a
+        version the other has not seen, so the newest may lack a run that only an older one holds.
+        The push is done once the newest readable version holds every run's newest copy.
         """
         root = Path(root)
-        extra: list[tuple[Version, dict]] = []
+        indices: dict[str, dict | None] = {}  # a version never changes: read each index once
+
+        def readable(versions: list[Version]) -> list[tuple[Version, dict]]:
+            for v in versions:
+                if v.state == "ready" and v.id not in indices:
+                    indices[v.id] = self.read_index(v)
+            return [(v, indices[v.id]) for v in versions if v.state == "ready" and indices.get(v.id) is not None]
+
         new = None
         for _ in range(rounds):
             before = self.list_versions()
             base, base_index = self.newest_verified(before)
-            candidates = ([(base, base_index)] if base is not None else []) + extra
+            known = readable(before)
+            candidates = ([(base, base_index)] if base is not None else []) + [
+                (v, i) for v, i in known if v != base and not _dominates(base_index or {}, i)]
+            print("DBGC", run_name, "before", [(v.id, v.state) for v in before], "base", base and base.id, "cands", [v.id for v, _ in candidates], flush=True)
             self._merge(root, candidates, run_name, carry)
             pushed = seal_version(root)
             if base_index is not None and _same_runs(pushed, base_index):
                 return base  # the store holds all of it already
             due = bool(max_versions) and base is not None and len(before) + 1 > max_versions
-            expendable = before[:before.index(base)] if due else []
+            # only what the new version makes redundant: failed pushes, and ready versions it dominates
+            expendable = [v for v in before[:before.index(base)]
+                          if v.state == "failed" or (v.state == "ready" and _dominates(pushed, indices.get(v.id) or {}))
+                          ] if due else []
             new = self.put(root, note, expendable)
             index, problems = self.check(new)
             if index is None or problems or not _same_runs(index, pushed):
                 problems = problems or ["its index differs from the one pushed"]
                 raise BundleError(f"{self.uri} version {new.id} is incomplete ({'; '.join(problems[:3])}): the previous "
                                   "version stays the newest good one; the next push retries")
+            indices[new.id] = pushed
             after = self.list_versions()
-            seen = {v.id for v in before} | {new.id}
-            meanwhile = [(v, i) for v in after if v.id not in seen and v.state == "ready"
-                         for i in [self.read_index(v)] if i is not None]
+            present = readable([v for v in after if v != new])
+            print("DBGC", run_name, "new", new.id, "pushed", {r: run_key(m) for r, m in pushed["runs"].items()}, "present", [(v.id, {r: run_key(m) for r, m in i["runs"].items()}) for v, i in present], flush=True)
             if new in after:
-                if max_versions:
-                    surplus = [v for v in after if v in expendable][:max(0, len(after) - max_versions)]
-                    if surplus:
-                        self.delete(surplus)
-                latest = max([(new, pushed), *meanwhile], key=lambda vi: after.index(vi[0]))[1]
-                if all(_dominates(latest, i) for i in [pushed, *(i for _, i in meanwhile)]):
+                newest = max([(new, pushed), *present], key=lambda vi: after.index(vi[0]))[1]
+                if all(_dominates(newest, i) for i in [pushed, *(i for _, i in present)]):
+                    if max_versions:
+                        surplus = [v for v in after if v in expendable][:max(0, len(after) - max_versions)]
+                        if surplus:
+                            self.delete(surplus)
                     return new  # the newest version holds every run's newest copy
             warnings.warn(f"{self.uri}: another session pushed while this push ran; merging its runs and pushing again",
                           stacklevel=2)
-            extra = meanwhile
+        warnings.warn(f"{self.uri}: other sessions kept pushing during {rounds} rounds; {new.id if new else 'no version'} "
+                      "is stored and the next push merges again (older versions keep every copy meanwhile)", stacklevel=2)
         return new
 
     def _merge(self, root: Path, candidates: list[tuple[Version, dict]], run_name: str | None,
@@ -279,7 +297,10 @@ class CheckpointStore:
             return
         with tempfile.TemporaryDirectory(prefix="t2sql-merge-") as tmp:
             for vid, runs in needed.items():
-                fetched = self.fetch(versions[vid], Path(tmp) / _folder_name(versions[vid]))
+                try:
+                    fetched = self.fetch(versions[vid], Path(tmp) / _folder_name(versions[vid]))
+                except LookupError:  # pruned meanwhile: a newer version holds these runs (pruning's rule)
+                    continue
                 intact = {r: fetched / r for r in runs if not verify_bundle(fetched / r)}
                 damaged = [r for r in runs if r not in intact]
                 if damaged:
