@@ -28,7 +28,8 @@ the emulator refuses everything but reads of the session's inputs. Variants:
                     after two sessions is refused with Kaggle's quota text; the chain stops saying it
                     with the reset time; after the (emulated) reset `chain` carries on (on a loaded machine
                     a session may run to its limit, 24 emulated hours, and a week hold one session:
-                    `quota_weeks` says how many resets the run needed).
+                    `quota_weeks` says how many resets the run needed); with --kill-at-limit every
+                    session is killed at Kaggle's 12-hour limit, so each week holds exactly two.
 
 Store faults (issue 17): --prune-fault keeps at most 2 store versions (every later push prunes) and makes
 Kaggle refuse one upload of the first pruning push (a partial version) and fail the version of a later
@@ -36,7 +37,7 @@ one; --overlapping chains a second run (RUN2, its own notebook) on the same stor
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
-    [--prune-fault] [--overlapping] [--busy-account | --quota-hours 24] [--max-steps N]
+    [--prune-fault] [--overlapping] [--busy-account] [--quota-hours 24] [--kill-at-limit] [--max-steps N]
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     reference = reference or out / "reference"
     session_s = max(reference_seconds(reference, out / "reference-data") / SESSIONS_PER_RUN, 8.0)
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
-    # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them)
-    time_scale, session_hours = ((SESSION_HOURS * 3600 / budget_s, 2 * SESSION_HOURS) if quota_hours
+    # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them);
+    # with --kill-at-limit every session runs to Kaggle's 12-hour limit, so a 24-hour week holds two
+    time_scale, session_hours = ((SESSION_HOURS * 3600 / budget_s, 2 * SESSION_HOURS) if quota_hours and not kill_at_limit
                                  else (SESSION_HOURS * 3600 / limit_s, SESSION_HOURS))
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
         emu.gpu_quota_total_hours = quota_hours or 1000.0  # a week's 30 h covers ~2.5 real sessions
@@ -234,7 +236,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                          str(max_sessions)]
             if busy_account:  # two other GPU sessions run; one ends about a session later
                 emu.other_gpu_sessions = 2
-                threading.Timer(budget_s, lambda: setattr(emu, "other_gpu_sessions", 1)).start()
+                threading.Timer(min(budget_s, limit_s), lambda: setattr(emu, "other_gpu_sessions", 1)).start()
             if quota_hours:  # until the quota stops it, then the (emulated) weekly reset, and `chain` again
                 for _ in range(MAX_QUOTA_WEEKS):
                     stdout, finished = _chain_until_refused(chain_cmd, env, max_sessions * limit_s * 3)
@@ -301,7 +303,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     return summary
 
 
-MAX_QUOTA_WEEKS = 4
+MAX_QUOTA_WEEKS = 6
 
 
 def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> tuple[str, bool]:

@@ -2,6 +2,7 @@
 kaggle-init, pushes, sessions cut by the limit, chaining (from outside, and by the notebook itself on a
 fresh account), pull; the final adapter bit-identical to an uninterrupted run."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -35,10 +36,31 @@ def check(summary, min_sessions=3):
     assert token["leaked_into"] == [], token
 
 
-def test_chain_from_outside_with_every_session_killed_at_the_limit(tmp_path, reference):
-    summary = kaggle_e2e.run(tmp_path / "out", self_chain=False, kill_at_limit=True, reference=reference)
+def used_hours(stop_line: str) -> float:
+    """The hours Kaggle's quota refusal says were used: '(25.3 h of 24 h used; resets ...)'."""
+    match = re.search(r"\(([\d.]+) h of ([\d.]+) h used; resets ", stop_line)
+    assert match, stop_line
+    return float(match.group(1))
+
+
+def test_chain_from_outside_on_a_busy_account_killed_at_the_limit_and_stopped_by_the_quota(tmp_path, reference):
+    """Chained from outside, every session killed at Kaggle's 12-hour limit (the next resumes from the last
+    pushed checkpoint). Issue 25 on the same path: two other GPU sessions of the account run when the chain
+    pushes (Kaggle's session cap, waited out), and the 24-hour weekly quota holds two 12-hour sessions: the
+    chain stops with Kaggle's text and the reset time; after each emulated reset `chain` carries on, and the
+    run ends bit-identical to an uninterrupted one."""
+    summary = kaggle_e2e.run(tmp_path / "out", self_chain=False, kill_at_limit=True, busy_account=True,
+                             quota_hours=24, reference=reference)
     check(summary)
     assert all(s["killed_at_limit"] and s["status"] == "error" for s in summary["sessions"][:-1]), summary["sessions"]
+    assert summary["chain_waits"] >= 1
+    assert any("Maximum batch GPU session count of 2 reached." in r for r in summary["refusals"])
+    assert "Maximum weekly GPU quota of 24.00 hours reached." in summary["refusals"]
+    quota_stops = [line for line in summary["chain_stops"] if "weekly GPU quota" in line]
+    assert quota_stops and len(quota_stops) == summary["quota_weeks"], summary["chain_stops"]
+    for line in quota_stops:  # stopped only once the week's hours were spent: two sessions at the 12-hour limit
+        assert "after 2 session(s)" in line and used_hours(line) >= 24, summary["chain_stops"]
+    assert 1 <= summary["quota_weeks"] <= kaggle_e2e.MAX_QUOTA_WEEKS
 
 
 def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
@@ -47,19 +69,3 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     check(summary)
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
-
-
-def test_a_busy_account_and_a_spent_quota_are_waited_out_and_stopped_at(tmp_path, reference):
-    """Issue 25: two other GPU sessions of the account run when the chain pushes (Kaggle's session cap, waited
-    out), and a 24-hour quota is spent after two ~12-hour sessions (the chain stops with Kaggle's text and the
-    reset time); after the emulated reset, `chain` finishes the run, bit-identical."""
-    summary = kaggle_e2e.run(tmp_path / "out", busy_account=True, quota_hours=24, reference=reference)
-    check(summary)
-    assert summary["chain_waits"] >= 1
-    assert any("Maximum batch GPU session count of 2 reached." in r for r in summary["refusals"])
-    assert "Maximum weekly GPU quota of 24.00 hours reached." in summary["refusals"]
-    quota_stop = [line for line in summary["chain_stops"] if "weekly GPU quota" in line]
-    # two ~12-hour sessions spend it; one, where a loaded machine made the first session run to the 24-hour limit
-    assert quota_stop and "resets" in quota_stop[0] and "used; resets" in quota_stop[0], summary["chain_stops"]
-    assert "after 2 session(s)" in quota_stop[0] or "after 1 session(s)" in quota_stop[0], summary["chain_stops"]
-    assert 1 <= summary["quota_weeks"] <= kaggle_e2e.MAX_QUOTA_WEEKS
