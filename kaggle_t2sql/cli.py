@@ -192,11 +192,15 @@ def cmd_kaggle_init(args) -> int:
     from .kaggle.init import init_kernel
     from .kaggle.kernel import KernelSpec
 
+    overrides, data_source, data_path = parse_set_args(args.set_args), args.data_source, args.data_path
+    overrides.update(method_overrides(args))
+    if args.pairs:  # dpo / orpo: the pairs.jsonl of a `sample` run is the stage
+        data_source, data_path = "pairs", args.pairs
     spec = KernelSpec(
         user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
-        run_name=args.run_name, data_source=args.data_source, data_path=args.data_path,
+        run_name=args.run_name, data_source=data_source, data_path=data_path,
         per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
-        overrides=parse_set_args(args.set_args), package_source=args.package_source,
+        overrides=overrides, package_source=args.package_source,
         dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
         internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
         eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
@@ -205,6 +209,22 @@ def cmd_kaggle_init(args) -> int:
                             create_store=not args.no_create_store):
         print(line)
     return 0
+
+
+def method_overrides(args) -> dict:
+    """kaggle-init's --method / --init-adapter / --pairs as settings (checked with the rest by KernelSpec.check)."""
+    from .errors import ConfigError
+
+    if args.pairs and args.method not in ("dpo", "orpo"):
+        raise ConfigError(f"--pairs feeds --method dpo or orpo, not {args.method}")
+    if args.method in ("dpo", "orpo") and not args.pairs:
+        raise ConfigError(f"--method {args.method} trains on preference pairs: pass --pairs kaggle:<you>/<dataset>/"
+                          "pairs.jsonl (a `kaggle-t2sql sample` run's pairs.jsonl, published and attached with "
+                          "--dataset-source)")
+    out = {"training.method": args.method} if args.method != "sft" else {}
+    if args.init_adapter:
+        out["training.init_adapter"] = args.init_adapter
+    return out
 
 
 def cmd_prepare(args) -> int:
@@ -473,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=20)
     p.add_argument("--no-create-store", action="store_true",
                    help="do not create the checkpoint dataset now (the first session creates it)")
+    p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo"],
+                   help="the sessions' training method (README \"Learning from execution\")")
+    p.add_argument("--init-adapter", default="",
+                   help="the adapter a new run starts from: run:NAME (a finished run of the checkpoint store) or "
+                        "kaggle:<you>/<dataset>/checkpoint-N (attach it with --dataset-source)")
+    p.add_argument("--pairs", default="", help="dpo/orpo: the pairs.jsonl, e.g. kaggle:<you>/<dataset>/pairs.jsonl")
     p.set_defaults(func=cmd_kaggle_init)
 
     p = sub.add_parser("chain", help="push the Kaggle training kernel session after session until the run is done")

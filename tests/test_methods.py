@@ -242,3 +242,51 @@ def test_orpo_trains_sessions_on_pairs_and_records_its_numbers(tmp_path):
     assert (result.status, result.end_step) == ("finished", 2)
     [session] = json.loads((tmp_path / "run" / "run.json").read_text())["sessions"]
     assert session["method"] == "orpo" and 0.0 <= session["reward_accuracy"] <= 1.0 and "reward_margin" in session
+
+
+def test_init_adapter_from_a_run_of_the_store_is_pulled_and_refused_when_absent_or_unfinished(tmp_path):
+    """training.init_adapter=run:NAME: the finished run NAME's final adapter, pulled through the store."""
+    from kaggle_t2sql.methods import load_configured_init_adapter
+    from kaggle_t2sql.model import build_model
+    from kaggle_t2sql.trainer import ResumableTrainer
+
+    store = f"local:{tmp_path / 'store'}"
+    common = [f"store.uri={store}", "training.batch_size=2", "data.stages.0.limit=4", "training.save_steps=1"]
+    sft = build_config("tiny", set_args=[*common, "run_name=sft-first", "training.max_steps=2"])
+    ResumableTrainer(sft, tmp_path / "sft", progress=False, callbacks=[_StopAfterFirstStep()]).run()  # pushed at step 1
+    unfinished = build_config("tiny", set_args=[*common, "training.init_adapter=run:sft-first"])
+    with pytest.raises(ConfigError, match=r"run 'sft-first' .* is at step 1 of 2, not finished"):
+        load_configured_init_adapter(build_model(unfinished), unfinished)
+    assert ResumableTrainer(sft, tmp_path / "sft", progress=False).run().status == "finished"
+
+    cfg = build_config("tiny", set_args=[*common, "run_name=grpo-next", "training.method=grpo", "grpo.num_generations=2",
+                                         "training.init_adapter=run:sft-first"])
+    model = build_model(cfg)
+    assert "sft-first" in load_configured_init_adapter(model, cfg)
+    trained = load_file(str(tmp_path / "sft" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors"))
+    from peft import get_peft_model_state_dict
+
+    loaded = get_peft_model_state_dict(model, adapter_name="default")
+    assert trained.keys() == loaded.keys()
+    assert all(torch.equal(trained[k], loaded[k].float()) for k in trained)
+    assert any(trained[k].abs().sum() > 0 for k in trained if "lora_B" in k)  # really trained, not a fresh LoRA
+    assert cfg.fingerprint() != build_config("tiny", set_args=[*common, "run_name=grpo-next", "training.method=grpo",
+                                                               "grpo.num_generations=2",
+                                                               "training.init_adapter=run:other"]).fingerprint()
+
+    absent = build_config("tiny", set_args=[*common, "training.init_adapter=run:nope"])
+    with pytest.raises(ConfigError, match=r"holds no run 'nope' \(its runs: sft-first\)"):
+        load_configured_init_adapter(build_model(absent), absent)
+    with pytest.raises(ConfigError, match="store.uri is empty"):
+        build_config("tiny", set_args=["training.init_adapter=run:sft-first"])
+
+
+class _StopAfterFirstStep:
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class Stop(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                control.should_save = control.should_training_stop = True
+
+        return Stop()
