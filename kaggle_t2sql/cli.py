@@ -187,16 +187,27 @@ def cmd_doctor(args) -> int:
 
 def cmd_kaggle_init(args) -> int:
     """From zero to a kernel ready to chain: checks, datasets, kernel-metadata.json + parameterized notebook."""
-    from .config import parse_set_args
     from .kaggle.auth import check_client
     from .kaggle.init import init_kernel
+
+    spec = kernel_spec_of(args)
+    check_client()
+    for line in init_kernel(spec, args.folder, publish_wheel=args.wheel, wheel_deps=not args.no_wheel_deps,
+                            create_store=not args.no_create_store):
+        print(line)
+    return 0
+
+
+def kernel_spec_of(args):
+    """kaggle-init's arguments as the KernelSpec (its --method / --init-adapter / --pairs as settings)."""
+    from .config import parse_set_args
     from .kaggle.kernel import KernelSpec
 
     overrides, data_source, data_path = parse_set_args(args.set_args), args.data_source, args.data_path
     overrides.update(method_overrides(args))
     if args.pairs:  # dpo / orpo: the pairs.jsonl of a `sample` run is the stage
         data_source, data_path = "pairs", args.pairs
-    spec = KernelSpec(
+    return KernelSpec(
         user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
         run_name=args.run_name, data_source=data_source, data_path=data_path,
         per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
@@ -204,11 +215,6 @@ def cmd_kaggle_init(args) -> int:
         dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
         internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
         eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
-    check_client()
-    for line in init_kernel(spec, args.folder, publish_wheel=args.wheel, wheel_deps=not args.no_wheel_deps,
-                            create_store=not args.no_create_store):
-        print(line)
-    return 0
 
 
 def method_overrides(args) -> dict:
