@@ -66,10 +66,10 @@ SESSIONS_PER_RUN = 2.6  # session budget = the uninterrupted run's wall time / t
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
 # method="grpo": a GRPO run on the pre-trained tiny base (the demo's), starting from a finished SFT run of the
-# store (training.init_adapter=run:NAME, pushed there first); 4 completions of 32 tokens per prompt, 1 prompt a step
+# store (training.init_adapter=run:NAME, pushed there first); 4 completions of 24 tokens per prompt, 1 prompt a step, 6 steps
 GRPO_TRAINING = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.method=grpo", "grpo.num_generations=4",
-                 "grpo.max_completion_length=32", "training.batch_size=4", "training.gradient_accumulation_steps=1",
-                 "training.max_steps=12", "training.save_steps=1", "training.logging_steps=1"]
+                 "grpo.max_completion_length=24", "training.batch_size=4", "training.gradient_accumulation_steps=1",
+                 "training.max_steps=6", "training.save_steps=1", "training.logging_steps=1"]
 
 
 def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -18,11 +18,12 @@ import kaggle_e2e  # noqa: E402
 pytestmark = pytest.mark.slow  # end-to-end / multi-session
 
 
+@pytest.mark.timeout(1200)  # a cold cache first pre-trains the demo base and its adapter
 def test_grpo_chain_from_a_store_run_is_bit_identical_to_an_uninterrupted_run(tmp_path, demo_adapter):
     init_run = Path(demo_adapter).parents[1]  # the demo run folder (finished at checkpoint-8)
     summary = kaggle_e2e.run(tmp_path / "out", method="grpo", init_run=init_run)
     sessions = summary["sessions"]
-    assert summary["finished"] and summary["global_step"] == summary["max_steps"] == 12, sessions
+    assert summary["finished"] and summary["global_step"] == summary["max_steps"], sessions
     assert len(sessions) >= 3, sessions
     assert all(s["stop_reason"] == "budget" for s in sessions[:-1]) and sessions[-1]["stop_reason"] == "finished"
     steps = [(s["start_step"], s["end_step"]) for s in sessions]
@@ -36,7 +37,7 @@ def test_grpo_chain_from_a_store_run_is_bit_identical_to_an_uninterrupted_run(tm
     assert all(0.0 <= s["zero_std_share"] <= 1.0 for s in ledger), ledger
     # it started from the store run's adapter (trained B weights, moved a little), not from a fresh LoRA
     start = load_file(str(Path(demo_adapter) / "adapter_model.safetensors"))
-    end = load_file(str(Path(summary["run_dir"]) / "checkpoints" / "checkpoint-12" / "adapter_model.safetensors"))
+    end = load_file(str(Path(summary["run_dir"]) / "checkpoints" / f"checkpoint-{summary['max_steps']}" / "adapter_model.safetensors"))
     b_key = next(k for k in start if "lora_B" in k)
     assert start[b_key].abs().sum() > 0 and torch.allclose(end[b_key], start[b_key], atol=0.05)
     assert not torch.equal(end[b_key], start[b_key])  # and GRPO really moved it
