@@ -329,7 +329,12 @@ def cmd_sample(args) -> int:
                               max_new_tokens=args.max_new_tokens or (160 if cfg.model.name_or_path.startswith("tiny") else 1024),
                               seed=args.seed, timeout=args.timeout, workers=args.workers, save_every=args.save_every,
                               gold_as_chosen=args.gold_as_chosen)
-    report = run_sample(cfg, settings, args.adapter, args.out)
+    store = None
+    if args.store:
+        from .kaggle.stores import open_store
+
+        store = open_store(args.store)
+    report = run_sample(cfg, settings, args.adapter, args.out, store=store, name=args.run_name)
     if args.json:
         print_json(report)
     else:
@@ -613,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold-as-chosen", action="store_true",
                    help="a question with no correct candidate pairs the gold SQL (as chosen) with its nearest wrong one")
     p.add_argument("--out", required=True, help="output folder (a rerun carries on where a cut run stopped)")
+    p.add_argument("--store", default="", help="a checkpoint store (local:/path, kaggle:owner/slug, ...): progress is "
+                   "pushed after every save and pulled first, so a run in a fresh folder carries on")
+    p.add_argument("--run-name", default="", help="with --store: the sample run's name in the store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 
