@@ -365,6 +365,19 @@ class SessionMetrics:
         return {k: round(sum(v) / len(v), 6) for k, v in self.values.items() if v}
 
 
+def rows_dataset(rows: list[dict]):
+    """A `datasets.Dataset` of `rows` fingerprinted by their content. Left to itself, `Dataset.from_list` hashes
+    its arrow table with dill, which fails inside a Jupyter kernel ("Can't pickle <class 'MonthDayNano'>",
+    seen in the emulated Kaggle session running the train notebook under papermill)."""
+    import hashlib
+
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return Dataset(InMemoryTable.from_pylist(rows), fingerprint=digest)
+
+
 class LearningMethod:
     """One TRL method for one session: data, arguments, trainer, and its ledger numbers."""
 
@@ -391,7 +404,7 @@ class LearningMethod:
 
         cfg = self.cfg
         trl_args = method_arguments(cfg, args)
-        dataset = Dataset.from_list(planned_rows(self.data, plan))
+        dataset = rows_dataset(planned_rows(self.data, plan))
         eos = model.generation_config.eos_token_id
         eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
         model.generation_config.eos_token_id = sorted({*eos, end_of_turn_id(tokenizer)})  # Arctic stops at <|im_end|>
