@@ -183,9 +183,9 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         method_init = ["--method", "grpo", "--init-adapter", f"run:{init_name}"]
     session_s = max(reference_seconds(reference, out / "reference-data", training, init_run) / SESSIONS_PER_RUN, 8.0)
     if method == "grpo":  # a short run: each session's setup (papermill, install, pulls) is not small beside its
-        # training, so a session gets about twice the reference's own setup plus its share of the training
+        # training, so a session gets the reference's own setup plus its share of the training
         wall, train = reference_seconds(reference, out / "reference-data", training, init_run), training_seconds(reference)
-        session_s = 2 * (wall - train) + train / SESSIONS_PER_RUN
+        session_s = (wall - train) + train / SESSIONS_PER_RUN
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
     # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them);
     # with --kill-at-limit every session runs to Kaggle's 12-hour limit, so a 24-hour week holds two
