@@ -219,6 +219,8 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         for pair in training:
             init += ["--set", pair]
         init += method_init
+        if method == "grpo":  # no optional evaluation after each session: the demo model's answers take minutes here
+            init[init.index("--eval-limit") + 1] = "0"
         if self_chain:
             init.append("--self-chain")
         if fresh_account:
