@@ -65,6 +65,11 @@ SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publis
 SESSIONS_PER_RUN = 2.6  # session budget = the uninterrupted run's wall time / this (sessions also pay setup)
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
+# method="grpo": a GRPO run on the pre-trained tiny base (the demo's), starting from a finished SFT run of the
+# store (training.init_adapter=run:NAME, pushed there first); 4 completions of 24 tokens per prompt, 1 prompt a step, 6 steps
+GRPO_TRAINING = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.method=grpo", "grpo.num_generations=4",
+                 "grpo.max_completion_length=24", "training.batch_size=4", "training.gradient_accumulation_steps=1",
+                 "training.max_steps=6", "training.save_steps=1", "training.logging_steps=1"]
 
 
 def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -151,13 +156,15 @@ def _inject_pruning_faults(emu, stop) -> list[str]:
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
         prune_fault: bool = False, overlapping: bool = False, busy_account: bool = False,
-        quota_hours: float = 0.0) -> dict:
+        quota_hours: float = 0.0, method: str = "sft", init_run: Path | None = None) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
     and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is the
     reference's wall time / SESSIONS_PER_RUN, so a run takes 3-5 sessions on a fast or a slow machine
     (~25 s on an idle 2-core one), below an emulated 12-hour limit of twice that. With `kill_at_limit`
     the limit is that and the budget 4x longer: Kaggle kills every session mid-run, and the next resumes
-    from the last pushed checkpoint."""
+    from the last pushed checkpoint. `method="grpo"` chains a GRPO run (GRPO_TRAINING) that starts from
+    `init_run`, a finished local run of the demo preset, pushed to the store first and named by
+    training.init_adapter=run:<its name>; the reference starts from the same adapter, given as a folder."""
     from kaggle_emulator import KaggleEmulator
     from kaggle_sessions import SESSION_HOURS, KaggleSessions
 
@@ -167,7 +174,18 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     started = time.monotonic()
     os.environ.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
     reference = reference or out / "reference"
-    session_s = max(reference_seconds(reference, out / "reference-data") / SESSIONS_PER_RUN, 8.0)
+    training, init_name, method_init = TRAINING, "", []
+    if method == "grpo":  # the reference starts from the same adapter, given as a folder
+        from kaggle_t2sql.kaggle.bundle import run_name_of
+
+        init_name = run_name_of(init_run)
+        training = GRPO_TRAINING
+        method_init = ["--method", "grpo", "--init-adapter", f"run:{init_name}"]
+    session_s = max(reference_seconds(reference, out / "reference-data", training, init_run) / SESSIONS_PER_RUN, 8.0)
+    if method == "grpo":  # a short run: each session's setup (papermill, install, pulls) is not small beside its
+        # training, so a session gets the reference's own setup plus its share of the training
+        wall, train = reference_seconds(reference, out / "reference-data", training, init_run), training_seconds(reference)
+        session_s = (wall - train) + train / SESSIONS_PER_RUN
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
     # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them);
     # with --kill-at-limit every session runs to Kaggle's 12-hour limit, so a 24-hour week holds two
@@ -181,6 +199,12 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
+        if method == "grpo":
+            from kaggle_t2sql.tiny import pretrained_model_dir
+
+            sessions.models[MODEL] = pretrained_model_dir()  # the demo's base: its adapter's answers earn rewards
+            print(_cli("kaggle_t2sql", "sync", "push", "--output-dir", str(init_run), "--store", f"kaggle:{STORE}",
+                       env=env).stdout, end="", flush=True)  # the finished SFT run the GRPO run starts from
         # README step 2: a training subset, published as a dataset
         print(_cli("kaggle_t2sql", "prepare", "--source", "bundled", "--per-complexity", "30", "--out",
                    str(out / "subset"), "--publish", SUBSET, env=env).stdout.splitlines()[-1], flush=True)
@@ -192,8 +216,11 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
                 "--max-sessions", str(max_sessions), "--data-source", "jsonl",
                 "--data-path", f"kaggle:{SUBSET}/pairs.jsonl", "--dataset-source", SUBSET,
                 "--model-source", MODEL, "--set", f"model.name_or_path=kaggle-model:{MODEL}"]
-        for pair in TRAINING:
+        for pair in training:
             init += ["--set", pair]
+        init += method_init
+        if method == "grpo":  # no optional evaluation after each session: the demo model's answers take minutes here
+            init[init.index("--eval-limit") + 1] = "0"
         if self_chain:
             init.append("--self-chain")
         if fresh_account:
@@ -298,6 +325,9 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "session_budget_s": round(budget_s, 1),
             "session_limit_s": round(limit_s, 1),
             "wall_seconds": round(time.monotonic() - started, 1),
+            "method": method,
+            "init_adapter_run": init_name,
+            "ledger": status["sessions"],
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -318,7 +348,8 @@ def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> tuple[str
     return out.stdout, False
 
 
-def reference_seconds(reference: Path, data_dir: Path) -> float:
+def reference_seconds(reference: Path, data_dir: Path, training: list[str] = TRAINING,
+                      init_run: Path | None = None) -> float:
     """The uninterrupted local run of the same configuration (same data, same base weights), once per
     folder; returns its wall time (process start to end: imports, model, training, saves)."""
     timing = reference / "wall-seconds.txt"
@@ -329,12 +360,23 @@ def reference_seconds(reference: Path, data_dir: Path) -> float:
         cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
                "--set", f"run_name={RUN}", "--set", "data.stages.0.source=jsonl", "--set", "data.stages.0.name=jsonl",
                "--set", f"data.stages.0.path={data_dir / 'pairs.jsonl'}"]
-        for pair in TRAINING:
+        for pair in training:
             cmd += ["--set", pair]
+        if init_run is not None:  # GRPO: the pre-trained tiny base, from the init run's final checkpoint
+            from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+
+            cmd += ["--set", "model.name_or_path=tiny-pretrained", "--set",
+                    f"training.init_adapter={KaggleCheckpointManager(init_run).latest_valid()}"]
         t0 = time.monotonic()
         _cli(*cmd, env=env)
         timing.write_text(f"{time.monotonic() - t0:.2f}\n")
     return float(timing.read_text())
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The Trainer's own train_runtime of a finished one-session run (its wall time less set-up and exit)."""
+    logs = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    return sum(e["train_runtime"] for e in logs if "train_runtime" in e)
 
 
 def identical(run_dir: Path, reference: Path, step: int) -> bool:

@@ -96,7 +96,7 @@ class TrainingConfig:
     keep_checkpoints: int = 2
     gradient_checkpointing: bool = True
     method: Literal["sft", "dpo", "orpo", "grpo"] = "sft"  # see README "Learning from execution"
-    init_adapter: str = ""  # start a new run from this adapter (a checkpoint-N folder); resumes use the run's own
+    init_adapter: str = ""  # start a new run from this adapter: a checkpoint-N folder, or run:NAME (a finished run of store.uri)
     max_skipped_steps_in_row: int = 5  # stop when this many steps in a row had non-finite gradients (fp16 overflow, NaN)
     max_skipped_steps_fraction: float = 0.02  # ... or at least max_skipped_steps_in_row that are also this share of the session
 
@@ -436,6 +436,9 @@ def _validate_method(cfg: RunConfig) -> None:
     for key, value in (("dpo.beta", cfg.dpo.beta), ("orpo.beta", cfg.orpo.beta)):
         if value <= 0:
             raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number > 0)")
+    from .methods import check_init_adapter
+
+    check_init_adapter(cfg)
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
