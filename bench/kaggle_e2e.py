@@ -321,6 +321,8 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "killed_at_limit": kill_at_limit,
             "prune_fault": prune_fault,
             "faults_injected": faults,
+            "faults_unused": [name for name, value in (("refused upload", emu.reject_next_upload),
+                                                       ("failed version", emu.fail_next_versions)) if value],
             "store_versions": [f"{ref}/{v['number']}:{v['status']}" for ref in (STORE, f"{STORE}-b")
                                for v in emu.dataset_versions(ref)],
             "store_versions_peak": peak[0],

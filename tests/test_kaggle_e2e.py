@@ -82,16 +82,23 @@ def test_two_overlapping_chains_on_one_store_through_a_partial_and_a_failed_prun
     its install cell upgraded from the wheel dataset (the image has Kaggle's older one)."""
     summary = kaggle_e2e.run(tmp_path / "out", prune_fault=True, overlapping=True, max_steps=OVERLAP_STEPS,
                              reference=tmp_path / "reference")
+    check_overlapping_with_pruning_faults(summary)
+
+
+def check_overlapping_with_pruning_faults(summary):
     check(summary, min_sessions=2)
     assert summary["max_steps"] == OVERLAP_STEPS
     second = summary["second_run"]
     assert second["finished"] and second["global_step"] == OVERLAP_STEPS, second
     assert second["identical_to_uninterrupted"] and second["sessions"] >= 2, second
     assert second["overlap_s"] > 0, second  # the two chains' sessions really ran at the same time
-    steps = [(s["start_step"], s["end_step"]) for s in second["session_rows"] if s["start_step"] is not None]
-    assert all(b[0] <= a[1] for a, b in zip(steps, steps[1:])), steps  # no session of it lost a pushed step
+    for rows in (summary["sessions"], second["session_rows"]):  # nothing lost, in either run:
+        assert all(r["status"] == "complete" and r["start_step"] is not None for r in rows), rows  # every session's
+        steps = [(r["start_step"], r["end_step"]) for r in rows]  # ledger entry is in the store, and each session
+        assert steps[0][0] == 0 and all(b[0] == a[1] for a, b in zip(steps, steps[1:])), steps  # starts where the last ended
     faults = summary["faults_injected"]
     assert len(faults) == 2 and faults[0].startswith("refused upload") and faults[1].startswith("failed version"), faults
+    assert summary["faults_unused"] == []  # the emulator refused that upload and failed that version
     versions = summary["store_versions"]
     assert summary["store_versions_peak"] <= 6 and len(versions) <= 4, (summary["store_versions_peak"], versions)
     assert summary["image_kaggle_client"] == "2.0.2"  # Kaggle's image; each session upgraded it from the wheels
