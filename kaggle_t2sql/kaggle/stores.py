@@ -240,7 +240,6 @@ class CheckpointStore:
             known = readable(before)
             candidates = ([(base, base_index)] if base is not None else []) + [
                 (v, i) for v, i in known if v != base and not _dominates(base_index or {}, i)]
-            print("DBGC", run_name, "before", [(v.id, v.state) for v in before], "base", base and base.id, "cands", [v.id for v, _ in candidates], flush=True)
             self._merge(root, candidates, run_name, carry)
             pushed = seal_version(root)
             if base_index is not None and _same_runs(pushed, base_index):
@@ -259,7 +258,6 @@ class CheckpointStore:
             indices[new.id] = pushed
             after = self.list_versions()
             present = readable([v for v in after if v != new])
-            print("DBGC", run_name, "new", new.id, "pushed", {r: run_key(m) for r, m in pushed["runs"].items()}, "present", [(v.id, {r: run_key(m) for r, m in i["runs"].items()}) for v, i in present], flush=True)
             if new in after:
                 newest = max([(new, pushed), *present], key=lambda vi: after.index(vi[0]))[1]
                 if all(_dominates(newest, i) for i in [pushed, *(i for _, i in present)]):
