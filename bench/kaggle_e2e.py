@@ -69,7 +69,7 @@ RUN2, KERNEL2 = "e2e-2", f"{USER}/kaggle-t2sql-train-2"  # --overlapping: a seco
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
-SESSIONS_PER_RUN = 2.6  # a session trains this share of the uninterrupted run's training time ...
+SESSIONS_PER_RUN = 3.5  # a session trains this share of the uninterrupted run's training time ...
 SETUP_FACTOR = 2.0  # ... after its set-up, budgeted at this many times the uninterrupted run's set-up
 OVERLAP_SLOWDOWN = 2.0  # --overlapping: two sessions at once share the cores, so each budget is this much longer
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
