@@ -514,3 +514,35 @@ TINY_MAX_NEW_TOKENS = {TINY_MODEL: 48, TINY_PRETRAINED: 160}  # enough to show t
 def default_max_new_tokens(cfg: RunConfig) -> int:
     """Arctic's 8192 for a real model, so long reasoning is not cut before its SQL block; small for the tiny ones."""
     return TINY_MAX_NEW_TOKENS.get(cfg.model.name_or_path, ARCTIC_MAX_NEW_TOKENS)
+
+
+def make_config(
+    preset: str,
+    run_name: str = "",
+    time_budget_minutes: float = 0.0,
+    store: str = "",
+    data_source: str = "",
+    data_path: str = "",
+    per_complexity: int = 0,
+    limit: int = 0,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Papermill parameters -> RunConfig; empty / zero values keep the preset's choice."""
+    layer: dict[str, Any] = {}
+    if run_name:
+        layer["run_name"] = run_name
+    if time_budget_minutes:
+        layer["budget.session_minutes"] = time_budget_minutes
+    if store:
+        layer["store.uri"] = store
+    if data_source:
+        layer["data.stages.0.source"] = data_source
+        layer["data.stages.0.name"] = data_source
+    if data_path:
+        layer["data.stages.0.path"] = data_path
+    if per_complexity:
+        layer["data.stages.0.per_complexity"] = per_complexity
+    if limit:
+        layer["data.stages.0.limit"] = limit
+    layer.update(overrides or {})
+    return build_config(preset, overrides=layer)

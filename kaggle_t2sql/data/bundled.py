@@ -11,8 +11,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from . import atomic
-from .errors import DataError
+from .. import atomic
+from ..errors import DataError
 from .examples import Example
 from .readers import read_jsonl
 
@@ -25,7 +25,7 @@ def cache_root() -> Path:
 
 
 def data_dir() -> Path:
-    return Path(str(resources.files("kaggle_t2sql") / "demo_data"))
+    return Path(str(resources.files("kaggle_t2sql.data") / "demo_data"))
 
 
 def sql_scripts() -> dict[str, Path]:

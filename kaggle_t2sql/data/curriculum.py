@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import DataConfig
+from ..config import DataConfig
 from .examples import Example, complexity_rank
-from .readers import read_stage
+from .stages import read_stage
 
 
 def order_examples(examples: list[Example], curriculum: str) -> list[Example]:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .config import DataConfig
+from ..config import DataConfig
 from .curriculum import StagePlan, training_stream
 from .packing import PackedCollator, pack_encoded, padded_collator, real_token_share
 from .tokenization import EncodeStats, encode_examples

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlparse
 
-from .config import COMPLEXITY_LEVELS
+from ..config import COMPLEXITY_LEVELS
 
 
 @dataclass(frozen=True)

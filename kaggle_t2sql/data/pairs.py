@@ -29,7 +29,7 @@ def regenerate(folder: str | Path) -> list[Path]:
     """Write every .ipynb from its .py (no outputs), atomically."""
     import jupytext
 
-    from . import atomic
+    from .. import atomic
 
     written = []
     for py in sorted(Path(folder).glob("*.py")):

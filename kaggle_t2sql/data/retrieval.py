@@ -46,9 +46,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import atomic
-from ..bundled import cache_root
+from .bundled import cache_root
 from ..errors import DataError
-from ..schema import open_readonly
+from .schema import open_readonly
 
 MAX_VALUE_CHARS = 40
 MAX_NGRAM = 8

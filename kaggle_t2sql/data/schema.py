@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import DataError
+from ..errors import DataError
 
 MAX_VALUE_CHARS = 40
 MAX_LISTED_VALUES = 6  # matched + sampled values per column comment (OmniSQL)

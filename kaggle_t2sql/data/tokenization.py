@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from .errors import DataError
+from ..errors import DataError
 from .examples import Example
 from .prompts import build_messages, question_with_evidence, render_prompt, training_target
 from .schema import schema_text
@@ -74,7 +74,7 @@ def db_details(example: Example, value_limit: int = 2, value_retrieval: bool = T
     with `augment_seed`, OmniSQL's train-mode augmentation (seeded per example)."""
     matched = None
     if value_retrieval:
-        from .infer.retrieval import matched_values
+        from .retrieval import matched_values
 
         matched = matched_values(example.db_path, question_with_evidence(example.question, example.external_knowledge))
     rng = augmentation_rng(example, augment_seed) if augment_seed is not None else None

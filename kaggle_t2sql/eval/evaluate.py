@@ -21,12 +21,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import atomic
-from .config import ARCTIC_MAX_NEW_TOKENS, RunConfig
-from .errors import ConfigError
-from .examples import Example
-from .infer.engine import Generator, ModelGenerator, load_for_inference
-from .infer.pipeline import InferenceSettings, answer
+from .. import atomic
+from ..config import ARCTIC_MAX_NEW_TOKENS, RunConfig
+from ..errors import ConfigError
+from ..data.examples import Example
+from ..infer.engine import Generator, ModelGenerator, load_for_inference
+from ..infer.pipeline import InferenceSettings, answer
 
 
 @dataclass
@@ -46,7 +46,7 @@ class EvalSettings:
     workers: int = 0  # 0 = one per CPU
 
     def __post_init__(self):
-        from .scoring import SEMANTICS
+        from ..sql.compare import SEMANTICS
 
         for name, least in (("limit", 0), ("max_new_tokens", 1), ("batch_size", 1), ("workers", 0)):
             if getattr(self, name) < least:
@@ -65,8 +65,8 @@ class EvalSettings:
 
 
 def load_eval_examples(s: EvalSettings) -> list[Example]:
-    from . import bundled
-    from .readers import read_bird, read_jsonl, read_spider
+    from ..data import bundled
+    from ..data.readers import read_bird, read_jsonl, read_spider
 
     if s.data == "bundled":
         examples = bundled.load_examples(s.split)
@@ -123,7 +123,8 @@ def percentile(values: list[float], q: float) -> float:
 def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_dir: str | Path, progress: bool = True,
              generator: Generator | None = None, tokenizer=None) -> dict:
     """Answer and score every question; `generator` + `tokenizer` replace the model (e.g. a scripted one)."""
-    from .scoring import GoldItem, pred_file_line, score_predictions
+    from .scoring import GoldItem, score_predictions
+    from ..sql.compare import pred_file_line
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +186,7 @@ def gold_line(sql: str) -> str:
 
 def _correction_summary(outcomes, report: dict, score, out_dir: Path, semantics: str) -> dict:
     """How many questions went to correction, and how many of those changed verdict (scored before and after)."""
-    from .scoring import pred_file_line
+    from ..sql.compare import pred_file_line
 
     fixed = [i for i, o in enumerate(outcomes) if o.fix_rounds]
     before_path = out_dir / "pred_before_fix.sql"

@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 from math import comb
 from pathlib import Path
 
-from . import atomic
-from .config import RunConfig
-from .errors import ConfigError, DataError
-from .examples import Example
-from .prompts import extract_sql, training_target
+from .. import atomic
+from ..config import RunConfig
+from ..errors import ConfigError, DataError
+from ..data.examples import Example
+from ..data.prompts import extract_sql, training_target
 
 PROGRESS = "progress.json"
 SAMPLES, RFT, PAIRS, REPORT = "samples.jsonl", "rft.jsonl", "pairs.jsonl", "report.json"
@@ -219,9 +219,9 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
     import torch
 
     from .evaluate import EvalSettings, load_eval_examples
-    from .reward import ExecutionJudge
-    from .tokenization import prompt_text
-    from .trainer import batch_seed
+    from ..train.reward import ExecutionJudge
+    from ..data.tokenization import prompt_text
+    from ..plan import batch_seed
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
     if done:
         echo(f"sample: carrying on after {done} of {len(examples)} questions in {out}", flush=True)
     if done < len(examples) and generator is None:
-        from .infer.engine import ModelGenerator, load_for_inference
+        from ..infer.engine import ModelGenerator, load_for_inference
 
         model, tokenizer = load_for_inference(cfg, adapter)
         generator = ModelGenerator(model, tokenizer, s.max_new_tokens, batch_size=1)

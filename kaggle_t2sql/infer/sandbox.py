@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from ..errors import T2SQLError
-from ..execution import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, SandboxPool
+from ..sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult
+from ..sql.pool import SandboxPool
 
 
 class Busy(T2SQLError):

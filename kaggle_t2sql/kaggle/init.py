@@ -56,7 +56,7 @@ def init_kernel(spec: KernelSpec, folder: str | Path, publish_wheel: bool = Fals
         raise ConfigError(f"dataset(s) {', '.join(missing)} not found (or not yours): create them first, e.g. "
                           "`kaggle-t2sql prepare ... --publish <you>/<slug>`, or fix --dataset-source")
     if publish_wheel:
-        from ..prepare import publish_folder
+        from .prepare import publish_folder
         from .wheels import build_wheels
 
         with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:

@@ -12,9 +12,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from . import atomic
-from .config import StageConfig
-from .readers import read_stage
+from .. import atomic
+from ..config import StageConfig
+from ..data.stages import read_stage
 
 
 def write_subset(stage: StageConfig, out_dir: str | Path, seed: int = 42) -> dict:
@@ -45,7 +45,7 @@ def write_subset(stage: StageConfig, out_dir: str | Path, seed: int = 42) -> dic
 
 def publish_folder(ref: str, folder: str | Path, note: str = "update", api=None) -> int:
     """Create the private dataset `ref` from folder, or add a version; returns the version number."""
-    from .kaggle.stores import KaggleStore
+    from .stores import KaggleStore
 
     store = KaggleStore(ref, api=api)
     return store.publish(Path(folder), note)

@@ -27,8 +27,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import RunConfig
-from .errors import ConfigError, DataError
+from ..config import RunConfig
+from ..errors import ConfigError, DataError
 
 TRL_METHODS = ("dpo", "orpo", "grpo")
 
@@ -44,7 +44,7 @@ def load_init_adapter(model, path: str | Path) -> None:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from .kaggle.env import resolve_input
+    from ..kaggle.env import resolve_input
 
     folder = Path(resolve_input(str(path)))
     weights = folder / "adapter_model.safetensors"
@@ -89,8 +89,8 @@ class MethodData:
 
 def grpo_rows(cfg: RunConfig, tokenizer, progress: bool = False) -> MethodData:
     """Each example of the configured stages (any source with gold SQL) as a prompt and what the reward needs."""
-    from .curriculum import training_stream
-    from .tokenization import prompt_text
+    from ..data.curriculum import training_stream
+    from ..data.tokenization import prompt_text
 
     stream, plans = training_stream(cfg.data)
     rows, fingerprint = [], []
@@ -110,7 +110,7 @@ def grpo_rows(cfg: RunConfig, tokenizer, progress: bool = False) -> MethodData:
 
 def read_pairs(path: str | Path) -> list[dict]:
     """A `sample` run's pairs.jsonl: each line needs prompt, chosen and rejected."""
-    from .kaggle.env import resolve_input
+    from ..kaggle.env import resolve_input
 
     path = Path(resolve_input(str(path)))
     if path.is_dir():
@@ -134,7 +134,7 @@ def read_pairs(path: str | Path) -> list[dict]:
 
 def pair_rows(cfg: RunConfig, tokenizer) -> MethodData:
     """The `pairs` stages, in order and repeated for their epochs; each completion closed with `<|im_end|>`."""
-    from .tokenization import END_OF_TURN
+    from ..data.tokenization import END_OF_TURN
 
     rows, fingerprint, notes = [], [], []
     for stage in cfg.data.stages:
@@ -224,7 +224,7 @@ def check_exact_resume(args) -> None:
 
 def reward_fn(judge):
     """Arctic's execution reward as a TRL reward function (named so TRL logs rewards/execution/mean)."""
-    from .prompts import extract_sql
+    from ..data.prompts import extract_sql
 
     def execution(prompts, completions, db_id, db_path, gold_sql, **_):
         verdicts = judge.judge([(d, p, g, extract_sql(c)) for d, p, g, c in zip(db_id, db_path, gold_sql, completions)])
@@ -244,7 +244,7 @@ def trainer_class(method: str, project_base):
         from trl import DPOTrainer as Base
     else:
         from trl.experimental.orpo import ORPOTrainer as Base
-    from .trainer import batch_seed
+    from ..plan import batch_seed
 
     Project = project_base(Base)
 
@@ -330,7 +330,7 @@ class LearningMethod:
     def build_trainer(self, project_base, model, args, plan: dict, callbacks: list, tokenizer):
         from datasets import Dataset
 
-        from .tokenization import end_of_turn_id
+        from ..data.tokenization import end_of_turn_id
 
         cfg = self.cfg
         trl_args = method_arguments(cfg, args)

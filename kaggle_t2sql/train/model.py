@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import TINY_MODEL, TINY_PRETRAINED, LoraSettings, ModelConfig, QuantizationConfig, RunConfig
-from .errors import ConfigError
+from ..config import TINY_MODEL, TINY_PRETRAINED, LoraSettings, ModelConfig, QuantizationConfig, RunConfig
+from ..errors import ConfigError
 
 
 def model_path(model: ModelConfig) -> str:
@@ -20,7 +20,7 @@ def model_path(model: ModelConfig) -> str:
         from .tiny import pretrained_model_dir, tiny_model_dir
 
         return str(tiny_model_dir() if model.name_or_path == TINY_MODEL else pretrained_model_dir())
-    from .kaggle.env import resolve_input
+    from ..kaggle.env import resolve_input
 
     name = resolve_input(model.name_or_path)  # an attached Kaggle Model / Dataset, in either mount layout
     if name != model.name_or_path:
@@ -44,7 +44,7 @@ def compute_dtype(quant: QuantizationConfig):
     """fp16 on a T4, bf16 on sm_80+, float32 on CPU; bf16 asked for on a GPU without it is refused."""
     import torch
 
-    from .gpu import dtype_for
+    from ..gpu import dtype_for
 
     gpus = range(torch.cuda.device_count()) if torch.cuda.is_available() else ()
     return getattr(torch, dtype_for(quant.compute_dtype, [torch.cuda.get_device_capability(i) for i in gpus]))

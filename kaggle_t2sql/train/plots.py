@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from . import atomic
+from .. import atomic
 
 
 def plot_loss_curve(log_history: list[dict], boundaries: list[int], path: str | Path) -> Path:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from .examples import Example
-from .prompts import (
+from ..data.examples import Example
+from ..data.prompts import (
     ARCTIC_ASSISTANT_PREFIX,
     ARCTIC_OUTPUT_FORMAT,
     INSTRUCTIONS,
@@ -35,7 +35,7 @@ from .prompts import (
     question_with_evidence,
     user_text,
 )
-from .tokenization import IGNORE_INDEX
+from ..data.tokenization import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

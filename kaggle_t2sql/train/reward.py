@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .execution import DEFAULT_TIMEOUT, GRACE_SECONDS, SandboxPool
-from .scoring import ScoreTask, score_example, unfinished_example
+from ..sql.execute import DEFAULT_TIMEOUT
+from ..sql.pool import GRACE_SECONDS, SandboxPool
+from ..sql.judge import ScoreTask, score_example, unfinished_example
 
 REWARD = {"correct": 1.0, "ran": 0.1, "error": 0.0}
 SEMANTICS = "bird"

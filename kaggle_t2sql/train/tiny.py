@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from . import atomic
-from .bundled import cache_root, corpus_texts
+from .. import atomic
+from ..data.bundled import cache_root, corpus_texts
 from .pretrain import PretrainSettings, answering_pairs, reading_texts
-from .prompts import (
+from ..data.prompts import (
     ARCTIC_ASSISTANT_PREFIX,
     ARCTIC_OUTPUT_FORMAT,
     INSTRUCTIONS,
@@ -124,8 +124,8 @@ def tiny_model_dir() -> Path:
 
 def _pretraining_corpus():
     """The bundled train split and every bundled schema: all the pre-training reads (never the dev split)."""
-    from . import bundled
-    from .schema import schema_text
+    from ..data import bundled
+    from ..data.schema import schema_text
 
     examples = bundled.load_examples("train")
     schemas = [schema_text(bundled.db_root() / db / f"{db}.sqlite") for db in bundled.sql_scripts()]

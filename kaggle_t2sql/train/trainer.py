@@ -18,7 +18,6 @@ uninterrupted run, because:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,14 +27,15 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import gpu
+from .. import gpu
 from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
-from .checkpoints import KaggleCheckpointManager, step_of
-from .config import RunConfig
+from ..checkpoints import KaggleCheckpointManager, step_of
+from ..config import RunConfig
 from .console import LogFileCallback, SessionProgressCallback
-from .dataset import RNG_KEY
-from .errors import T2SQLError
-from .plan import accumulation as plan_accumulation
+from ..data.dataset import RNG_KEY
+from ..errors import T2SQLError
+from ..plan import accumulation as plan_accumulation
+from ..plan import batch_seed
 
 
 @dataclass
@@ -153,11 +153,6 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
 
 
-def batch_seed(seed: int, position: int) -> int:
-    """The RNG seed of the micro-batch starting at `position` of the planned stream."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{position}".encode()).digest()[:8], "little") >> 1
-
-
 def training_arguments(cfg: RunConfig, run_dir: Path, plan: dict):
     """TrainingArguments for `plan` with this session's process count (`use_plan` updates them)."""
     import torch
@@ -248,7 +243,7 @@ class ResumableTrainer:
     def run(self) -> SessionResult:
         """One session, holding the run folder's lock all along (runlock.py): a second writer is refused."""
         from .model import compute_dtype
-        from .runlock import group_run_lock
+        from ..runlock import group_run_lock
 
         gpu.check()  # an unusable GPU or dtype is refused before the run folder is touched (even by its lock)
         compute_dtype(self.cfg.quantization)
@@ -261,9 +256,9 @@ class ResumableTrainer:
         from transformers.integrations import TensorBoardCallback
 
         from .callbacks import AgreeOnStopCallback, NonFiniteStepsCallback, any_rank
-        from .dataset import RowsDataset, build_rows, collator_for
+        from ..data.dataset import RowsDataset, build_rows, collator_for
         from .model import build_model, load_tokenizer
-        from .plan import data_fingerprint, make_plan
+        from ..plan import data_fingerprint, make_plan
         from .plots import plot_loss_curve
 
         cfg = self.cfg
@@ -293,8 +288,8 @@ class ResumableTrainer:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 self.manager.clean_staging()
                 if cfg.store.uri:
-                    from .kaggle.stores import open_store
-                    from .kaggle.sync import pull_for_session
+                    from ..kaggle.stores import open_store
+                    from ..kaggle.sync import pull_for_session
 
                     store = open_store(cfg.store.uri)
                     say(pull_for_session(self.run_dir, store, cfg.store.input_root, cfg.to_dict(), plan=plan).summary(),
@@ -341,13 +336,13 @@ class ResumableTrainer:
             if self.progress:
                 callbacks.append(SessionProgressCallback())
         if store is not None:
-            from .kaggle.stores import KaggleStore
-            from .kaggle.uploader import BackgroundUploader
+            from ..kaggle.stores import KaggleStore
+            from ..kaggle.uploader import BackgroundUploader
 
             measured = [u for u in (x.get("upload_s") for x in self.manager.load_manifest()["sessions"]) if u]
             # until measured in this session: the last session's measured upload time, else an estimate
             self.clock.extra_reserve_s = measured[-1] if measured else _upload_estimate(model, isinstance(store, KaggleStore))
-            from .kaggle.sync import carry_dir
+            from ..kaggle.sync import carry_dir
 
             uploader = BackgroundUploader(store, self.run_dir, on_measure=self._reserve_upload, carry=carry_dir(self.run_dir),
                                           min_interval_s=cfg.store.push_interval_minutes * 60,
