@@ -1,5 +1,5 @@
-"""A Kaggle user's whole path, end to end, in the emulated Kaggle (tests/kaggle_emulator.py +
-tests/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
+"""A Kaggle user's whole path, end to end, in the emulated Kaggle (tests/emulator/kaggle_emulator.py +
+tests/emulator/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
 limit, and charge the GPU quota).
 
 Steps, as the README's "From zero to a chained run on Kaggle" gives them (step 1, the token, is the
@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "emulator"))
 
 USER = "tester"
 RUN = "e2e"
@@ -176,7 +176,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
         emu.gpu_quota_total_hours = quota_hours or 1000.0  # a week's 30 h covers ~2.5 real sessions
         env = emu.subprocess_env(out / "client")
-        from kaggle_t2sql.tiny import tiny_model_dir
+        from kaggle_t2sql.train.tiny import tiny_model_dir
 
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()

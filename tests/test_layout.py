@@ -155,6 +155,15 @@ def test_no_stage_imports_a_later_stage():
     assert not [m for m, targets in edges.items() if m.startswith("kaggle_t2sql.kaggle") and "kaggle_t2sql.notebook" in targets]
 
 
+def test_test_files_mirror_the_stages_and_their_names_are_unique():
+    """Tests are imported by file name from every folder (tests/conftest.py): two files of one name would clash."""
+    tests = Path(__file__).resolve().parent
+    files = [p for p in tests.rglob("*.py") if p.name != "conftest.py" and ".venv" not in p.parts]
+    names = [p.name for p in files]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert {p.parent.name for p in files} - {tests.name} <= set(STAGES) | {"emulator"}
+
+
 @pytest.mark.parametrize("fault", ["circle", "upward", "missing name"])
 def test_the_checks_catch_each_fault(tmp_path, fault):
     """The same walk over a small package with one fault planted finds it."""

@@ -8,7 +8,7 @@ from its SQLite file, as OmniSQL's `data_synthesis/database_synthesis/generate_t
 does, and then the same builder: one builder, one format.
 
 Per column: `name type,` then `-- comment, example: [...]` where the examples are the values
-retrieved for the question (`infer.retrieval`) followed by `value_limit` sampled distinct
+retrieved for the question (`data/retrieval.py`) followed by `value_limit` sampled distinct
 non-empty values (OmniSQL's `SELECT DISTINCT ... LIMIT n`, deterministic for a given file,
 strings cut to 40 characters), deduplicated, at most 6. Then `PRIMARY KEY (...)` and
 `CONSTRAINT fk_<table>_<column> FOREIGN KEY (...) REFERENCES t (c)` lines; names that are
@@ -348,7 +348,7 @@ def schema_text(
 ) -> str:
     """The `db_details` block for one database: its tables.json entry (or the one derived from the
     file), `value_limit` sampled values per column, and `matched` values (question-matched, per
-    `table.column` in lower case, see `infer.retrieval`) listed first."""
+    `table.column` in lower case, see `data/retrieval.py`) listed first."""
     info = database_info(db_path, tables_json, db_id)
     sampled = sample_values(db_path, info.table_names_original, value_limit)
     return build_db_details(info, sampled, matched, augment_rng, output_seq, synthetic)

@@ -5,7 +5,7 @@ OmniSQL's `train_and_evaluate/process_dataset.py` (RUCKBReasoning/OmniSQL a66d73
 
 Only the imports that need pyserini/nltk/ijson are left out; the functions below do not use them,
 except `obtain_n_grams`, which is not copied. The package never imports this file: tests compare
-`kaggle_t2sql.schema` with it on real databases.
+`kaggle_t2sql.data.schema` with it on real databases.
 """
 
 # flake8: noqa

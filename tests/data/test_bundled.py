@@ -3,10 +3,10 @@ from collections import Counter
 
 import pytest
 
-from kaggle_t2sql import bundled
+from kaggle_t2sql.data import bundled
 from kaggle_t2sql.config import COMPLEXITY_LEVELS
 from kaggle_t2sql.errors import DataError
-from kaggle_t2sql.examples import Example
+from kaggle_t2sql.data.examples import Example
 
 
 def test_splits_cover_every_level_and_database():

@@ -1,8 +1,8 @@
 import json
 
 from kaggle_t2sql.config import COMPLEXITY_LEVELS, DataConfig, StageConfig
-from kaggle_t2sql.curriculum import order_examples, training_stream
-from kaggle_t2sql.examples import Example
+from kaggle_t2sql.data.curriculum import order_examples, training_stream
+from kaggle_t2sql.data.examples import Example
 
 
 def _ex(i, level):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from kaggle_t2sql import bundled
-from kaggle_t2sql.packing import PackedCollator, pack_encoded, pack_indices, padded_collator, real_token_share
-from kaggle_t2sql.tokenization import IGNORE_INDEX, encode_examples
+from kaggle_t2sql.data import bundled
+from kaggle_t2sql.data.packing import PackedCollator, pack_encoded, pack_indices, padded_collator, real_token_share
+from kaggle_t2sql.data.tokenization import IGNORE_INDEX, encode_examples
 
 
 def test_pack_indices_respects_max_len_and_keeps_every_example_once():
@@ -43,7 +43,7 @@ def _per_example_losses(model, input_ids, labels, position_ids=None, attention_m
 def tiny_model_and_examples(tiny_tokenizer):
     from transformers import AutoModelForCausalLM
 
-    from kaggle_t2sql.tiny import tiny_model_dir
+    from kaggle_t2sql.train.tiny import tiny_model_dir
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir(), attn_implementation="sdpa", dtype=torch.float32)
     model.eval()

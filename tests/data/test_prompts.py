@@ -2,8 +2,8 @@ import json
 
 from conftest import SPIDER, needs_spider
 
-from kaggle_t2sql.examples import Example
-from kaggle_t2sql.prompts import build_messages, extract_sql, render_prompt, training_target
+from kaggle_t2sql.data.examples import Example
+from kaggle_t2sql.data.prompts import build_messages, extract_sql, render_prompt, training_target
 
 # Verbatim from Snowflake ArcticTraining projects/arctic_text2sql_r1/bird_eval/infer.py (user message, .strip()ped).
 ARCTIC_USER = """Database Engine:

@@ -6,7 +6,8 @@ from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
 
 from kaggle_t2sql.config import COMPLEXITY_LEVELS, StageConfig
 from kaggle_t2sql.errors import DataError
-from kaggle_t2sql.readers import iter_json_array, read_bird, read_jsonl, read_spider, read_stage, read_synsql
+from kaggle_t2sql.data.readers import iter_json_array, read_bird, read_jsonl, read_spider, read_synsql
+from kaggle_t2sql.data.stages import read_stage
 
 
 def _synsql(tmp_path, n=200):
@@ -139,7 +140,7 @@ def test_bird_fixture_evidence_becomes_external_knowledge():
 
 def test_each_reader_points_at_the_tables_json_that_describes_its_databases(tmp_path, shop_db):
     """Spider, BIRD, SynSQL-2.5M and your own JSONL use their tables.json when one ships; none: derived."""
-    from kaggle_t2sql.tokenization import db_details
+    from kaggle_t2sql.data.tokenization import db_details
 
     entry = {"db_id": "d1", "table_names_original": ["t"], "table_names": ["t"],
              "column_names_original": [[-1, "*"], [0, "a"]], "column_names": [[-1, "*"], [0, "the a value"]],
@@ -175,7 +176,7 @@ def test_spider_fixture_examples_use_its_tables_json():
 
 @needs_bird
 def test_bird_fixture_without_tables_json_derives_the_schema():
-    from kaggle_t2sql.tokenization import db_details
+    from kaggle_t2sql.data.tokenization import db_details
 
     ex = read_bird(BIRD, "dev")[0]
     assert ex.tables_json == ""  # the fixture ships no dev_tables.json

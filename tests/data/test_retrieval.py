@@ -8,12 +8,12 @@ import pytest
 from conftest import BIRD, SPIDER, change_db, make_db, needs_bird, needs_spider
 
 from kaggle_t2sql.config import DataConfig, RunConfig, training_math
-from kaggle_t2sql.examples import Example
-from kaggle_t2sql.infer import retrieval
-from kaggle_t2sql.infer.retrieval import (
+from kaggle_t2sql.data.examples import Example
+from kaggle_t2sql.data import retrieval
+from kaggle_t2sql.data.retrieval import (
     MAX_VALUES, coverage, index_dir, matched_values, open_index, question_matcher, question_queries)
-from kaggle_t2sql.schema import schema_text
-from kaggle_t2sql.tokenization import prompt_text
+from kaggle_t2sql.data.schema import schema_text
+from kaggle_t2sql.data.tokenization import prompt_text
 
 PEOPLE_SQL = """
 CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, city TEXT, code TEXT, bio TEXT);
@@ -140,7 +140,7 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
 
 @needs_bird
 def test_bird_fixture_gold_value_is_retrieved():
-    from kaggle_t2sql.readers import read_bird
+    from kaggle_t2sql.data.readers import read_bird
 
     ex = next(e for e in read_bird(str(BIRD), "dev") if "'Illinois'" in e.sql)
     assert "Illinois" in matched_values(ex.db_path, ex.question, progress=False).get("zip_code.state", [])
@@ -148,7 +148,7 @@ def test_bird_fixture_gold_value_is_retrieved():
 
 @needs_spider
 def test_spider_fixture_gold_value_is_retrieved():
-    from kaggle_t2sql.readers import read_spider
+    from kaggle_t2sql.data.readers import read_spider
 
     ex = next(e for e in read_spider(str(SPIDER), "dev") if "'France'" in e.sql)
     assert "'France'" in schema_text(ex.db_path, 2, matched_values(ex.db_path, ex.question, progress=False))
@@ -187,7 +187,7 @@ def test_filter_and_order_are_the_anchors_on_the_same_hits():
     retrieve_question_related_db_values (tests/omnisql_anchor.py): (score, length, index) descending."""
     import omnisql_anchor as anchor
 
-    from kaggle_t2sql.readers import read_spider
+    from kaggle_t2sql.data.readers import read_spider
 
     examples = read_spider(SPIDER, "dev")[::25]
     compared = 0

@@ -7,7 +7,7 @@ import pytest
 from conftest import SPIDER, change_db, make_db, needs_spider
 
 from kaggle_t2sql.errors import DataError
-from kaggle_t2sql.schema import (
+from kaggle_t2sql.data.schema import (
     build_db_details,
     database_info,
     derive_database_info,
@@ -48,7 +48,7 @@ def test_value_limit_and_no_values(shop_db):
 
 
 def test_deterministic_and_cache_follows_file_changes(shop_db):
-    from kaggle_t2sql.schema import _derived_info, _sampled
+    from kaggle_t2sql.data.schema import _derived_info, _sampled
 
     first = schema_text(shop_db)
     hits, value_hits = _derived_info.cache_info().hits, _sampled.cache_info().hits

@@ -1,9 +1,9 @@
 import pytest
 
 from kaggle_t2sql.errors import DataError
-from kaggle_t2sql.examples import Example
-from kaggle_t2sql.prompts import training_target
-from kaggle_t2sql.tokenization import IGNORE_INDEX, encode_example, encode_examples, end_of_turn_id, prompt_text
+from kaggle_t2sql.data.examples import Example
+from kaggle_t2sql.data.prompts import training_target
+from kaggle_t2sql.data.tokenization import IGNORE_INDEX, encode_example, encode_examples, end_of_turn_id, prompt_text
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_data_command_prints_the_per_level_table(capsys):
 def test_schema_augmentation_is_seeded_per_example(example, tiny_tokenizer, seed):
     """Train-mode augmentation draws from the example's own generator: the same prompt in every session
     and whatever was encoded before it; another seed gives other prompts; off by default."""
-    from kaggle_t2sql.tokenization import db_details
+    from kaggle_t2sql.data.tokenization import db_details
 
     examples = [Example(id=f"q{i}", db_id="shop", db_path=example.db_path, question="Totals?",
                         sql="SELECT total FROM orders") for i in range(12)]

@@ -48,7 +48,7 @@ Client call -> endpoints (all RPCs are POST <prefix>/v1/<service>/<Method>, pref
   dataset_list(...)                                ListDatasets
   dataset_delete(owner, slug, no_confirm=True)     DeleteDataset
   kernels_push(folder)                             kernels.KernelsApiService/SaveKernel (each push = new version;
-                                                   tests/kaggle_sessions.py runs it like Kaggle runs a version)
+                                                   tests/emulator/kaggle_sessions.py runs it like Kaggle runs a version)
   kernels_status(ref)                              GetKernelSessionStatus
   kernels_output(ref, path) / kernels_logs(ref)    ListKernelSessionOutput -> GET /_emulator/kernel-output/... (no auth)
   kernels_pull(ref[/N], path, metadata)            GetKernel
@@ -145,7 +145,7 @@ Test controls (attributes / methods of KaggleEmulator)
 
 Usage
 -----
-    from kaggle_emulator import KaggleEmulator   # tests/ is on sys.path under pytest (like conftest)
+    from kaggle_emulator import KaggleEmulator   # tests/emulator/ is on sys.path under pytest (tests/conftest.py puts it there)
 
     def test_push(tmp_path, monkeypatch):
         with KaggleEmulator(tmp_path / "kaggle", port=0) as emu:   # port=0: any free port (proxy mode)

@@ -1,10 +1,10 @@
 """Every checkpoint store, served locally, for the store tests (import the fixtures from here).
 
   local:      a folder
-  kaggle:     the Kaggle emulator (tests/kaggle_emulator.py) with the real kaggle client
+  kaggle:     the Kaggle emulator (tests/emulator/kaggle_emulator.py) with the real kaggle client
   s3://       moto's S3 server (ThreadedMotoServer, started and stopped here) with the real s3fs; IAM
               is enforced (moto's INITIAL_NO_AUTH_ACTION_COUNT=0), so a wrong key is refused as on AWS
-  hf:         the Hub emulator (tests/hf_hub_emulator.py) with the real huggingface_hub client
+  hf:         the Hub emulator (tests/emulator/hf_hub_emulator.py) with the real huggingface_hub client
 
 Each backend knows how to damage a stored file in place (`corrupt`) the way its storage would be
 damaged: bytes changed behind the client's back.

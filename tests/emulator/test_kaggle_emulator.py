@@ -1,4 +1,4 @@
-"""The REAL kaggle client (KaggleApi and the `kaggle` CLI) against tests/kaggle_emulator.py.
+"""The REAL kaggle client (KaggleApi and the `kaggle` CLI) against tests/emulator/kaggle_emulator.py.
 
 Each test gets its own emulator on a free port; the client reaches it through
 KAGGLE_API_ENVIRONMENT=LOCALHOST + HTTP_PROXY (see the emulator docstring: KaggleApi ignores

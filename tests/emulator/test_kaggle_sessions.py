@@ -1,4 +1,4 @@
-"""Pushed notebooks really run in the emulated Kaggle (tests/kaggle_sessions.py): a user's whole path,
+"""Pushed notebooks really run in the emulated Kaggle (tests/emulator/kaggle_sessions.py): a user's whole path,
 and the ways a first session goes wrong. The real kaggle client everywhere; nothing leaves the machine."""
 
 import json
@@ -13,11 +13,11 @@ from kaggle_sessions import KaggleSessions
 from kaggle_t2sql.kaggle.auth import kaggle_api
 from kaggle_t2sql.kaggle.init import init_kernel
 from kaggle_t2sql.kaggle.kernel import KernelSpec, push_kernel
-from kaggle_t2sql.prepare import publish_folder
+from kaggle_t2sql.kaggle.prepare import publish_folder
 
 pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 KERNEL = "tester/kaggle-t2sql-train"
 STORE = "tester/kaggle-t2sql-checkpoints"

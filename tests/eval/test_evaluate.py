@@ -29,8 +29,8 @@ def test_eval_cli_greedy_and_self_consistency_write_every_report(tmp_path, capsy
 
 
 def test_prompts_cli_writes_the_exact_prompts(tmp_path, capsys, tiny_tokenizer):
-    from kaggle_t2sql import bundled
-    from kaggle_t2sql.tokenization import prompt_text
+    from kaggle_t2sql.data import bundled
+    from kaggle_t2sql.data.tokenization import prompt_text
 
     for values in ("on", "off"):
         out = tmp_path / f"{values}.jsonl"
@@ -93,7 +93,7 @@ def _eval(tmp_path, shop_db, pairs, replies, out="eval", **settings):
     from conftest import ScriptedGenerator, sql_reply
 
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
 
     data = _jsonl_set(tmp_path, shop_db, pairs)
     by_question = dict(zip([q for q, _ in pairs], replies))
@@ -102,7 +102,7 @@ def _eval(tmp_path, shop_db, pairs, replies, out="eval", **settings):
     cfg = build_config("tiny")
     cfg.data.value_retrieval = False
     s = EvalSettings(data="jsonl", data_path=str(data), workers=1, **settings)
-    from kaggle_t2sql.model import load_tokenizer
+    from kaggle_t2sql.train.model import load_tokenizer
 
     return run_eval(cfg, s, None, tmp_path / out, progress=False, generator=gen,
                     tokenizer=load_tokenizer(cfg.model)), tmp_path / out
@@ -111,8 +111,8 @@ def _eval(tmp_path, shop_db, pairs, replies, out="eval", **settings):
 def test_eval_scores_the_sql_as_generated_and_writes_a_rescorable_pred_file(tmp_path, shop_db):
     """Review: eval flattened every prediction to one line: a leading -- comment swallowed the query,
     whitespace in literals collapsed, empty predictions became blank lines (test-suite reads them as breaks)."""
-    from kaggle_t2sql.execution import execute_sql
-    from kaggle_t2sql.scoring import score_files
+    from kaggle_t2sql.sql.execute import execute_sql
+    from kaggle_t2sql.eval.scoring import score_files
 
     conn = __import__("sqlite3").connect(shop_db)
     conn.execute("INSERT INTO customers VALUES (4, 'Dee  Dee', NULL, 'Rome')")  # two spaces inside the name
@@ -155,7 +155,7 @@ def test_eval_refuses_bad_settings_before_loading_the_model(tmp_path, capsys):
 
 def test_max_new_tokens_defaults_to_arctics_on_the_gpu_preset_and_stays_small_on_tiny_ones():
     from kaggle_t2sql.config import ARCTIC_MAX_NEW_TOKENS, build_config, default_max_new_tokens
-    from kaggle_t2sql.evaluate import EvalSettings
+    from kaggle_t2sql.eval.evaluate import EvalSettings
     from kaggle_t2sql.infer.ask import AskSettings
 
     assert ARCTIC_MAX_NEW_TOKENS == 8192  # ArcticTraining bird_eval/infer.py max_output_len
@@ -167,7 +167,7 @@ def test_max_new_tokens_defaults_to_arctics_on_the_gpu_preset_and_stays_small_on
 def test_eval_reports_how_many_answers_hit_the_token_cap(tmp_path, tiny_model):
     """A random tiny model never writes <|im_end|> in 6 tokens: every answer is cut, and the report says so."""
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
     from kaggle_t2sql.infer.engine import ModelGenerator
 
     model, tokenizer = tiny_model
@@ -185,8 +185,8 @@ def test_eval_database_links_survive_reruns_and_refuse_two_files_for_one_db_id(t
     """Review defect 8: a stale link from an earlier run into the same --out-dir was kept, a dangling one crashed
     after generation, and two files with one db_id silently used the first."""
     from kaggle_t2sql.errors import ConfigError
-    from kaggle_t2sql.evaluate import _db_links
-    from kaggle_t2sql.examples import Example
+    from kaggle_t2sql.eval.evaluate import _db_links
+    from kaggle_t2sql.data.examples import Example
 
     root = tmp_path / "out" / "databases"
     old = make_other_shop(tmp_path / "old" / "shop.sqlite")
@@ -223,8 +223,8 @@ def test_eval_reruns_into_the_same_out_dir_on_another_database(tmp_path, shop_db
     from conftest import ScriptedGenerator, sql_reply
 
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.evaluate import EvalSettings, run_eval
-    from kaggle_t2sql.model import load_tokenizer
+    from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.train.model import load_tokenizer
 
     cfg = build_config("tiny")
     cfg.data.value_retrieval = False

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_t2sql.sampling import edit_distance, pair_rows, pass_at_k, reasoning_of, rft_rows, summarize
+from kaggle_t2sql.eval.sampling import edit_distance, pair_rows, pass_at_k, reasoning_of, rft_rows, summarize
 
 
 def _record(candidates, gold_sql="SELECT 1"):
@@ -77,7 +77,7 @@ def _sample_cmd(adapter, out):
 
 
 def _judge(db_path, gold, sql):
-    from kaggle_t2sql.scoring import ScoreTask, score_example
+    from kaggle_t2sql.sql.judge import ScoreTask, score_example
 
     return score_example(ScoreTask(0, "db", db_path, gold, sql, "bird")).correct
 
@@ -111,7 +111,7 @@ def test_sample_killed_mid_way_and_rerun_writes_the_same_files(tmp_path, demo_ad
         assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
     # every chosen / rft SQL reproduces the gold result, every rejected one does not (re-scored here)
-    from kaggle_t2sql import bundled
+    from kaggle_t2sql.data import bundled
 
     db_of = {ex.db_id: ex.db_path for ex in bundled.load_examples("train")}
     records = [json.loads(line) for line in (cut / "samples.jsonl").read_text().splitlines()]
@@ -126,7 +126,7 @@ def test_sample_killed_mid_way_and_rerun_writes_the_same_files(tmp_path, demo_ad
         assert _judge(db_of[row["db_id"]], gold_of[(row["db_id"], row["question"])], row["sql"])
     correct = {(r["question"], c["sql"]) for r in records for c in r["candidates"] if c["verdict"] == "correct"}
     assert {(row["question"], row["sql"]) for row in rft} == correct
-    from kaggle_t2sql.readers import read_jsonl
+    from kaggle_t2sql.data.readers import read_jsonl
 
     if rft:  # rft.jsonl reads as a `jsonl` training source as it is
         assert len(read_jsonl(cut / "rft.jsonl")) == len(rft)
@@ -135,7 +135,7 @@ def test_sample_killed_mid_way_and_rerun_writes_the_same_files(tmp_path, demo_ad
 def test_a_rerun_with_other_settings_or_a_damaged_samples_file_is_refused(tmp_path):
     from kaggle_t2sql import atomic
     from kaggle_t2sql.errors import ConfigError, DataError
-    from kaggle_t2sql.sampling import _read_progress
+    from kaggle_t2sql.eval.sampling import _read_progress
 
     key = {"settings": {"samples": 4}, "adapter": "abc"}
     assert _read_progress(tmp_path, key) == (0, 0)

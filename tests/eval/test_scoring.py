@@ -10,27 +10,28 @@ import pytest
 
 from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
 from kaggle_t2sql.errors import DataError
-from kaggle_t2sql.execution import ExecResult
-from kaggle_t2sql.scoring import (
-    TRAILING_STATEMENT_REFUSED,
+from kaggle_t2sql.sql.execute import ExecResult
+from kaggle_t2sql.sql.judge import TRAILING_STATEMENT_REFUSED, results_match
+from kaggle_t2sql.eval.scoring import (
     add_score_arguments,
+    read_gold,
+    render_markdown,
+    run_score_command,
+    score_files,
+    spider_hardness,
+    write_jsonl,
+    write_report,
+)
+from kaggle_t2sql.sql.compare import (
     early_mismatch,
     exact_match,
     find_column_permutation,
     has_order_by,
     normalize_sql,
     prediction_line,
-    read_gold,
-    render_markdown,
-    results_match,
     results_match_bird,
     results_match_test_suite,
-    run_score_command,
-    score_files,
-    spider_hardness,
     strip_distinct,
-    write_jsonl,
-    write_report,
 )
 
 SHOP = """
@@ -401,7 +402,7 @@ def test_bird_gold_scores_itself_perfectly(tmp_path):
 def test_int_and_float_in_a_multi_value_row_differ_as_in_upstream_quick_rej():
     """Review defect 5: quick_rej sorts each row by str(value) + str(type), so (1, 1.5) and (1.0, 1.5) sort
     apart and upstream calls them different; a lone 1 vs 1.0 still matches (== after the same sort)."""
-    from kaggle_t2sql.scoring import quick_rej
+    from kaggle_t2sql.sql.compare import quick_rej
 
     assert not results_match_test_suite([(1, 1.5)], [(1.0, 1.5)], order_matters=False)
     assert not results_match_test_suite([(1, 1.5)], [(1.0, 1.5)], order_matters=True)
@@ -454,7 +455,7 @@ def test_empty_or_comment_only_predictions_run_under_bird_as_the_official_script
 
 
 def test_pred_file_lines_strip_comments_like_omnisql_and_are_never_blank():
-    from kaggle_t2sql.scoring import pred_file_line
+    from kaggle_t2sql.sql.compare import pred_file_line
 
     assert pred_file_line("-- why\nSELECT a /* b */\nFROM t\t-- end") == "SELECT a  FROM t"
     assert pred_file_line("SELECT 'a  b'") == "SELECT 'a  b'"  # literals keep their spaces

@@ -5,7 +5,7 @@ import json
 from conftest import ScriptedGenerator, sql_reply
 
 from kaggle_t2sql.config import DataConfig, build_config
-from kaggle_t2sql.examples import Example
+from kaggle_t2sql.data.examples import Example
 from kaggle_t2sql.infer.pipeline import InferenceSettings, answer
 
 GOOD = "SELECT name FROM customers WHERE city = 'Paris'"
@@ -67,8 +67,8 @@ def test_correction_follows_the_vote(shop_db, tiny_tokenizer):
 
 
 def test_eval_report_counts_fixes_and_changed_verdicts(tmp_path, tiny_tokenizer):
-    from kaggle_t2sql import bundled
-    from kaggle_t2sql.evaluate import EvalSettings, run_eval
+    from kaggle_t2sql.data import bundled
+    from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
 
     examples = bundled.load_examples("dev")[:4]
     gold = {ex.question: ex.sql for ex in examples}

@@ -17,7 +17,7 @@ def adapter(tmp_path_factory, _cache_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from kaggle_t2sql.model import model_path
+    from kaggle_t2sql.train.model import model_path
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(model_path(build_config("tiny").model), dtype=torch.float32)
@@ -32,7 +32,7 @@ def reference_logits(adapter, ids):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from kaggle_t2sql.model import model_path
+    from kaggle_t2sql.train.model import model_path
 
     base = AutoModelForCausalLM.from_pretrained(model_path(build_config("tiny").model), dtype=torch.float32)
     with torch.no_grad():

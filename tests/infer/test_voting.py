@@ -2,7 +2,7 @@
 
 import pytest
 
-from kaggle_t2sql.execution import ExecResult
+from kaggle_t2sql.sql.execute import ExecResult
 from kaggle_t2sql.infer.voting import Choice, exact_vote, soft_similarity, soft_vote, vote
 
 

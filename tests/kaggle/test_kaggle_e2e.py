@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import kaggle_e2e  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating

@@ -188,7 +188,7 @@ def test_upload_killed_mid_way_leaves_the_previous_version(emu, tmp_path):
 
 def test_repo_kernel_metadata_is_accepted_by_kaggle_kernels_push(emu, tmp_path):
     """The repo's kernel-metadata.json + notebooks/train.ipynb, pushed with the real `kaggle kernels push`."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     folder = tmp_path / "kernel"
     (folder / "notebooks").mkdir(parents=True)
     meta = json.loads((repo / "kernel-metadata.json").read_text())

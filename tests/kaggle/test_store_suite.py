@@ -13,7 +13,7 @@ from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.kaggle.auth import CredentialsError
 from kaggle_t2sql.kaggle.bundle import read_manifest, seal_version, stage_version
 from kaggle_t2sql.kaggle.sync import pull_for_session
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 RUN = "tiny-demo"  # small_config's run_name
 

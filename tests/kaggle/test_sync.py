@@ -13,7 +13,7 @@ from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.kaggle.stores import LocalStore, open_store
 from kaggle_t2sql.kaggle.sync import pull_for_session
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 
 def session(cfg, run_dir, cut=None):

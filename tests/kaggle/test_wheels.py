@@ -7,7 +7,7 @@ from packaging.requirements import Requirement
 
 from kaggle_t2sql.kaggle.wheels import IMAGE_HAS, KAGGLE_PLATFORMS, KAGGLE_PYTHON, download_command, kaggle_requirements
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_dependency_is_in_the_image_or_in_the_offline_wheels():

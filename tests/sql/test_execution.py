@@ -9,18 +9,10 @@ import tracemalloc
 import pytest
 
 from conftest import make_db
-from kaggle_t2sql import execution
+from kaggle_t2sql.sql import execute
 from kaggle_t2sql.errors import T2SQLError
-from kaggle_t2sql.execution import (
-    ExecResult,
-    SandboxPool,
-    begin_step,
-    drop_empty_statements,
-    execute_many,
-    execute_sql,
-    parallel_map,
-    resolve_workers,
-)
+from kaggle_t2sql.sql.execute import ExecResult, drop_empty_statements, execute_sql
+from kaggle_t2sql.sql.pool import SandboxPool, begin_step, execute_many, parallel_map, resolve_workers
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c"
 RUNAWAY_AGG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
@@ -220,7 +212,7 @@ def test_memory_bombs_are_errors(people_db):
 
 def test_result_cap_holds_while_rows_arrive(people_db, monkeypatch):
     """The byte cap is checked per row: memory never holds a batch of rows past it."""
-    monkeypatch.setattr(execution, "MAX_RESULT_BYTES", 3_000_000)
+    monkeypatch.setattr(execute, "MAX_RESULT_BYTES", 3_000_000)
     rows = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 60) SELECT zeroblob(999999) FROM c"
     tracemalloc.start()
     try:
@@ -379,7 +371,7 @@ def test_the_python_floor_covers_what_the_sandbox_uses():
 
     from packaging.specifiers import SpecifierSet
 
-    spec = SpecifierSet(tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    spec = SpecifierSet(tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
                         ["requires-python"])
     assert "3.10.14" not in spec and "3.11.0" in spec
     assert hasattr(sqlite3.Connection, "setlimit")

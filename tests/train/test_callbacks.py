@@ -5,7 +5,7 @@ import time
 import pytest
 from transformers import TrainerControl, TrainerState
 
-from kaggle_t2sql.callbacks import SessionClock, TimeBudgetCallback
+from kaggle_t2sql.train.callbacks import SessionClock, TimeBudgetCallback
 
 
 def clock(remaining_s: float, **kwargs) -> SessionClock:
@@ -64,7 +64,7 @@ def test_the_budget_leaves_the_last_step_to_the_run():
 def test_a_session_measures_every_save_it_makes(tmp_path):
     from test_trainer import small_config
 
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     trainer = ResumableTrainer(small_config("training.gradient_accumulation_steps=1", "training.max_steps=4"), tmp_path,
                                progress=False)

@@ -15,7 +15,7 @@ from test_trainer import CutAt, adapter, losses
 from kaggle_t2sql import cli
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating
 
@@ -170,7 +170,7 @@ def test_a_second_torchrun_group_is_refused_and_a_sigterm_to_the_launcher_keeps_
 
     import psutil
 
-    from kaggle_t2sql.model import model_path
+    from kaggle_t2sql.train.model import model_path
 
     model_path(config().model)  # built once here: two ranks building the tiny model into a fresh cache race each other
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

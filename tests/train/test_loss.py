@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kaggle_t2sql.loss import labelled_positions, labelled_token_loss
+from kaggle_t2sql.train.loss import labelled_positions, labelled_token_loss
 
 IGNORE = -100
 
@@ -12,7 +12,7 @@ IGNORE = -100
 def model(_cache_dir):
     from transformers import AutoModelForCausalLM
 
-    from kaggle_t2sql.tiny import tiny_model_dir
+    from kaggle_t2sql.train.tiny import tiny_model_dir
 
     return AutoModelForCausalLM.from_pretrained(tiny_model_dir(), dtype=torch.float32)
 
@@ -69,7 +69,7 @@ def test_the_trainer_computes_its_loss_so(model, tmp_path):
     transformers' Trainer, with the output layer on the labelled positions only."""
     from transformers import Trainer, TrainingArguments
 
-    from kaggle_t2sql.trainer import _hf_trainer_class
+    from kaggle_t2sql.train.trainer import _hf_trainer_class
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     batch = packed_batch(model.config.vocab_size, seed=1)

@@ -63,7 +63,7 @@ def test_sft_fingerprint_is_unchanged_by_the_method_settings_but_the_method_and_
 def test_grpo_settings_that_make_resume_inexact_are_refused():
     from trl import GRPOConfig
 
-    from kaggle_t2sql.methods import check_exact_resume
+    from kaggle_t2sql.train.methods import check_exact_resume
 
     common = dict(output_dir="/tmp/x", per_device_train_batch_size=2, gradient_accumulation_steps=2, num_generations=2,
                   use_cpu=True, bf16=False, report_to="none")
@@ -80,10 +80,10 @@ def _trainable_dtypes(model):
 
 @pytest.mark.parametrize("method", ["dpo", "grpo"])
 def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsafe_defaults_overridden(tmp_path, method):
-    from kaggle_t2sql.methods import LearningMethod, method_arguments, trainer_class
-    from kaggle_t2sql.model import build_model, load_tokenizer
+    from kaggle_t2sql.train.methods import LearningMethod, method_arguments, trainer_class
+    from kaggle_t2sql.train.model import build_model, load_tokenizer
     from kaggle_t2sql.plan import make_plan
-    from kaggle_t2sql.trainer import _hf_trainer_class, training_arguments
+    from kaggle_t2sql.train.trainer import _hf_trainer_class, training_arguments
 
     sets = [f"training.method={method}", "training.max_steps=1", "data.stages.0.limit=2", "training.batch_size=2",
             "training.gradient_accumulation_steps=1"]
@@ -102,7 +102,7 @@ def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsaf
     # what TRL does on its own: 4-bit base -> LoRA weights in bf16 (the fact this project undoes)
     from datasets import Dataset
 
-    from kaggle_t2sql.methods import planned_rows, reward_fn
+    from kaggle_t2sql.train.methods import planned_rows, reward_fn
 
     model = build_model(cfg)
     extra = {"reward_funcs": [reward_fn(None)]} if method == "grpo" else {}
@@ -222,7 +222,7 @@ def test_dpo_cut_by_sigterm_and_resumed_in_a_new_process_ends_bit_identical_with
 def test_the_loss_plot_of_a_grpo_run_gets_a_reward_panel(tmp_path):
     from PIL import Image
 
-    from kaggle_t2sql.plots import plot_loss_curve
+    from kaggle_t2sql.train.plots import plot_loss_curve
 
     sft = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)]
     grpo = [{"step": s, "loss": 0.01, "reward": 0.1 * s} for s in (1, 2, 3)]
@@ -233,7 +233,7 @@ def test_the_loss_plot_of_a_grpo_run_gets_a_reward_panel(tmp_path):
 
 @pytest.mark.slow
 def test_orpo_trains_sessions_on_pairs_and_records_its_numbers(tmp_path):
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("tiny", set_args=[
         "training.method=orpo", "data.stages.0.source=pairs", f"data.stages.0.path={write_pairs(tmp_path / 'pairs.jsonl')}",

@@ -3,7 +3,7 @@ import torch
 
 from kaggle_t2sql.config import build_config
 from kaggle_t2sql.errors import ConfigError
-from kaggle_t2sql.model import bnb_config, build_model, compute_dtype, model_path
+from kaggle_t2sql.train.model import bnb_config, build_model, compute_dtype, model_path
 
 
 def test_tiny_model_is_4bit_nf4_with_fp32_lora_on_every_projection():
@@ -39,7 +39,7 @@ def test_bad_model_path_and_targets():
 
 
 def test_tiny_model_is_cached():
-    from kaggle_t2sql.tiny import tiny_model_dir
+    from kaggle_t2sql.train.tiny import tiny_model_dir
 
     first = tiny_model_dir()
     tiny_model_dir.cache_clear()

@@ -7,11 +7,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from kaggle_t2sql import bundled, tiny
+from kaggle_t2sql.data import bundled
+from kaggle_t2sql.train import tiny
 from kaggle_t2sql.config import ModelConfig
-from kaggle_t2sql.model import load_tokenizer
-from kaggle_t2sql.pretrain import PretrainSettings, answering_pairs, next_token_loss, pretrain, reading_texts
-from kaggle_t2sql.tokenization import IGNORE_INDEX
+from kaggle_t2sql.train.model import load_tokenizer
+from kaggle_t2sql.train.pretrain import PretrainSettings, answering_pairs, next_token_loss, pretrain, reading_texts
+from kaggle_t2sql.data.tokenization import IGNORE_INDEX
 
 FEW_STEPS = PretrainSettings(reading_steps=4, reading_batch=2, reading_seq=64, answering_steps=4, answering_batch=2, warmup_steps=2)
 

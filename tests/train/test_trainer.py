@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from kaggle_t2sql import bundled
+from kaggle_t2sql.data import bundled
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
 from kaggle_t2sql.errors import ConfigError
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 MAX_STEPS = 8
 SMALL = [
@@ -250,7 +250,7 @@ def test_no_packing_mode_trains_and_resumes(tmp_path):
 def test_optimizer_is_fused_adamw_on_a_gpu_and_8bit_stays_an_option():
     from transformers.training_args import OptimizerNames
 
-    from kaggle_t2sql.trainer import _optimizer
+    from kaggle_t2sql.train.trainer import _optimizer
 
     assert _optimizer("adamw_torch", on_gpu=True) == OptimizerNames.ADAMW_TORCH_FUSED.value
     assert _optimizer("paged_adamw_8bit", on_gpu=True) == OptimizerNames.PAGED_ADAMW_8BIT.value
@@ -291,7 +291,7 @@ def test_an_exception_mid_training_still_pushes_the_newest_checkpoint_and_says_w
     """OOM in the forward of step 5: the session still pushes checkpoint-4 (queued behind the push spacing, so only
     the final push carries it) and waits for it; the result and the ledger say why; the next session goes on."""
     from kaggle_t2sql.kaggle.stores import LocalStore
-    from kaggle_t2sql.trainer import SessionFailed
+    from kaggle_t2sql.train.trainer import SessionFailed
 
     store = tmp_path / "store"
     cfg = small_config(f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}", "store.push_interval_minutes=60")
@@ -419,11 +419,11 @@ def hf_trainer(cfg, run_dir, scaler, callbacks=()):
     makes one only for fp16 on a GPU): HF's scaler.pt save and load then run on our checkpoints."""
     from transformers import set_seed
 
-    from kaggle_t2sql.callbacks import SessionClock
-    from kaggle_t2sql.dataset import RowsDataset, build_rows, collator_for
-    from kaggle_t2sql.model import build_model, load_tokenizer
+    from kaggle_t2sql.train.callbacks import SessionClock
+    from kaggle_t2sql.data.dataset import RowsDataset, build_rows, collator_for
+    from kaggle_t2sql.train.model import build_model, load_tokenizer
     from kaggle_t2sql.plan import data_fingerprint, make_plan
-    from kaggle_t2sql.trainer import _hf_trainer_class, training_arguments
+    from kaggle_t2sql.train.trainer import _hf_trainer_class, training_arguments
 
     tokenizer = load_tokenizer(cfg.model)
     rows, _ = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=False)
@@ -445,7 +445,7 @@ def test_the_gradscaler_state_is_checkpointed_and_restored_on_resume(tmp_path):
     our guard, skips it): resumed from checkpoint-2, the scale goes on from the checkpoint's, not from scratch."""
     import shutil
 
-    from kaggle_t2sql.callbacks import NonFiniteStepsCallback
+    from kaggle_t2sql.train.callbacks import NonFiniteStepsCallback
     from kaggle_t2sql.checkpoints import MARKER, sha256_file
 
     cfg = small_config(ONE_MICRO_BATCH, "training.max_steps=4")
