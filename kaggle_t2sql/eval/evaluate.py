@@ -5,10 +5,10 @@ SQL chosen by a vote over their execution results (`--vote soft`, Arctic's defau
 `exact`, OmniSQL's). SQL is the last ```sql block of each generation. The path from
 question to SQL is `infer.pipeline`'s, shared with `ask` and `serve`; correction
 (`--fix-rounds`) is off by default so scores stay comparable with the official recipe.
-Scoring is `scoring.py`'s, on the SQL as generated (comments, line breaks and string
+Scoring is `scoring.py`'s (the judging: `sql/judge.py`), on the SQL as generated (comments, line breaks and string
 literals untouched). `pred.sql` and `gold.sql` are written in the official line formats,
 comments stripped as OmniSQL does, so a run can be re-scored by `kaggle-t2sql score` or
-the official test-suite script (`scoring.pred_file_line`).
+the official test-suite script (`sql.compare.pred_file_line`).
 """
 
 from __future__ import annotations

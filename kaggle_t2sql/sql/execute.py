@@ -1,4 +1,4 @@
-"""Sandboxed execution of untrusted SQL against SQLite files, serially or on N processes.
+"""Sandboxed execution of untrusted SQL against SQLite files (on N supervised processes: pool.py).
 
 Predictions come from a model, so they are treated as hostile. Three independent layers
 keep the database file byte-identical whatever the SQL says:
