@@ -116,7 +116,7 @@ def main() -> int:
                     synced.append(session(work, f"synced-{save_steps}-{trial}", f"{store}-{save_steps}-{trial}", save_steps))
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
             if args.store == "s3":  # read the versions' sizes while the server still runs
-                from kaggle_t2sql.kaggle.stores import open_store
+                from kaggle_t2sql.kaggle.store_uri import open_store
 
                 s3 = open_store(f"{store}-5-0")
                 s3_pushed = [sum(s3.list_files(v).values()) for v in s3.list_versions()]

@@ -128,7 +128,7 @@ def cmd_sync(args) -> int:
     from .checkpoints import KaggleCheckpointManager
     from .errors import ConfigError
     from .kaggle.bundle import run_name_of, write_version
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
     from .kaggle.sync import carry_dir, pull_for_session
 
     store = open_store(args.store)
@@ -160,7 +160,7 @@ def cmd_chain(args) -> int:
     from .kaggle.auth import check_client, kaggle_api
     from .kaggle.chain import run_chain
     from .kaggle.kernel import load_spec
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
 
     spec = load_spec(args.folder)
     spec.check()

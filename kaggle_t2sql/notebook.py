@@ -83,7 +83,7 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
 
         check_client()
     if cfg.store.uri:
-        from .kaggle.stores import open_store
+        from .kaggle.store_uri import open_store
 
         open_store(cfg.store.uri).check_access()
     session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
@@ -175,7 +175,7 @@ def push_next_session(session: Session, result) -> bool:
     from .kaggle.auth import kaggle_api, kaggle_call
     from .kaggle.chain import push_with_retry
     from .kaggle.kernel import KernelPushRefused, write_kernel_folder
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
 
     spec = session.spec
 

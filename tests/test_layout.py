@@ -139,6 +139,31 @@ def test_every_import_inside_the_package_resolves():
     assert "kaggle_t2sql.data.retrieval" in edges["kaggle_t2sql.data.tokenization"]
 
 
+def test_the_package_imports_of_tests_benches_and_notebooks_resolve():
+    """A move must carry every user of the moved module along: tests, bench/ scripts, notebooks/*.py."""
+    repo = PACKAGE_DIR.parent
+    mods = modules(PACKAGE_DIR)
+    trees = {}
+    broken = []
+    for path in sorted([*(repo / "tests").rglob("*.py"), *(repo / "bench").glob("*.py"), *(repo / "notebooks").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "kaggle_t2sql":
+                pairs = [(node.module, a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                pairs = [(a.name, None) for a in node.names if a.name.split(".")[0] == "kaggle_t2sql"]
+            else:
+                continue
+            for source, name in pairs:
+                where = f"{path.relative_to(repo)}:{node.lineno}"
+                if source not in mods:
+                    broken.append(f"{where}: no module {source}")
+                elif name and f"{source}.{name}" not in mods:
+                    tree = trees.setdefault(source, ast.parse(mods[source].read_text(encoding="utf-8")))
+                    if name not in defined_names(tree):
+                        broken.append(f"{where}: {source} has no {name}")
+    assert broken == []
+
+
 def test_no_import_circle():
     edges, _ = import_edges(PACKAGE_DIR)
     found = cycles(edges)

@@ -589,20 +589,3 @@ def _read_downloaded_index(folder: Path) -> dict | None:
             if index:
                 return index
     return None
-
-
-def open_store(uri: str, api=None) -> CheckpointStore:
-    if uri.startswith("local:"):
-        return LocalStore(uri[len("local:"):])
-    if uri.startswith("kaggle:"):
-        return KaggleStore(uri[len("kaggle:"):], api=api)
-    if uri.startswith("hf:"):  # a Hugging Face Hub repo (hf_store.py)
-        from .hf_store import HfStore
-
-        return HfStore(uri[len("hf:"):])
-    if re.match(r"^[a-z][a-z0-9+.-]*://", uri):  # s3://, gs://, az://, any fsspec URL (fsspec_store.py)
-        from .fsspec_store import FsspecStore
-
-        return FsspecStore(uri)
-    raise ConfigError(f"bad store {uri!r}: use local:/path, kaggle:owner/slug, s3://bucket/prefix (or another "
-                      "fsspec URL: gs://, az://) or hf:owner/repo")

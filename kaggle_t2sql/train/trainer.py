@@ -288,7 +288,7 @@ class ResumableTrainer:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 self.manager.clean_staging()
                 if cfg.store.uri:
-                    from ..kaggle.stores import open_store
+                    from ..kaggle.store_uri import open_store
                     from ..kaggle.sync import pull_for_session
 
                     store = open_store(cfg.store.uri)

@@ -22,7 +22,8 @@ from typing import Callable
 
 import pytest
 
-from kaggle_t2sql.kaggle.stores import CheckpointStore, open_store
+from kaggle_t2sql.kaggle.stores import CheckpointStore
+from kaggle_t2sql.kaggle.store_uri import open_store
 
 
 @dataclass

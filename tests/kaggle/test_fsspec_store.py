@@ -5,7 +5,7 @@ from store_backends import moto_s3, s3_env, s3_uri  # noqa: F401 - fixtures
 
 from kaggle_t2sql.kaggle.auth import CredentialsError
 from kaggle_t2sql.kaggle.bundle import STORE_INDEX, BundleError, read_index, seal_version
-from kaggle_t2sql.kaggle.stores import open_store
+from kaggle_t2sql.kaggle.store_uri import open_store
 
 pytest.importorskip("s3fs")
 

@@ -8,7 +8,7 @@ from test_fsspec_store import sealed
 from kaggle_t2sql.kaggle import hf_store
 from kaggle_t2sql.kaggle.auth import CredentialsError
 from kaggle_t2sql.kaggle.bundle import STORE_INDEX, BundleError, read_index
-from kaggle_t2sql.kaggle.stores import open_store
+from kaggle_t2sql.kaggle.store_uri import open_store
 
 pytest.importorskip("huggingface_hub")
 

@@ -11,7 +11,8 @@ from kaggle_t2sql.kaggle.bundle import (STORE_INDEX, SYNC_MANIFEST, find_bundles
                                  write_version)
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.errors import ConfigError
-from kaggle_t2sql.kaggle.stores import LocalStore, open_store
+from kaggle_t2sql.kaggle.stores import LocalStore
+from kaggle_t2sql.kaggle.store_uri import open_store
 from kaggle_t2sql.kaggle.sync import pull_for_session
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
