@@ -2,8 +2,6 @@
 evaluators judge it (the semantics: sql/compare.py; one example: sql/judge.py), with reports and the
 `score` command.
 
-Execution accuracy of predicted SQL against gold SQL, the way the official evaluators judge it.
-
 Inputs. GOLD: one ``SQL<TAB>db_id`` line per question (the official format). PRED: one SQL
 per physical line, same order; an empty line is an empty (wrong) prediction. Nothing is
 unescaped: a backslash-n in a line stays two characters, so SQL that spanned several

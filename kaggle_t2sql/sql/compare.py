@@ -161,6 +161,11 @@ def pred_file_line(sql: str, semantics: str = "test-suite") -> str:
     return line or EMPTY_PREDICTION_LINE[semantics]
 
 
+def no_statement(sql: str) -> bool:
+    """Only whitespace, comments and semicolons: Python's sqlite3 runs it as an empty result."""
+    return all(tt in T.Whitespace or tt in T.Comment or v == ";" for tt, v in _tokens(sql))
+
+
 # ---------------------------------------------------------------- result comparison
 
 

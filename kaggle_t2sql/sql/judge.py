@@ -11,23 +11,15 @@ running ``GRACE_SECONDS`` past the timeout has its worker killed and replaced, a
 example is wrong (timed out); the rest of the run is untouched. Early verdicts: the
 prediction's rows are checked as they arrive against what a match needs
 (``early_mismatch``), and the first that rules a match out stops it; the verdict is the
-one the full result would get."""
+one the full result would get.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from sqlparse import tokens as T
-
-from .compare import (
-    _tokens,
-    early_mismatch,
-    exact_match,
-    has_order_by,
-    prepare_test_suite,
-    results_match_bird,
-    results_match_test_suite,
-)
+from .compare import (early_mismatch, exact_match, has_order_by, no_statement, prepare_test_suite, results_match_bird,
+                      results_match_test_suite)
 from .execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, drop_empty_statements, execute_sql
 from .pool import GRACE_SECONDS, WorkerFailure, begin_step
 
@@ -120,11 +112,6 @@ def _order_matters(task: ScoreTask) -> bool:
 
 def gold_timeout(task: ScoreTask) -> float:
     return task.gold_timeout or max(GOLD_TIMEOUT[task.semantics], task.timeout)
-
-
-def no_statement(sql: str) -> bool:
-    """Only whitespace, comments and semicolons: Python's sqlite3 runs it as an empty result."""
-    return all(tt in T.Whitespace or tt in T.Comment or v == ";" for tt, v in _tokens(sql))
 
 
 def _run_prediction(task: ScoreTask, pred_sql: str, gold: ExecResult) -> ExecResult:
