@@ -219,7 +219,12 @@ def test_publish_wheel_puts_an_installable_wheel_in_a_dataset(emu, tmp_path):
     assert wheel.startswith("kaggle_t2sql-")
     (tmp_path / wheel).write_bytes(files[wheel])
     names = zipfile.ZipFile(tmp_path / wheel).namelist()
-    assert "kaggle_t2sql/demo_data/train.jsonl" in names and "kaggle_t2sql/demo_data/databases/music.sql" in names
+    assert "kaggle_t2sql/data/demo_data/train.jsonl" in names and "kaggle_t2sql/data/demo_data/databases/music.sql" in names
+    # every module of every stage subpackage, and all of the bundled data (what a session installs offline)
+    repo = Path(__file__).resolve().parents[2]
+    shipped = {p.relative_to(repo).as_posix() for p in (repo / "kaggle_t2sql").rglob("*")
+               if p.is_file() and (p.suffix == ".py" or "demo_data" in p.parts) and "__pycache__" not in p.parts}
+    assert shipped - set(names) == set()
     assert any(n.endswith("entry_points.txt") for n in names)
 
 

@@ -26,19 +26,3 @@ def test_the_download_targets_kagglespython_and_platform_without_dependencies(tm
     platforms = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"]
     assert platforms == list(KAGGLE_PLATFORMS) and "manylinux_2_24_x86_64" in platforms  # bitsandbytes' tag
     assert cmd[-len(kaggle_requirements()):] == kaggle_requirements()
-
-
-def test_the_wheel_holds_every_module_and_the_demo_data(tmp_path):
-    """What a Kaggle session installs offline: every module of every stage subpackage, and the bundled data."""
-    import zipfile
-
-    from kaggle_t2sql.kaggle.wheels import build_wheels
-
-    names = build_wheels(tmp_path)
-    wheel = next(n for n in names if n.startswith("kaggle_t2sql-") and n.endswith(".whl"))
-    inside = set(zipfile.ZipFile(tmp_path / wheel).namelist())
-    package = REPO / "kaggle_t2sql"
-    expected = {p.relative_to(REPO).as_posix() for p in package.rglob("*")
-                if p.is_file() and (p.suffix == ".py" or "demo_data" in p.parts) and "__pycache__" not in p.parts}
-    assert "kaggle_t2sql/data/demo_data/databases/music.sql" in expected
-    assert expected - inside == set()
