@@ -34,7 +34,7 @@ def dataset_exists(api, ref: str) -> bool:
 def create_empty_store(api, ref: str) -> int:
     """The checkpoint dataset with an empty index, so the first push of the kernel can attach it."""
     from .. import atomic
-    from .stores import KaggleStore
+    from .kaggle_store import KaggleStore
 
     with tempfile.TemporaryDirectory(prefix="t2sql-store-") as tmp:
         atomic.write_json(Path(tmp) / STORE_INDEX, {"format": 2, "created": 0, "runs": {}})

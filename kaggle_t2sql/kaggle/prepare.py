@@ -45,7 +45,7 @@ def write_subset(stage: StageConfig, out_dir: str | Path, seed: int = 42) -> dic
 
 def publish_folder(ref: str, folder: str | Path, note: str = "update", api=None) -> int:
     """Create the private dataset `ref` from folder, or add a version; returns the version number."""
-    from .stores import KaggleStore
+    from .kaggle_store import KaggleStore
 
     store = KaggleStore(ref, api=api)
     return store.publish(Path(folder), note)

@@ -1,4 +1,4 @@
-"""A store URI -> its CheckpointStore: `local:/path`, `kaggle:owner/slug` (stores.py), `hf:owner/repo`
+"""A store URI -> its CheckpointStore: `local:/path` (stores.py), `kaggle:owner/slug` (kaggle_store.py), `hf:owner/repo`
 (hf_store.py), or any fsspec URL such as `s3://bucket/prefix` (fsspec_store.py).
 
 Apart from stores.py, which every backend builds on, so that choosing a backend imports the backends
@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigError
-from .stores import CheckpointStore, KaggleStore, LocalStore
+from .kaggle_store import KaggleStore
+from .stores import CheckpointStore, LocalStore
 
 
 def open_store(uri: str, api=None) -> CheckpointStore:

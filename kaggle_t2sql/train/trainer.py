@@ -336,7 +336,7 @@ class ResumableTrainer:
             if self.progress:
                 callbacks.append(SessionProgressCallback())
         if store is not None:
-            from ..kaggle.stores import KaggleStore
+            from ..kaggle.kaggle_store import KaggleStore
             from ..kaggle.uploader import BackgroundUploader
 
             measured = [u for u in (x.get("upload_s") for x in self.manager.load_manifest()["sessions"]) if u]

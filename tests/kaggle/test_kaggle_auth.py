@@ -11,7 +11,7 @@ from kaggle_sessions import SECRETS_STANDIN
 
 from kaggle_t2sql.kaggle import auth
 from kaggle_t2sql.kaggle.auth import CredentialsError, Forbidden, kaggle_api, redact
-from kaggle_t2sql.kaggle.stores import KaggleStore
+from kaggle_t2sql.kaggle.kaggle_store import KaggleStore
 
 STORE = "tester/t2sql-ckpt"
 

@@ -14,7 +14,7 @@ import pytest
 from kaggle_t2sql.kaggle.auth import kaggle_api
 from kaggle_t2sql.kaggle.chain import VersionRunning, run_chain
 from kaggle_t2sql.kaggle.kernel import KernelPushRefused, KernelSpec, push_kernel, write_kernel_folder
-from kaggle_t2sql.kaggle.stores import KaggleStore
+from kaggle_t2sql.kaggle.kaggle_store import KaggleStore
 
 KERNEL = "tester/t2sql-train"
 STORE = "tester/t2sql-ckpt"

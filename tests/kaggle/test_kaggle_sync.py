@@ -17,7 +17,7 @@ from test_trainer import SMALL, small_config
 from kaggle_t2sql.kaggle.bundle import write_version
 from kaggle_t2sql.kaggle.chain import run_chain
 from kaggle_t2sql.kaggle.auth import CredentialsError, kaggle_api
-from kaggle_t2sql.kaggle.stores import KaggleStore
+from kaggle_t2sql.kaggle.kaggle_store import KaggleStore
 from kaggle_t2sql.kaggle.sync import pull_for_session
 
 REF = "tester/t2sql-ckpt"

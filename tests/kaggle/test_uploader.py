@@ -7,7 +7,8 @@ import time
 from test_kaggle_sync import checkpointed_run as run_dir  # noqa: F401 - fixture
 
 from kaggle_t2sql.kaggle.auth import kaggle_api
-from kaggle_t2sql.kaggle.stores import KaggleStore, LocalStore
+from kaggle_t2sql.kaggle.stores import LocalStore
+from kaggle_t2sql.kaggle.kaggle_store import KaggleStore
 from kaggle_t2sql.kaggle.uploader import BackgroundUploader
 
 REF = "tester/t2sql-ckpt"
