@@ -222,12 +222,17 @@ class CheckpointStore:
         """
         root = Path(root)
         indices: dict[str, dict | None] = {}  # a version never changes: read each index once
+        damaged: set[tuple[str, str]] = set()  # (version id, run): copies found corrupt, which no push can carry
+
+        def usable(v: Version, index: dict) -> dict:
+            return {**index, "runs": {r: m for r, m in index.get("runs", {}).items() if (v.id, r) not in damaged}}
 
         def readable(versions: list[Version]) -> list[tuple[Version, dict]]:
             for v in versions:
                 if v.state == "ready" and v.id not in indices:
                     indices[v.id] = self.read_index(v)
-            return [(v, indices[v.id]) for v in versions if v.state == "ready" and indices.get(v.id) is not None]
+            return [(v, usable(v, indices[v.id])) for v in versions
+                    if v.state == "ready" and indices.get(v.id) is not None]
 
         new = None
         for _ in range(rounds):
@@ -236,15 +241,14 @@ class CheckpointStore:
             known = readable(before)
             candidates = ([(base, base_index)] if base is not None else []) + [
                 (v, i) for v, i in known if v != base and not _dominates(base_index or {}, i)]
-            print("DBGC", run_name, "before", [(v.id, v.state) for v in before], "base", base and base.id, "cands", [v.id for v, _ in candidates], flush=True)
-            self._merge(root, candidates, run_name, carry)
+            self._merge(root, candidates, run_name, carry, damaged)
             pushed = seal_version(root)
             if base_index is not None and _same_runs(pushed, base_index):
                 return base  # the store holds all of it already
             due = bool(max_versions) and base is not None and len(before) + 1 > max_versions
             # only what the new version makes redundant: failed pushes, and ready versions it dominates
             expendable = [v for v in before[:before.index(base)]
-                          if v.state == "failed" or (v.state == "ready" and _dominates(pushed, indices.get(v.id) or {}))
+                          if v.state == "failed" or (v.state == "ready" and _dominates(pushed, usable(v, indices.get(v.id) or {})))
                           ] if due else []
             new = self.put(root, note, expendable)
             index, problems = self.check(new)
@@ -254,8 +258,7 @@ class CheckpointStore:
                                   "version stays the newest good one; the next push retries")
             indices[new.id] = pushed
             after = self.list_versions()
-            present = readable([v for v in after if v != new])
-            print("DBGC", run_name, "new", new.id, "pushed", {r: run_key(m) for r, m in pushed["runs"].items()}, "present", [(v.id, {r: run_key(m) for r, m in i["runs"].items()}) for v, i in present], flush=True)
+            present = readable([v for v in after if v != new])  # damaged copies left out: none can be carried
             if new in after:
                 newest = max([(new, pushed), *present], key=lambda vi: after.index(vi[0]))[1]
                 if all(_dominates(newest, i) for i in [pushed, *(i for _, i in present)]):
@@ -271,8 +274,9 @@ class CheckpointStore:
         return new
 
     def _merge(self, root: Path, candidates: list[tuple[Version, dict]], run_name: str | None,
-               carry: str | Path | None) -> None:
-        """Bring into `root` every run whose copy in a candidate version is newer than root's (or missing)."""
+               carry: str | Path | None, damaged: set[tuple[str, str]]) -> None:
+        """Bring into `root` every run whose copy in a candidate version is newer than root's (or missing).
+        Corrupt copies met on the way are added to `damaged` as (version id, run)."""
         best: dict[str, tuple[tuple[int, int], Version]] = {}
         for version, index in candidates:
             for run, manifest in index.get("runs", {}).items():
@@ -298,11 +302,12 @@ class CheckpointStore:
                 except LookupError:  # pruned meanwhile: a newer version holds these runs (pruning's rule)
                     continue
                 intact = {r: fetched / r for r in runs if not verify_bundle(fetched / r)}
-                damaged = [r for r in runs if r not in intact]
-                if damaged:
-                    warnings.warn(f"{self.uri} version {vid}: the copy of run(s) {', '.join(damaged)} is corrupt; "
+                corrupt = [r for r in runs if r not in intact]
+                if corrupt:
+                    damaged.update((vid, r) for r in corrupt)
+                    warnings.warn(f"{self.uri} version {vid}: the copy of run(s) {', '.join(corrupt)} is corrupt; "
                                   "using the newest intact copy in an older version", stacklevel=3)
-                    older = self.collect(Path(tmp) / "older", only=set(damaged))
+                    older = self.collect(Path(tmp) / "older", only=set(corrupt))
                     intact.update({r: f for r, f in older.items()
                                    if read_manifest(root / r) is None or run_key(read_manifest(f)) > run_key(read_manifest(root / r))})
                 for run, folder in intact.items():

@@ -383,10 +383,14 @@ def test_a_damaged_copy_of_another_run_is_replaced_by_its_newest_intact_copy(emu
     root = tmp_path / "next-push"
     stage_version(root, run_dir, carry_dir(run_dir))
     seal_version(root)
-    with pytest.warns(UserWarning, match=r"second-run is corrupt"):
+    before = len(store.list_versions())
+    with pytest.warns(UserWarning, match=r"second-run is corrupt") as seen:
         version = store.commit(root, run_name="tiny-demo")
     fetched = store.fetch(version, tmp_path / "fetched")
     assert not verify_bundle(fetched / "second-run") and read_manifest(fetched / "second-run")["global_step"] == 2
+    # one push: the corrupt step-6 copy, which nothing can carry, is not a newer copy to merge again and again
+    assert len(store.list_versions()) == before + 1
+    assert not [w for w in seen if "pushed while this push ran" in str(w.message)]
 
 
 def test_a_version_kaggle_marks_failed_is_pushed_over_not_waited_on(emu, tmp_path, checkpointed_run):

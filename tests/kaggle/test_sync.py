@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+from store_backends import moto_s3, s3_uri  # noqa: F401 - fixtures (the s3 variant of the two-runs check)
 from test_trainer import MAX_STEPS, CutAt, assert_identical, reference, small_config  # noqa: F401 - fixture
 
 from kaggle_t2sql.kaggle.bundle import (STORE_INDEX, SYNC_MANIFEST, find_bundles, install_bundle, read_manifest, verify_bundle,
@@ -228,10 +229,12 @@ def test_sync_cli_push_pull_status(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # four training processes; minutes on a loaded machine
-def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_two_runs_sharing_a_store_through_the_cli(kind, tmp_path, request):
     """Run A trains, pushing every 2 steps; meanwhile run B is cut by SIGTERM and finished by a second session in
     another folder; A pushes on after that (with B as A found it at its start: absent), then is cut itself.
-    The store still shows B finished at its last step, and A at its own."""
+    The store still shows B finished at its last step, and A at its own. On a `local:` folder and on `s3://`
+    (moto's S3 server, the real s3fs in every process: the environment carries the endpoint and keys)."""
     import os
     import signal
     import subprocess
@@ -241,13 +244,17 @@ def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
 
     from test_trainer import SMALL
 
-    store_dir = tmp_path / "store"
-    store = LocalStore(store_dir)
+    if kind == "s3":
+        pytest.importorskip("s3fs")
+        uri = request.getfixturevalue("s3_uri")
+    else:
+        uri = f"local:{tmp_path / 'store'}"
+    store = open_store(uri)
 
     def train(folder, *extra):
         args = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(folder),
                 "--no-progress"]
-        for pair in [*SMALL, f"store.uri=local:{store_dir}", f"store.input_root={tmp_path / 'none'}",
+        for pair in [*SMALL, f"store.uri={uri}", f"store.input_root={tmp_path / 'none'}",
                      "store.push_retry_seconds=[0.5, 1, 2]", *extra]:
             args += ["--set", pair]
         log = open(tmp_path / f"{Path(folder).name}.log", "w")  # a file, not a pipe: a full pipe would stall it
@@ -278,7 +285,7 @@ def test_two_runs_sharing_a_local_store_through_the_cli(tmp_path):
     assert a.returncode == 0 and "session paused (signal)" in out_a, out_a
     a_step = int(KaggleCheckpointManager(tmp_path / "a").latest_valid().name.split("-")[1])
     out = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "status", "--output-dir", str(tmp_path / "a"),
-                          "--store", f"local:{store_dir}"], capture_output=True, text=True, check=True)
+                          "--store", uri], capture_output=True, text=True, check=True)
     runs = json.loads(out.stdout)["runs"]
     assert runs["run-b"]["finished"] and runs["run-b"]["global_step"] == 12, runs
     assert runs["run-a"]["global_step"] == a_step and not runs["run-a"]["finished"], (runs, out_a[-2000:])
