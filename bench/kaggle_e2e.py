@@ -33,8 +33,14 @@ the emulator refuses everything but reads of the session's inputs. Variants:
 
 Store faults (issue 17): --prune-fault keeps at most 2 store versions (every later push prunes) and makes
 Kaggle refuse one upload of the first pruning push (a partial version) and fail the version of a later
-one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time. The
+one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time (the two
+chains' sessions share the machine, so each session's budget is OVERLAP_SLOWDOWN times longer). The
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
+--max-steps N: a shorter run (the reference, in its own --out, is made with the same steps).
+
+The emulated image has Kaggle's kaggle 2.0.2 / kagglesdk 0.1.20 (tests/emulator/kaggle_image.txt), so the wheel dataset
+carries requirements.txt's wheels (from ./dev's download) and each session's install upgrades the client:
+`session_kaggle_clients` lists the versions the sessions' doctor lines name.
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
     [--prune-fault] [--overlapping] [--busy-account] [--quota-hours 24] [--kill-at-limit] [--max-steps N]
@@ -45,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -62,9 +69,16 @@ RUN2, KERNEL2 = "e2e-2", f"{USER}/kaggle-t2sql-train-2"  # --overlapping: a seco
 MODEL = f"{USER}/tiny-qwen2/transformers/default/1"  # the base model, attached as a Kaggle Model
 SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publish`
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
-SESSIONS_PER_RUN = 2.6  # session budget = the uninterrupted run's wall time / this (sessions also pay setup)
+SESSIONS_PER_RUN = 2.6  # a session trains this share of the uninterrupted run's training time ...
+SETUP_FACTOR = 2.0  # ... after its set-up, budgeted at this many times the uninterrupted run's set-up
+OVERLAP_SLOWDOWN = 2.0  # --overlapping: two sessions at once share the cores, so each budget is this much longer
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
+# method="grpo": a GRPO run on the pre-trained tiny base (the demo's), starting from a finished SFT run of the
+# store (training.init_adapter=run:NAME, pushed there first); 4 completions of 24 tokens per prompt, 1 prompt a step, 6 steps
+GRPO_TRAINING = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.method=grpo", "grpo.num_generations=4",
+                 "grpo.max_completion_length=24", "training.batch_size=4", "training.gradient_accumulation_steps=1",
+                 "training.max_steps=6", "training.save_steps=1", "training.logging_steps=1"]
 
 
 def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -119,13 +133,34 @@ def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
     raise TimeoutError("the self-chained sessions did not end")
 
 
+def _store_version_count(emu) -> int:
+    return sum(len(emu.dataset_versions(ref)) for ref in (STORE, f"{STORE}-b"))
+
+
+def _watch_store_peak(emu, stop) -> list[int]:
+    """The most versions the store's two datasets held at once, polled until `stop` (a one-item list)."""
+    peak = [0]
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _store_version_count(emu))
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return peak
+
+
+def _overlap_s(records, ref_a: str, ref_b: str) -> float:
+    """Seconds during which a session of each of the two kernels ran at once."""
+    spans = lambda ref: [(r.started, r.ended) for r in records if r.ref == ref and r.started]  # noqa: E731
+    return sum(max(0.0, min(a1, b1) - max(a0, b0)) for a0, a1 in spans(ref_a) for b0, b1 in spans(ref_b))
+
+
 def _inject_pruning_faults(emu, stop) -> list[str]:
     """--prune-fault: once the store holds 2 versions (every later push prunes), refuse one upload of the next
     push (the client leaves the file out: a partial version); two pushes later, Kaggle fails the version."""
     injected: list[str] = []
-
-    def count() -> int:
-        return sum(len(emu.dataset_versions(ref)) for ref in (STORE, f"{STORE}-b"))
+    count = lambda: _store_version_count(emu)  # noqa: E731
 
     def created() -> int:
         return sum(max([v["number"] for v in emu.dataset_versions(ref)] or [0]) for ref in (STORE, f"{STORE}-b"))
@@ -151,15 +186,18 @@ def _inject_pruning_faults(emu, stop) -> list[str]:
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
         prune_fault: bool = False, overlapping: bool = False, busy_account: bool = False,
-        quota_hours: float = 0.0) -> dict:
+        quota_hours: float = 0.0, method: str = "sft", init_run: Path | None = None,
+        max_steps: int | None = None) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
-    and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is the
-    reference's wall time / SESSIONS_PER_RUN, so a run takes 3-5 sessions on a fast or a slow machine
-    (~25 s on an idle 2-core one), below an emulated 12-hour limit of twice that. With `kill_at_limit`
+    and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is
+    SETUP_FACTOR times the reference's set-up plus its training time / SESSIONS_PER_RUN, so a run takes 3-5
+    sessions on a fast or a slow machine, below an emulated 12-hour limit of twice that. With `kill_at_limit`
     the limit is that and the budget 4x longer: Kaggle kills every session mid-run, and the next resumes
-    from the last pushed checkpoint."""
+    from the last pushed checkpoint. `method="grpo"` chains a GRPO run (GRPO_TRAINING) that starts from
+    `init_run`, a finished local run of the demo preset, pushed to the store first and named by
+    training.init_adapter=run:<its name>; the reference starts from the same adapter, given as a folder."""
     from kaggle_emulator import KaggleEmulator
-    from kaggle_sessions import SESSION_HOURS, KaggleSessions
+    from kaggle_sessions import SESSION_HOURS, KaggleSessions, image_pins, offline_wheel_links
 
     if overlapping and self_chain:
         raise ValueError("--overlapping chains both runs from outside: leave out --self-chain")
@@ -167,7 +205,21 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     started = time.monotonic()
     os.environ.setdefault("T2SQL_CACHE_DIR", str(out / "cache"))
     reference = reference or out / "reference"
-    session_s = max(reference_seconds(reference, out / "reference-data") / SESSIONS_PER_RUN, 8.0)
+    training, init_name, method_init = (GRPO_TRAINING if method == "grpo" else TRAINING), "", []
+    training = [f"training.max_steps={max_steps}" if max_steps and p.startswith("training.max_steps=") else p
+                for p in training]  # a shorter run: the reference (its own folder) is made with the same steps
+    if method == "grpo":  # the reference starts from the same adapter, given as a folder
+        from kaggle_t2sql.kaggle.bundle import run_name_of
+
+        init_name = run_name_of(init_run)
+        method_init = ["--method", "grpo", "--init-adapter", f"run:{init_name}"]
+    # A session pays its own set-up (kernel, install, pulls, model, data: about the reference's set-up, twice for
+    # margin) and trains its share of the run, so the run takes 3-5 sessions however fast the machine is.
+    wall = reference_seconds(reference, out / "reference-data", training, init_run)
+    train = training_seconds(reference)
+    session_s = max(SETUP_FACTOR * (wall - train) + train / SESSIONS_PER_RUN, 8.0)
+    if overlapping:  # two chains' sessions share the machine: each trains at about half the speed of the reference
+        session_s *= OVERLAP_SLOWDOWN
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
     # --quota-hours: a session's budget is 12 emulated hours (the limit, 2x the budget, is then 24 of them);
     # with --kill-at-limit every session runs to Kaggle's 12-hour limit, so a 24-hour week holds two
@@ -181,34 +233,45 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
+        if method == "grpo":
+            from kaggle_t2sql.train.tiny import pretrained_model_dir
+
+            sessions.models[MODEL] = pretrained_model_dir()  # the demo's base: its adapter's answers earn rewards
+            print(_cli("kaggle_t2sql", "sync", "push", "--output-dir", str(init_run), "--store", f"kaggle:{STORE}",
+                       env=env).stdout, end="", flush=True)  # the finished SFT run the GRPO run starts from
         # README step 2: a training subset, published as a dataset
         print(_cli("kaggle_t2sql", "prepare", "--source", "bundled", "--per-complexity", "30", "--out",
                    str(out / "subset"), "--publish", SUBSET, env=env).stdout.splitlines()[-1], flush=True)
-        # step 3: the setup command
+        # step 3: the setup command; its `pip download` of requirements.txt reads ./dev's copy, not the network
+        wheel_env = {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(offline_wheel_links())}
         kernel = out / "kernel"
         init = ["kaggle_t2sql", "kaggle-init", "--user", USER, "--preset", "tiny", "--run-name", RUN,
-                "--wheel", "--no-wheel-deps",  # the emulated image has the dependencies (see kaggle_sessions.py)
+                "--wheel",  # + requirements.txt's wheels: the emulated image has Kaggle's kaggle 2.0.2 (kaggle_sessions.py)
                 "--folder", str(kernel), "--time-budget-minutes", str(budget_s / 60), "--eval-limit", "2",
                 "--max-sessions", str(max_sessions), "--data-source", "jsonl",
                 "--data-path", f"kaggle:{SUBSET}/pairs.jsonl", "--dataset-source", SUBSET,
                 "--model-source", MODEL, "--set", f"model.name_or_path=kaggle-model:{MODEL}"]
-        for pair in TRAINING:
+        for pair in training:
             init += ["--set", pair]
+        init += method_init
+        if method == "grpo":  # no optional evaluation after each session: the demo model's answers take minutes here
+            init[init.index("--eval-limit") + 1] = "0"
         if self_chain:
             init.append("--self-chain")
         if fresh_account:
             init.append("--no-create-store")
         if prune_fault:
             init += ["--set", "store.max_versions=2"]
-        print(_cli(*init, env=env).stdout, end="", flush=True)
+        print(_cli(*init, env=wheel_env).stdout, end="", flush=True)
         stop_faults = threading.Event()
         faults = _inject_pruning_faults(emu, stop_faults) if prune_fault else []
+        peak = _watch_store_peak(emu, stop_faults)
         if overlapping:  # a second run with its own notebook, on the same checkpoint store
             init2 = [a for a in init if a not in ("--self-chain",)]
             init2[init2.index("--run-name") + 1] = RUN2
             init2[init2.index("--folder") + 1] = str(out / "kernel2")
             init2 += ["--kernel-slug", KERNEL2.split("/")[1]]
-            print(_cli(*init2, env=env).stdout, end="", flush=True)
+            print(_cli(*init2, env=wheel_env).stdout, end="", flush=True)
             sessions.attach_secret(KERNEL2, "KAGGLE_API_TOKEN", emu.token)
         # step 4: the first push creates the notebook; without the secret its session stops at once
         print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
@@ -263,7 +326,9 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             status2 = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run2), "--json", env=env).stdout)
             second_run = {"finished": status2["finished"], "global_step": status2["global_step"],
                           "sessions": len(status2["sessions"]),
-                          "identical_to_uninterrupted": identical(run2, reference, status2["global_step"])}
+                          "session_rows": session_rows(status2["sessions"], [r for r in sessions.records if r.ref == KERNEL2]),
+                          "identical_to_uninterrupted": identical(run2, reference, status2["global_step"]),
+                          "overlap_s": round(_overlap_s(sessions.records, KERNEL, KERNEL2), 1)}
         run_dir = out / "run"
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
@@ -284,8 +349,11 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "killed_at_limit": kill_at_limit,
             "prune_fault": prune_fault,
             "faults_injected": faults,
+            "faults_unused": [name for name, value in (("refused upload", emu.reject_next_upload),
+                                                       ("failed version", emu.fail_next_versions)) if value],
             "store_versions": [f"{ref}/{v['number']}:{v['status']}" for ref in (STORE, f"{STORE}-b")
                                for v in emu.dataset_versions(ref)],
+            "store_versions_peak": peak[0],
             "second_run": second_run,
             "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
             "busy_account": busy_account,
@@ -295,9 +363,17 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "chain_waits": sum(log.count("push refused, another GPU session of the account runs") for log in chain_logs),
             "chain_stops": [line for log in chain_logs for line in log.splitlines() if line.startswith("chain stopped")],
             "notebook_token": notebook_token_report(emu, sessions, run_dir),
+            # the image's kaggle client, and the one each session's doctor line says it ran with (the upgraded one)
+            "image_kaggle_client": image_pins()["kaggle"],
+            "session_kaggle_clients": sorted({m for r in sessions.records
+                                              for m in re.findall(r"kaggle client: kaggle (\S+)", r.log)}),
+            "installed_by_sessions": sorted({d for r in sessions.records for d in r.installed()}),
             "session_budget_s": round(budget_s, 1),
             "session_limit_s": round(limit_s, 1),
             "wall_seconds": round(time.monotonic() - started, 1),
+            "method": method,
+            "init_adapter_run": init_name,
+            "ledger": status["sessions"],
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -318,7 +394,8 @@ def _chain_until_refused(cmd: list[str], env: dict, timeout: float) -> tuple[str
     return out.stdout, False
 
 
-def reference_seconds(reference: Path, data_dir: Path) -> float:
+def reference_seconds(reference: Path, data_dir: Path, training: list[str] = TRAINING,
+                      init_run: Path | None = None) -> float:
     """The uninterrupted local run of the same configuration (same data, same base weights), once per
     folder; returns its wall time (process start to end: imports, model, training, saves)."""
     timing = reference / "wall-seconds.txt"
@@ -329,12 +406,24 @@ def reference_seconds(reference: Path, data_dir: Path) -> float:
         cmd = ["kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(reference), "--no-progress",
                "--set", f"run_name={RUN}", "--set", "data.stages.0.source=jsonl", "--set", "data.stages.0.name=jsonl",
                "--set", f"data.stages.0.path={data_dir / 'pairs.jsonl'}"]
-        for pair in TRAINING:
+        for pair in training:
             cmd += ["--set", pair]
+        if init_run is not None:  # GRPO: the pre-trained tiny base, from the init run's final checkpoint
+            from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+
+            cmd += ["--set", "model.name_or_path=tiny-pretrained", "--set",
+                    f"training.init_adapter={KaggleCheckpointManager(init_run).latest_valid()}"]
         t0 = time.monotonic()
         _cli(*cmd, env=env)
         timing.write_text(f"{time.monotonic() - t0:.2f}\n")
     return float(timing.read_text())
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The Trainer's own train_runtime of a finished one-session run (its wall time less set-up and exit);
+    every log line carries it so far in the session, so the last is the whole."""
+    logs = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    return max((e["train_runtime"] for e in logs if "train_runtime" in e), default=0.0)
 
 
 def identical(run_dir: Path, reference: Path, step: int) -> bool:
@@ -366,11 +455,10 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=200,
                         help="a shorter run where the machine is slow (sessions are sized from it all the same)")
     args = parser.parse_args()
-    TRAINING[TRAINING.index("training.max_steps=200")] = f"training.max_steps={args.max_steps}"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
                   prune_fault=args.prune_fault, overlapping=args.overlapping,
-                  busy_account=args.busy_account, quota_hours=args.quota_hours)
+                  busy_account=args.busy_account, quota_hours=args.quota_hours, max_steps=args.max_steps)
     for row in summary["sessions"]:
         print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
               f"({row['stop_reason']}), {row['elapsed_s']} s")

@@ -4,7 +4,7 @@ seconds per GRPO / DPO step, and each session's reward numbers from the ledger.
 What it can show: the three paths run end to end on a CPU, resumable, with their costs. What it cannot:
 an accuracy gain. The tiny demo model's greedy EX is ~0.2 on the train split, only a few % of its samples
 at T=0.8 are right, and many GRPO groups carry no signal (all rewards equal), so a few steps here say
-nothing about what GRPO/DPO do for Arctic-7B (README "Learning from execution" gives the published gains).
+nothing about what GRPO/DPO do for Arctic-7B (docs/learning-from-execution.md gives the published gains).
 
 Run: ./dev python bench/learn_from_execution.py [--adapter CKPT] [--questions 8] [--samples 4] [--steps 4]
 (without --adapter it first trains a short demo-preset run for one).

@@ -339,7 +339,7 @@ EDGE_CASES = [
     ("SELECT a FROM t WHERE a > 99", ";", "';' alone, empty gold result"),
     ("SELECT a FROM t WHERE a > 99", "-- nothing", "comment-only prediction, empty gold result"),
 ]
-# Where ours differs from the raw official script on purpose (README "Evaluation"): test-suite
+# Where ours differs from the raw official script on purpose (docs/evaluation.md): test-suite
 # follows OmniSQL, which writes an empty or comment-only prediction as "Error SQL" (wrong).
 DOCUMENTED = {("test-suite", "comment-only prediction, empty gold result"), ("test-suite", "';' alone, empty gold result")}
 

@@ -187,24 +187,50 @@ def cmd_doctor(args) -> int:
 
 def cmd_kaggle_init(args) -> int:
     """From zero to a kernel ready to chain: checks, datasets, kernel-metadata.json + parameterized notebook."""
-    from .config import parse_set_args
     from .kaggle.auth import check_client
     from .kaggle.init import init_kernel
-    from .kaggle.kernel import KernelSpec
 
-    spec = KernelSpec(
-        user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
-        run_name=args.run_name, data_source=args.data_source, data_path=args.data_path,
-        per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
-        overrides=parse_set_args(args.set_args), package_source=args.package_source,
-        dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
-        internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
-        eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
+    spec = kernel_spec_of(args)
     check_client()
     for line in init_kernel(spec, args.folder, publish_wheel=args.wheel, wheel_deps=not args.no_wheel_deps,
                             create_store=not args.no_create_store):
         print(line)
     return 0
+
+
+def kernel_spec_of(args):
+    """kaggle-init's arguments as the KernelSpec (its --method / --init-adapter / --pairs as settings)."""
+    from .config import parse_set_args
+    from .kaggle.kernel import KernelSpec
+
+    overrides, data_source, data_path = parse_set_args(args.set_args), args.data_source, args.data_path
+    overrides.update(method_overrides(args))
+    if args.pairs:  # dpo / orpo: the pairs.jsonl of a `sample` run is the stage
+        data_source, data_path = "pairs", args.pairs
+    return KernelSpec(
+        user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
+        run_name=args.run_name, data_source=data_source, data_path=data_path,
+        per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
+        overrides=overrides, package_source=args.package_source,
+        dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
+        internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
+        eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
+
+
+def method_overrides(args) -> dict:
+    """kaggle-init's --method / --init-adapter / --pairs as settings (checked with the rest by KernelSpec.check)."""
+    from .errors import ConfigError
+
+    if args.pairs and args.method not in ("dpo", "orpo"):
+        raise ConfigError(f"--pairs feeds --method dpo or orpo, not {args.method}")
+    if args.method in ("dpo", "orpo") and not args.pairs:
+        raise ConfigError(f"--method {args.method} trains on preference pairs: pass --pairs kaggle:<you>/<dataset>/"
+                          "pairs.jsonl (a `kaggle-t2sql sample` run's pairs.jsonl, published and attached with "
+                          "--dataset-source)")
+    out = {"training.method": args.method} if args.method != "sft" else {}
+    if args.init_adapter:
+        out["training.init_adapter"] = args.init_adapter
+    return out
 
 
 def cmd_prepare(args) -> int:
@@ -303,7 +329,12 @@ def cmd_sample(args) -> int:
                               max_new_tokens=args.max_new_tokens or (160 if cfg.model.name_or_path.startswith("tiny") else 1024),
                               seed=args.seed, timeout=args.timeout, workers=args.workers, save_every=args.save_every,
                               gold_as_chosen=args.gold_as_chosen)
-    report = run_sample(cfg, settings, args.adapter, args.out)
+    store = None
+    if args.store:
+        from .kaggle.store_uri import open_store
+
+        store = open_store(args.store)
+    report = run_sample(cfg, settings, args.adapter, args.out, store=store, name=args.run_name)
     if args.json:
         print_json(report)
     else:
@@ -473,6 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=20)
     p.add_argument("--no-create-store", action="store_true",
                    help="do not create the checkpoint dataset now (the first session creates it)")
+    p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo"],
+                   help="the sessions' training method (docs/learning-from-execution.md)")
+    p.add_argument("--init-adapter", default="",
+                   help="the adapter a new run starts from: run:NAME (a finished run of the checkpoint store) or "
+                        "kaggle:<you>/<dataset>/checkpoint-N (attach it with --dataset-source)")
+    p.add_argument("--pairs", default="", help="dpo/orpo: the pairs.jsonl, e.g. kaggle:<you>/<dataset>/pairs.jsonl")
     p.set_defaults(func=cmd_kaggle_init)
 
     p = sub.add_parser("chain", help="push the Kaggle training kernel session after session until the run is done")
@@ -581,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold-as-chosen", action="store_true",
                    help="a question with no correct candidate pairs the gold SQL (as chosen) with its nearest wrong one")
     p.add_argument("--out", required=True, help="output folder (a rerun carries on where a cut run stopped)")
+    p.add_argument("--store", default="", help="a checkpoint store (local:/path, kaggle:owner/slug, ...): progress is "
+                   "pushed after every save and pulled first, so a run in a fresh folder carries on")
+    p.add_argument("--run-name", default="", help="with --store: the sample run's name in the store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 

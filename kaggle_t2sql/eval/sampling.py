@@ -15,6 +15,13 @@ progress.json records how many questions and bytes are done (atomically). A reru
 truncates samples.jsonl to the recorded bytes and carries on at the next question. Each question's
 sampling is seeded from its index, so a cut and rerun writes the same bytes as an uninterrupted run.
 rft.jsonl, pairs.jsonl and report.json are pure functions of samples.jsonl, written when sampling ends.
+
+Through a checkpoint store (`store`, `name`): a sample run is one run of the store, in its own folder
+(samples.jsonl up to the last save, progress.json, a sync manifest of kind "sample" whose global_step is
+the questions done), pushed by the store's own commit after every save and at the end. A run started in a
+fresh folder pulls the store's copy first when it is further along, so sessions on different machines
+chain with no duplicate and no lost question. A failed push is warned about and retried at the next save:
+the local progress is never lost, and the store keeps its last good version.
 """
 
 from __future__ import annotations
@@ -213,9 +220,70 @@ def _link_databases(examples: list[Example], out: Path) -> None:
             link.symlink_to(Path(ex.db_path).resolve())
 
 
+SAMPLE_KIND = "sample"
+
+
+def sample_bundle(out: Path, dest: Path, name: str, total: int) -> dict:
+    """The store folder of the sample run in `out` at its last save: samples.jsonl cut at the recorded bytes,
+    progress.json, and its sync manifest (written last)."""
+    from ..checkpoints import file_digests
+    from ..kaggle.bundle import SYNC_MANIFEST
+
+    progress = json.loads((out / PROGRESS).read_text())
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(out / SAMPLES, "rb") as f:
+        atomic.write_bytes(dest / SAMPLES, f.read(progress["bytes"]))
+    atomic.write_json(dest / PROGRESS, progress)
+    manifest = {"format": 2, "kind": SAMPLE_KIND, "run_name": name, "config": {"run_name": name, "sample": progress["key"]},
+                "plan": None, "global_step": progress["done"], "max_steps": total, "finished": progress["done"] >= total,
+                "sessions": 0, "checkpoint": None, "created": time.time(),
+                "files": file_digests(dest)}
+    atomic.write_json(dest / SYNC_MANIFEST, manifest)
+    return manifest
+
+
+def push_sample(store, out: Path, name: str, total: int) -> str:
+    """One store version holding this sample run at its last save (the store's commit merges every other run)."""
+    import tempfile
+
+    from ..kaggle.bundle import seal_version
+
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-push-") as tmp:
+        manifest = sample_bundle(out, Path(tmp) / name, name, total)
+        seal_version(tmp)
+        return store.commit(tmp, note=f"sample {name}: {manifest['global_step']} of {total} questions", run_name=name).id
+
+
+def pull_sample(store, out: Path, name: str, key: dict) -> int:
+    """Install the store's copy of sample run `name` in `out` when it is further along; returns its questions done."""
+    import tempfile
+
+    from ..kaggle.bundle import read_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-pull-") as tmp:
+        folder = store.collect(tmp, only={name}).get(name)
+        if folder is None:
+            return 0
+        manifest = read_manifest(folder)
+        if manifest.get("kind") != SAMPLE_KIND:
+            raise ConfigError(f"{store.uri} holds a training run named {name!r}: give the sample run another name")
+        stored = json.loads((folder / PROGRESS).read_text())
+        if stored["key"] != key:
+            changed = sorted(k for k in set(stored["key"]) | set(key) if stored["key"].get(k) != key.get(k))
+            raise ConfigError(f"{store.uri} holds sample run {name!r} with other settings ({', '.join(changed)} differ): "
+                              "rerun with its settings to carry on, or give a new run name")
+        local = json.loads((out / PROGRESS).read_text())["done"] if (out / PROGRESS).is_file() else 0
+        if stored["done"] > local:
+            atomic.write_bytes(out / SAMPLES, (folder / SAMPLES).read_bytes())
+            atomic.write_json(out / PROGRESS, stored)  # last: samples.jsonl already holds what it records
+        return int(stored["done"])
+
+
 def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, out_dir: str | Path,
-               generator=None, tokenizer=None, echo=print) -> dict:
-    """Sample, judge and write the three files, carrying on from an earlier cut run in `out_dir`."""
+               generator=None, tokenizer=None, echo=print, store=None, name: str = "") -> dict:
+    """Sample, judge and write the three files, carrying on from an earlier cut run in `out_dir`, or in
+    `store` (a CheckpointStore: sample run `name`, pulled first and pushed after every save)."""
     import torch
 
     from .evaluate import EvalSettings, load_eval_examples
@@ -229,6 +297,13 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
     if not examples:
         raise ConfigError("no questions to sample: check --data / --split / --limit")
     key = settings_key(cfg, s, adapter)
+    if store is not None:
+        if not name:
+            raise ConfigError("a sample run in a checkpoint store needs a name (--run-name)")
+        store.check_access()  # before any sampling: a session that cannot push must not sample for hours
+        pulled = pull_sample(store, out, name, key)
+        if pulled:
+            echo(f"sample: {store.uri} holds {pulled} of {len(examples)} questions of {name}", flush=True)
     done, size = _read_progress(out, key)
     with open(out / SAMPLES, "ab") as f:
         f.truncate(size)  # drop lines written after the last recorded save
@@ -262,10 +337,24 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
             if len(pending) >= s.save_every or index == len(examples) - 1:
                 size = _save(out, pending, key, index + 1)
                 pending = []
+                if store is not None:
+                    _push_or_warn(store, out, name, len(examples), echo)
+    if store is not None and not generated:  # finished before this call (e.g. its last push failed): push again
+        _push_or_warn(store, out, name, len(examples), echo)
     seconds = time.perf_counter() - start
     stats = {"candidates_per_second_this_session": generated / seconds if generated and seconds else 0.0,
              "sampled_this_session": generated, "seconds_this_session": round(seconds, 3)}
     return _write_derived(out, read_records(out / SAMPLES), s, style, stats)
+
+
+def _push_or_warn(store, out: Path, name: str, total: int, echo) -> None:
+    """A failed push loses nothing: the progress is saved here, and the next save pushes it all again."""
+    import warnings
+
+    try:
+        echo(f"sample: pushed to {store.uri} as {push_sample(store, out, name, total)}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - network, quota, a partial version: the next save retries
+        warnings.warn(f"sample: the push to {store.uri} failed ({exc}); the next save pushes again", stacklevel=2)
 
 
 def _save(out: Path, records: list[dict], key: dict, done: int) -> int:

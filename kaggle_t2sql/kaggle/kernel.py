@@ -83,7 +83,7 @@ class KernelSpec:
             raise ConfigError(f"the {cfg.preset} preset trains on data_source={stage.source!r} but data_path is empty: "
                               "pass --data-path kaggle:<owner>/<dataset>/<file> (e.g. the subset from "
                               "`kaggle-t2sql prepare --publish`) and attach that dataset (--dataset-source)")
-        for path in (stage.path, stage.db_root, cfg.model.name_or_path):
+        for path in (stage.path, stage.db_root, cfg.model.name_or_path, cfg.training.init_adapter):
             ref = _input_ref(path)
             if ref and ref not in self.dataset_sources and ref not in self.model_sources and ref != self.store:
                 where = "--model-source" if path.startswith("kaggle-model:") else "--dataset-source"

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import RunConfig
+from ..config import STORE_RUN, RunConfig
 from ..errors import ConfigError, DataError
 
 TRL_METHODS = ("dpo", "orpo", "grpo")
@@ -57,6 +57,44 @@ def load_init_adapter(model, path: str | Path) -> None:
         raise ConfigError(f"training.init_adapter {str(path)!r} does not fit this model's LoRA (e.g. {unexpected[0]}): "
                           "use the lora settings and base model the adapter was trained with")
     lora_fp32(model)
+
+
+def load_configured_init_adapter(model, cfg: RunConfig) -> str:
+    """Load `training.init_adapter` into `model`: a checkpoint folder, or `run:NAME` pulled from the store.
+
+    Every session loads it (DPO's frozen `ref` is built from it); a resumed session then loads its own
+    checkpoint over the policy. `run:NAME` must be finished: a finished run's final adapter never changes,
+    so every session (and the fingerprint, which holds the name) means the same weights. Returns where the
+    adapter came from, for the session's log."""
+    import tempfile
+
+    spec = cfg.training.init_adapter
+    if not spec.startswith(STORE_RUN):
+        load_init_adapter(model, spec)
+        return spec
+    from ..kaggle.bundle import read_manifest
+    from ..kaggle.store_uri import open_store
+
+    name = spec[len(STORE_RUN):]
+    store = open_store(cfg.store.uri)
+    entry = (store.index() or {}).get("runs", {}).get(name)
+    if entry is None:
+        runs = sorted((store.index() or {}).get("runs", {}))
+        raise ConfigError(f"training.init_adapter={spec}: {store.uri} holds no run {name!r} "
+                          f"({'its runs: ' + ', '.join(runs) if runs else 'it holds no run yet'}): train that run "
+                          "into this store first, or name one of its runs")
+    if not entry.get("finished"):
+        raise ConfigError(f"training.init_adapter={spec}: run {name!r} in {store.uri} is at step "
+                          f"{entry.get('global_step')} of {entry.get('max_steps')}, not finished: a new run starts from "
+                          "a finished run's final adapter (it never changes), so finish that run first")
+    with tempfile.TemporaryDirectory(prefix="t2sql-init-adapter-") as tmp:
+        folder = store.collect(tmp, only={name}).get(name)
+        if folder is None:
+            raise ConfigError(f"training.init_adapter={spec}: {store.uri} holds no intact copy of run {name!r} "
+                              "(see the warnings above)")
+        manifest = read_manifest(folder)
+        load_init_adapter(model, folder / manifest["checkpoint"])
+    return f"{spec} ({store.uri}, {manifest['checkpoint']})"
 
 
 def lora_fp32(model) -> int:
@@ -308,6 +346,19 @@ class SessionMetrics:
         return {k: round(sum(v) / len(v), 6) for k, v in self.values.items() if v}
 
 
+def rows_dataset(rows: list[dict]):
+    """A `datasets.Dataset` of `rows` fingerprinted by their content. Left to itself, `Dataset.from_list` hashes
+    its arrow table with dill, which fails inside a Jupyter kernel ("Can't pickle <class 'MonthDayNano'>",
+    seen in the emulated Kaggle session running the train notebook under papermill)."""
+    import hashlib
+
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return Dataset(InMemoryTable.from_pylist(rows), fingerprint=digest)
+
+
 class LearningMethod:
     """One TRL method for one session: data, arguments, trainer, and its ledger numbers."""
 
@@ -334,7 +385,7 @@ class LearningMethod:
 
         cfg = self.cfg
         trl_args = method_arguments(cfg, args)
-        dataset = Dataset.from_list(planned_rows(self.data, plan))
+        dataset = rows_dataset(planned_rows(self.data, plan))
         eos = model.generation_config.eos_token_id
         eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
         model.generation_config.eos_token_id = sorted({*eos, end_of_turn_id(tokenizer)})  # Arctic stops at <|im_end|>

@@ -311,9 +311,9 @@ class ResumableTrainer:
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
         if cfg.training.init_adapter:
-            from .methods import load_init_adapter
+            from .methods import load_configured_init_adapter
 
-            load_init_adapter(model, cfg.training.init_adapter)
+            say(f"init adapter: {load_configured_init_adapter(model, cfg)}", flush=True)
         self.clock.initial_save_estimate_s = _save_estimate(model)
 
         from torch.utils.tensorboard import SummaryWriter

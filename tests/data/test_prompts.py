@@ -119,7 +119,7 @@ def test_extract_sql_takes_the_last_block():
 def test_prompts_command_gives_the_anchors_db_details_and_prompt_on_spider(tmp_path, tiny_tokenizer):
     """`kaggle-t2sql prompts --data spider --values off`: every question's db_details is what OmniSQL's
     process_dataset.py builds in dev mode from the same tables.json and database, and the prompt is what
-    Arctic's infer.py makes of it (tests/omnisql_anchor.py holds both, copied verbatim)."""
+    Arctic's infer.py makes of it (tests/data/omnisql_anchor.py holds both, copied verbatim)."""
     import omnisql_anchor as anchor
 
     from kaggle_t2sql.cli import main

@@ -184,7 +184,7 @@ def test_question_tokens_follow_nltk_word_tokenize():
 @needs_spider
 def test_filter_and_order_are_the_anchors_on_the_same_hits():
     """Given the same BM25 hits, the kept values and their order are OmniSQL's
-    retrieve_question_related_db_values (tests/omnisql_anchor.py): (score, length, index) descending."""
+    retrieve_question_related_db_values (tests/data/omnisql_anchor.py): (score, length, index) descending."""
     import omnisql_anchor as anchor
 
     from kaggle_t2sql.data.readers import read_spider

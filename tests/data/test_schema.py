@@ -101,7 +101,7 @@ def _spider_db(db_id):
 
 @needs_spider
 def test_db_details_byte_identical_to_the_anchor_on_every_spider_database():
-    """dev/test mode: the anchor's sample_table_values + obtain_db_details (tests/omnisql_anchor.py) on the
+    """dev/test mode: the anchor's sample_table_values + obtain_db_details (tests/data/omnisql_anchor.py) on the
     same tables.json and database, with and without retrieved values."""
     tables = SPIDER / "tables.json"
     entries = _spider_entries()

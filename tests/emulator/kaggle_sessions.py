@@ -14,7 +14,13 @@ What a session gets, and where each behaviour comes from:
   * the image's packages but not ours: a fresh interpreter that sees this venv's packages except
     kaggle_t2sql, so the notebook's install cell really installs the wheel from its input (Kaggle's
     image has no kaggle_t2sql; docker-python installs only `kaggle>=1.8.3` of our dependencies'
-    Kaggle tools: kaggle_requirements.txt);
+    Kaggle tools: kaggle_requirements.txt), and with the kaggle client Kaggle's image has instead of
+    this venv's: kaggle 2.0.2 and kagglesdk 0.1.20 (tests/emulator/kaggle_image.txt names the source: Colab's
+    pip freeze under docker-python's base image), installed by ./dev in .venv/kaggle-image. So the
+    install cell must upgrade them from the wheel dataset (kaggle_t2sql needs kaggle>=2.2.1), as on
+    Kaggle. The rest of the image is this venv's versions (newer than Kaggle's transformers 5.0, peft
+    0.19.1, datasets 4.0, torch 2.10+cu128: a CPU machine cannot run that torch, and the e2e compares
+    with a local run of this venv);
   * Secrets only when attached: a stand-in `kaggle_secrets` module behaving like docker-python's
     patches/kaggle_secrets.py (UserSecretsClient; get_secret of an unattached label raises);
     KAGGLE_USER_SECRETS_TOKEN only then (whether Kaggle sets it without attached secrets is
@@ -63,6 +69,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import threading
@@ -129,9 +136,56 @@ class SessionRecord:
     def elapsed_s(self) -> float:
         return (self.ended or time.time()) - self.started
 
+    def installed(self) -> list[str]:
+        """What the session's own pip installs put in its interpreter ("name-version"), over the image's packages."""
+        return sorted(d.name[:-len(".dist-info")] for d in self.root.glob("image/lib/python*/site-packages/*.dist-info"))
+
+
+IMAGE_PINS = Path(__file__).with_name("kaggle_image.txt")  # what Kaggle's image has instead of this venv's
+
+
+def image_pins() -> dict[str, str]:
+    """{distribution: version} of tests/emulator/kaggle_image.txt."""
+    lines = [line.split("#", 1)[0].strip() for line in IMAGE_PINS.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def image_overlay() -> Path:
+    """The pinned versions, installed by ./dev (pip install --no-deps --target .venv/kaggle-image)."""
+    overlay = Path(sys.prefix) / "kaggle-image"
+    missing = [d for d, v in image_pins().items() if not (overlay / f"{d}-{v}.dist-info").is_dir()]
+    if missing:
+        raise RuntimeError(f"{overlay} lacks {', '.join(missing)} of {IMAGE_PINS.name}: run ./dev true (it rebuilds the "
+                           "venv when that file changes)")
+    return overlay
+
+
+def offline_wheel_links() -> Path:
+    """The wheels of requirements.txt for Kaggle's Python, downloaded by ./dev: `pip download` reads them with
+    PIP_NO_INDEX=1 PIP_FIND_LINKS=<this>, so `publish-wheel --with-deps` runs without the network."""
+    links = Path(sys.prefix) / "kaggle-wheels"
+    if not any(links.glob("kaggle-*.whl")):
+        raise RuntimeError(f"{links} holds no wheels: run ./dev true")
+    return links
+
+
+def offline_wheels(dest: Path) -> list[str]:
+    """The wheel dataset `publish-wheel --with-deps` makes (this package + requirements.txt for Kaggle), built
+    from ./dev's download instead of the network."""
+    from kaggle_t2sql.kaggle.wheels import build_wheels
+
+    saved = {k: os.environ.get(k) for k in ("PIP_NO_INDEX", "PIP_FIND_LINKS")}
+    os.environ.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(offline_wheel_links())})
+    try:
+        return build_wheels(dest, with_deps=True)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
 
 class KaggleImage:
-    """A per-session interpreter with this venv's packages minus kaggle_t2sql (a symlink farm, built once)."""
+    """A per-session interpreter with this venv's packages minus kaggle_t2sql, and with the kaggle client
+    versions of Kaggle's image (image_pins) in place of this venv's (a symlink farm, built once)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -144,12 +198,19 @@ class KaggleImage:
         tmp = self.site.with_name("image-site.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        overlay = image_overlay()
+        replaced = {d.lower().replace("-", "_") for d in image_pins()}  # import names and dist-info prefixes
         source = Path(sysconfig.get_paths()["purelib"])
         for entry in source.iterdir():
             name = entry.name.lower()
             if name.startswith(("kaggle_t2sql", "__editable__", "_kaggle_t2sql")) or name.endswith(".pth"):
                 continue
+            if name in replaced or (name.endswith(".dist-info") and name.split("-", 1)[0] in replaced):
+                continue
             (tmp / entry.name).symlink_to(entry)
+        for entry in overlay.iterdir():
+            if entry.name != "bin":
+                (tmp / entry.name).symlink_to(entry)
         os.replace(tmp, self.site)
 
     def python(self, dest: Path) -> Path:

@@ -26,10 +26,11 @@ WHEELS = "tester/kaggle-t2sql-wheel"
 
 @pytest.fixture(scope="module")
 def wheel_dir(tmp_path_factory):
-    from kaggle_t2sql.kaggle.wheels import build_wheels
+    """With the dependency wheels: the emulated image's kaggle client is Kaggle's 2.0.2, which the install upgrades."""
+    from kaggle_sessions import offline_wheels
 
     folder = tmp_path_factory.mktemp("wheels")
-    build_wheels(folder, with_deps=False)
+    offline_wheels(folder)
     return folder
 
 
@@ -68,6 +69,11 @@ def test_a_session_with_a_store_but_no_usable_credentials_stops_before_training(
     assert record.status == "error" and record.elapsed_s < 60, record.log[-3000:]
     assert "no Kaggle credentials found" in record.log and "add a secret named KAGGLE_API_TOKEN" in record.log
     assert "FAIL secret: no Kaggle credentials found" in record.log  # the notebook's first step: doctor (issue 25)
+    from kaggle_sessions import image_pins, offline_wheel_links
+
+    upgraded = next(offline_wheel_links().glob("kaggle-*.whl")).name.split("-")[1]  # the image has Kaggle's 2.0.2
+    assert image_pins()["kaggle"] != upgraded and f"ok   kaggle client: kaggle {upgraded}" in record.log
+    assert f"kaggle-{upgraded}" in record.installed() and any(d.startswith("kagglesdk-") for d in record.installed())
     assert "Kaggle's notebook token is present and NOT used" in record.log
     assert "session paused" not in record.log and "Loading weights" not in record.log  # nothing was trained
 

@@ -151,3 +151,82 @@ def test_a_rerun_with_other_settings_or_a_damaged_samples_file_is_refused(tmp_pa
     (tmp_path / "samples.jsonl").write_text("{")
     with pytest.raises(DataError, match="shorter"):
         _read_progress(tmp_path, key)
+
+
+# ---------------------------------------------------------------- through a checkpoint store
+
+class _Killed(Exception):
+    """The session's end, mid-sampling."""
+
+
+class _CutAfter:
+    """The real generator, cut (as a killed session) once it has answered `n` questions."""
+
+    def __init__(self, inner, n):
+        self.inner, self.left = inner, n
+
+    def generate(self, *args, **kwargs):
+        if self.left == 0:
+            raise _Killed("session killed")
+        self.left -= 1
+        return self.inner.generate(*args, **kwargs)
+
+
+class _FailingPushes:
+    """A store whose next `failures` uploads fail (the network, a refused version), else the real one."""
+
+    def __init__(self, store, failures):
+        self.store, self.failures = store, failures
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def commit(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise OSError("connection reset during upload")
+        return self.store.commit(*args, **kwargs)
+
+
+def test_sample_chains_through_the_store_into_a_fresh_folder_with_no_duplicate_and_no_lost_question(tmp_path):
+    """Session 1 samples 2 of 4 questions and is killed; its pushes reach the store. Session 2 runs in a fresh
+    folder, pulls, and carries on (one of its pushes fails: retried at the next save). The files equal an
+    uninterrupted run's, and the store holds the finished sample run."""
+    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.infer.engine import ModelGenerator, load_for_inference
+    from kaggle_t2sql.kaggle.bundle import verify_bundle
+    from kaggle_t2sql.kaggle.store_uri import open_store
+    from kaggle_t2sql.eval.sampling import SampleSettings, read_records, run_sample
+
+    cfg = build_config("tiny")
+    settings = SampleSettings(split="train", limit=4, samples=2, temperature=0.8, max_new_tokens=8, save_every=1)
+    model, tokenizer = load_for_inference(cfg, None)
+    generator = ModelGenerator(model, tokenizer, settings.max_new_tokens, batch_size=1)
+    quiet = lambda *a, **k: None  # noqa: E731
+    run_sample(cfg, settings, None, tmp_path / "whole", generator, tokenizer, quiet)
+
+    store = open_store(f"local:{tmp_path / 'store'}")
+    with pytest.raises(_Killed):
+        run_sample(cfg, settings, None, tmp_path / "session1", _CutAfter(generator, 2), tokenizer, quiet,
+                   store=store, name="samples-1")
+    assert store.latest("samples-1")["global_step"] == 2 and not store.latest("samples-1")["finished"]
+    lines = []
+    with pytest.warns(UserWarning, match="push to .* failed .connection reset"):
+        report = run_sample(cfg, settings, None, tmp_path / "session2", _CutAfter(generator, 2), tokenizer,
+                            lambda *a, **k: lines.append(a[0]), store=_FailingPushes(store, 1), name="samples-1")
+    assert lines[0] == f"sample: {store.uri} holds 2 of 4 questions of samples-1"
+    assert report["sampled_this_session"] == 2 * 2  # only the two questions left were sampled
+    for name in OUTPUTS:
+        assert (tmp_path / "session2" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert [r["index"] for r in read_records(tmp_path / "session2" / "samples.jsonl")] == [0, 1, 2, 3]
+    entry = store.latest("samples-1")
+    assert entry["finished"] and entry["global_step"] == 4 and entry["kind"] == "sample"
+    pulled = store.collect(tmp_path / "pulled", only={"samples-1"})["samples-1"]
+    assert verify_bundle(pulled) == []
+    assert (pulled / "samples.jsonl").read_bytes() == (tmp_path / "whole" / "samples.jsonl").read_bytes()
+    # other settings under the same name are refused before any sampling
+    other = SampleSettings(split="train", limit=4, samples=2, temperature=0.5, max_new_tokens=8, save_every=1)
+    from kaggle_t2sql.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="holds sample run 'samples-1' with other settings .settings differ"):
+        run_sample(cfg, other, None, tmp_path / "session3", generator, tokenizer, quiet, store=store, name="samples-1")

@@ -35,7 +35,7 @@ def in_notebook(monkeypatch, tmp_path, emu, inputs=(STORE,)):
 
 
 def secrets_module(monkeypatch, tmp_path, attached: dict | None):
-    """docker-python's kaggle_secrets as the emulated sessions have it (tests/kaggle_sessions.py)."""
+    """docker-python's kaggle_secrets as the emulated sessions have it (tests/emulator/kaggle_sessions.py)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "kaggle_secrets.py").write_text(SECRETS_STANDIN)

@@ -69,3 +69,39 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     check(summary)
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
+
+
+OVERLAP_STEPS = 120  # both runs in one test: a shorter run (its reference is made with the same steps)
+
+
+def test_two_overlapping_chains_on_one_store_through_a_partial_and_a_failed_pruning_push(tmp_path):
+    """Issue 17, bench variants --prune-fault --overlapping at once: two runs chained at the same time on one
+    store that prunes on every push (store.max_versions=2), one pruning push with an upload Kaggle refused (a
+    partial version) and a later one whose version Kaggle failed. Both runs end bit-identical to an
+    uninterrupted run, nothing is lost, the store stays bounded, and every session ran with the kaggle client
+    its install cell upgraded from the wheel dataset (the image has Kaggle's older one)."""
+    summary = kaggle_e2e.run(tmp_path / "out", prune_fault=True, overlapping=True, max_steps=OVERLAP_STEPS,
+                             reference=tmp_path / "reference")
+    check_overlapping_with_pruning_faults(summary)
+
+
+def check_overlapping_with_pruning_faults(summary):
+    check(summary, min_sessions=2)
+    assert summary["max_steps"] == OVERLAP_STEPS
+    second = summary["second_run"]
+    assert second["finished"] and second["global_step"] == OVERLAP_STEPS, second
+    assert second["identical_to_uninterrupted"] and second["sessions"] >= 2, second
+    assert second["overlap_s"] > 0, second  # the two chains' sessions really ran at the same time
+    for rows in (summary["sessions"], second["session_rows"]):  # nothing lost, in either run:
+        assert all(r["status"] == "complete" and r["start_step"] is not None for r in rows), rows  # every session's
+        steps = [(r["start_step"], r["end_step"]) for r in rows]  # ledger entry is in the store, and each session
+        assert steps[0][0] == 0 and all(b[0] == a[1] for a, b in zip(steps, steps[1:])), steps  # starts where the last ended
+    faults = summary["faults_injected"]
+    assert len(faults) == 2 and faults[0].startswith("refused upload") and faults[1].startswith("failed version"), faults
+    assert summary["faults_unused"] == []  # the emulator refused that upload and failed that version
+    versions = summary["store_versions"]
+    assert summary["store_versions_peak"] <= 6 and len(versions) <= 4, (summary["store_versions_peak"], versions)
+    assert summary["image_kaggle_client"] == "2.0.2"  # Kaggle's image; each session upgraded it from the wheels
+    clients = summary["session_kaggle_clients"]
+    assert len(clients) == 1 and clients[0] != "2.0.2", clients
+    assert f"kaggle-{clients[0]}" in summary["installed_by_sessions"], summary["installed_by_sessions"]

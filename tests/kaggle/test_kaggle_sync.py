@@ -1,5 +1,5 @@
 """The Kaggle store and session chaining, driven through the real `kaggle` client against the local
-Kaggle API emulator (tests/kaggle_emulator.py): no request leaves the machine."""
+Kaggle API emulator (tests/emulator/kaggle_emulator.py): no request leaves the machine."""
 
 import json
 import os

@@ -102,3 +102,31 @@ def test_kaggle_init_cli_then_chain_refuses_without_a_kernel_folder(emu, tmp_pat
     assert out.returncode == 0, out.stderr
     assert "next: kaggle-t2sql chain --folder" in out.stdout
     assert load_spec(tmp_path / "kernel").store == "tester/kaggle-t2sql-checkpoints"
+
+
+def test_kaggle_init_takes_the_learning_method_and_its_data(tmp_path):
+    """--method / --init-adapter / --pairs become the notebook's settings; each method's missing data is refused."""
+    from kaggle_t2sql.cli import build_parser, kernel_spec_of
+
+    def spec(*extra):
+        return kernel_spec_of(build_parser().parse_args(["kaggle-init", "--user", "tester", "--preset", "tiny",
+                                                         "--package-source", "kaggle_t2sql", *extra]))
+
+    dpo = spec("--method", "dpo", "--pairs", "kaggle:tester/samples/pairs.jsonl", "--dataset-source", "tester/samples",
+               "--init-adapter", "run:sft-first")
+    params, _ = injected(write_kernel_folder(dpo, tmp_path / "dpo"))
+    cfg = dpo.config()
+    assert (cfg.training.method, cfg.training.init_adapter) == ("dpo", "run:sft-first")
+    assert (cfg.data.stages[0].source, cfg.data.stages[0].path) == ("pairs", "kaggle:tester/samples/pairs.jsonl")
+    assert params["overrides"]["training.method"] == "dpo" and params["data_source"] == "pairs"
+    grpo = spec("--method", "grpo", "--init-adapter", "run:sft-first", "--set", "grpo.num_generations=2")
+    assert grpo.config().training.method == "grpo" and grpo.config().grpo.num_generations == 2
+    assert spec().config().training.method == "sft" and "training.method" not in spec().overrides
+    with pytest.raises(ConfigError, match="--method dpo trains on preference pairs: pass --pairs"):
+        spec("--method", "dpo")
+    with pytest.raises(ConfigError, match="--pairs feeds --method dpo or orpo, not grpo"):
+        spec("--method", "grpo", "--pairs", "kaggle:tester/samples/pairs.jsonl")
+    unattached = spec("--method", "grpo", "--init-adapter", "kaggle:tester/sft-adapter/checkpoint-8", "--set",
+                      "grpo.num_generations=2")
+    with pytest.raises(ConfigError, match="add --dataset-source tester/sft-adapter"):
+        write_kernel_folder(unattached, tmp_path / "unattached")
