@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from kaggle_t2sql import bundled
+from kaggle_t2sql.data import bundled
 from kaggle_t2sql.config import ModelConfig
-from kaggle_t2sql.model import load_tokenizer
-from kaggle_t2sql.packing import pack_encoded, real_token_share
-from kaggle_t2sql.readers import read_spider
-from kaggle_t2sql.tokenization import encode_examples
+from kaggle_t2sql.train.model import load_tokenizer
+from kaggle_t2sql.data.packing import pack_encoded, real_token_share
+from kaggle_t2sql.data.readers import read_spider
+from kaggle_t2sql.data.tokenization import encode_examples
 
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "spider_dev"
 

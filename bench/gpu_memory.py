@@ -117,8 +117,8 @@ def main() -> int:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     from kaggle_t2sql import gpu
-    from kaggle_t2sql.loss import labelled_token_loss
-    from kaggle_t2sql.model import build_model
+    from kaggle_t2sql.train.loss import labelled_token_loss
+    from kaggle_t2sql.train.model import build_model
 
     if not torch.cuda.is_available():
         print("no CUDA GPU: this benchmark needs one (run it on Kaggle or a GPU machine)")

@@ -1,5 +1,5 @@
-"""A Kaggle user's whole path, end to end, in the emulated Kaggle (tests/kaggle_emulator.py +
-tests/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
+"""A Kaggle user's whole path, end to end, in the emulated Kaggle (tests/emulator/kaggle_emulator.py +
+tests/emulator/kaggle_sessions.py: pushed notebooks really run there, are cut at the scaled 12-hour
 limit, and charge the GPU quota).
 
 Steps, as the README's "From zero to a chained run on Kaggle" gives them (step 1, the token, is the
@@ -38,7 +38,7 @@ chains' sessions share the machine, so each session's budget is OVERLAP_SLOWDOWN
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
 --max-steps N: a shorter run (the reference, in its own --out, is made with the same steps).
 
-The emulated image has Kaggle's kaggle 2.0.2 / kagglesdk 0.1.20 (tests/kaggle_image.txt), so the wheel dataset
+The emulated image has Kaggle's kaggle 2.0.2 / kagglesdk 0.1.20 (tests/emulator/kaggle_image.txt), so the wheel dataset
 carries requirements.txt's wheels (from ./dev's download) and each session's install upgrades the client:
 `session_kaggle_clients` lists the versions the sessions' doctor lines name.
 
@@ -59,7 +59,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "emulator"))
 
 USER = "tester"
 RUN = "e2e"
@@ -228,13 +228,13 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     with KaggleEmulator(out / "kaggle-server", port=0) as emu:
         emu.gpu_quota_total_hours = quota_hours or 1000.0  # a week's 30 h covers ~2.5 real sessions
         env = emu.subprocess_env(out / "client")
-        from kaggle_t2sql.tiny import tiny_model_dir
+        from kaggle_t2sql.train.tiny import tiny_model_dir
 
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
         if method == "grpo":
-            from kaggle_t2sql.tiny import pretrained_model_dir
+            from kaggle_t2sql.train.tiny import pretrained_model_dir
 
             sessions.models[MODEL] = pretrained_model_dir()  # the demo's base: its adapter's answers earn rewards
             print(_cli("kaggle_t2sql", "sync", "push", "--output-dir", str(init_run), "--store", f"kaggle:{STORE}",

@@ -4,7 +4,7 @@ seconds per GRPO / DPO step, and each session's reward numbers from the ledger.
 What it can show: the three paths run end to end on a CPU, resumable, with their costs. What it cannot:
 an accuracy gain. The tiny demo model's greedy EX is ~0.2 on the train split, only a few % of its samples
 at T=0.8 are right, and many GRPO groups carry no signal (all rewards equal), so a few steps here say
-nothing about what GRPO/DPO do for Arctic-7B (README "Learning from execution" gives the published gains).
+nothing about what GRPO/DPO do for Arctic-7B (docs/learning-from-execution.md gives the published gains).
 
 Run: ./dev python bench/learn_from_execution.py [--adapter CKPT] [--questions 8] [--samples 4] [--steps 4]
 (without --adapter it first trains a short demo-preset run for one).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 def _demo_adapter(root: Path, steps: int) -> Path:
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("demo", set_args=[f"training.max_steps={steps}", f"training.save_steps={steps}"])
     result = ResumableTrainer(cfg, root / "demo", progress=False).run()
@@ -45,7 +45,7 @@ class StopAt:
 def _two_sessions(sets: list[str], run_dir: Path, steps: int) -> tuple[float, list[dict]]:
     """Train `steps` steps in two sessions; seconds per step (from the trainer's log) and the ledger's sessions."""
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("demo", set_args=[*sets, f"training.max_steps={steps}", "training.save_steps=1000"])
     ResumableTrainer(cfg, run_dir, progress=False, callbacks=[StopAt(steps // 2)]).run()
@@ -68,7 +68,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.sampling import SampleSettings, run_sample
+    from kaggle_t2sql.eval.sampling import SampleSettings, run_sample
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -89,7 +89,7 @@ def large_table_build(folder: Path) -> str:
     import random
     import tracemalloc
 
-    from kaggle_t2sql.infer import retrieval
+    from kaggle_t2sql.data import retrieval
 
     db = folder / "large.sqlite"
     rng = random.Random(0)
@@ -126,11 +126,11 @@ def main() -> int:
     os.environ["T2SQL_CACHE_DIR"] = tempfile.mkdtemp(prefix="t2sql-bench-retrieval-")  # cold: builds every index
 
     from kaggle_t2sql.config import DataConfig, ModelConfig
-    from kaggle_t2sql.infer import retrieval
+    from kaggle_t2sql.data import retrieval
     from kaggle_t2sql.infer.prompt_file import write_prompts
-    from kaggle_t2sql.model import load_tokenizer
-    from kaggle_t2sql.prompts import question_with_evidence
-    from kaggle_t2sql.readers import read_bird, read_spider
+    from kaggle_t2sql.train.model import load_tokenizer
+    from kaggle_t2sql.data.prompts import question_with_evidence
+    from kaggle_t2sql.data.readers import read_bird, read_spider
 
     tokenizer = load_tokenizer(ModelConfig(name_or_path="tiny"))
     sets = {"spider dev": read_spider(str(SPIDER), "dev"), "bird mini-dev": read_bird(str(BIRD), "dev")}

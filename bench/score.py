@@ -51,8 +51,9 @@ import time
 import types
 from pathlib import Path
 
-from kaggle_t2sql.execution import GRACE_SECONDS, parallel_map
-from kaggle_t2sql.scoring import prediction_line, read_gold, score_files
+from kaggle_t2sql.sql.pool import GRACE_SECONDS, parallel_map
+from kaggle_t2sql.sql.compare import prediction_line
+from kaggle_t2sql.eval.scoring import read_gold, score_files
 
 SHARED = Path(os.environ.get("T2SQL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 SPIDER = SHARED / "data" / "spider_dev"
@@ -338,7 +339,7 @@ EDGE_CASES = [
     ("SELECT a FROM t WHERE a > 99", ";", "';' alone, empty gold result"),
     ("SELECT a FROM t WHERE a > 99", "-- nothing", "comment-only prediction, empty gold result"),
 ]
-# Where ours differs from the raw official script on purpose (README "Evaluation"): test-suite
+# Where ours differs from the raw official script on purpose (docs/evaluation.md): test-suite
 # follows OmniSQL, which writes an empty or comment-only prediction as "Error SQL" (wrong).
 DOCUMENTED = {("test-suite", "comment-only prediction, empty gold result"), ("test-suite", "';' alone, empty gold result")}
 
@@ -347,7 +348,7 @@ def edge_cases(tmp: Path, test_suite_eval: Path | None, bird_eval: Path | None) 
     """Issue 18's edge cases, ours against the official evaluators' own code."""
     import sqlite3
 
-    from kaggle_t2sql.scoring import GoldItem, score_predictions
+    from kaggle_t2sql.eval.scoring import GoldItem, score_predictions
 
     if not (test_suite_eval or bird_eval):
         print("4. Edge cases vs the official evaluators: skipped (pass --test-suite-eval / --bird-eval)")

@@ -26,7 +26,7 @@ from transformers import TrainerCallback
 
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.config import build_config
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 SETS = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=120",
         "training.keep_checkpoints=2"]
@@ -77,7 +77,7 @@ def main() -> int:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            script = Path(__file__).resolve().parents[1] / "tests" / "kaggle_emulator.py"
+            script = Path(__file__).resolve().parents[1] / "tests" / "emulator" / "kaggle_emulator.py"
             emulator = subprocess.Popen(["nice", "-n", "19", sys.executable, "-u", str(script), "--root",
                                          str(work / "emulator"), "--port", str(port)], stdout=subprocess.PIPE, text=True)
             emulator.stdout.readline()
@@ -116,7 +116,7 @@ def main() -> int:
                     synced.append(session(work, f"synced-{save_steps}-{trial}", f"{store}-{save_steps}-{trial}", save_steps))
                 rates[save_steps] = (max(plain), max(synced, key=lambda r: r[0]))
             if args.store == "s3":  # read the versions' sizes while the server still runs
-                from kaggle_t2sql.kaggle.stores import open_store
+                from kaggle_t2sql.kaggle.store_uri import open_store
 
                 s3 = open_store(f"{store}-5-0")
                 s3_pushed = [sum(s3.list_files(v).values()) for v in s3.list_versions()]

@@ -1,4 +1,10 @@
-"""kaggle_t2sql: fine-tune and evaluate Arctic-Text2SQL-R1-7B with 4-bit QLoRA on Kaggle, session after session."""
+"""kaggle_t2sql: fine-tune and evaluate Arctic-Text2SQL-R1-7B with 4-bit QLoRA on Kaggle, session after session.
+
+The subpackages are the stages of a run, in the order imports may point (a stage imports only earlier
+ones; docs/layout.md, tests/test_layout.py): data/ -> sql/ -> kaggle/ -> train/ -> infer/ -> eval/. The
+modules at this level are either shared by every stage (config, errors, atomic, inputs, and the run
+folder's format: plan, checkpoints, runlock, gpu) or the entry points on top (cli, demo, notebook).
+"""
 
 __version__ = "0.1.0"
 

@@ -38,8 +38,8 @@ def cmd_config(args) -> int:
 
 def cmd_data(args) -> int:
     """Read, order, tokenize and pack the configured stages; print what a training run would see."""
-    from .dataset import build_rows
-    from .model import load_tokenizer
+    from .data.dataset import build_rows
+    from .train.model import load_tokenizer
 
     cfg = _config(args)
     tokenizer = load_tokenizer(cfg.model)
@@ -49,7 +49,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .schema import schema_text
+    from .data.schema import schema_text
 
     print(schema_text(args.db, args.value_limit))
     return 0
@@ -64,7 +64,7 @@ def cmd_train(args) -> int:
     from . import atomic
     from .kaggle.env import monotonic_from_epoch
     from .runlock import RunFolderBusy
-    from .trainer import ResumableTrainer, SessionFailed
+    from .train.trainer import ResumableTrainer, SessionFailed
 
     reporter = os.environ.get("RANK", "0") == "0"  # under torchrun / accelerate launch, one process reports
 
@@ -128,7 +128,7 @@ def cmd_sync(args) -> int:
     from .checkpoints import KaggleCheckpointManager
     from .errors import ConfigError
     from .kaggle.bundle import run_name_of, write_version
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
     from .kaggle.sync import carry_dir, pull_for_session
 
     store = open_store(args.store)
@@ -160,7 +160,7 @@ def cmd_chain(args) -> int:
     from .kaggle.auth import check_client, kaggle_api
     from .kaggle.chain import run_chain
     from .kaggle.kernel import load_spec
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
 
     spec = load_spec(args.folder)
     spec.check()
@@ -236,7 +236,7 @@ def method_overrides(args) -> dict:
 def cmd_prepare(args) -> int:
     """Sample a training subset into a folder (and publish it as a Kaggle Dataset)."""
     from .config import StageConfig
-    from .prepare import publish_folder, write_subset
+    from .kaggle.prepare import publish_folder, write_subset
 
     stage = StageConfig(name="subset", source=args.source, path=args.path or "", split=args.split,
                         per_complexity=args.per_complexity, limit=args.limit)
@@ -254,7 +254,7 @@ def cmd_publish_wheel(args) -> int:
     from pathlib import Path
 
     from .kaggle.wheels import build_wheels
-    from .prepare import publish_folder
+    from .kaggle.prepare import publish_folder
 
     with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:
         names = build_wheels(tmp, with_deps=args.with_deps)
@@ -272,7 +272,7 @@ def cmd_publish_wheel(args) -> int:
 
 def cmd_notebooks(args) -> int:
     """Regenerate every notebooks/*.ipynb from its jupytext .py source (or --check they match)."""
-    from .pairs import out_of_sync, regenerate
+    from .data.pairs import out_of_sync, regenerate
 
     if args.check:
         stale = out_of_sync(args.folder)
@@ -305,7 +305,7 @@ def _max_new_tokens(args, cfg) -> int:
 
 def cmd_eval(args) -> int:
     """Generate with the 4-bit base (+ adapter), execute read-only, score; write the report files."""
-    from .evaluate import EvalSettings, markdown_report, run_eval
+    from .eval.evaluate import EvalSettings, markdown_report, run_eval
 
     cfg = _inference_config(args)
     settings = EvalSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
@@ -321,7 +321,7 @@ def cmd_eval(args) -> int:
 
 def cmd_sample(args) -> int:
     """Sample candidates per question, judge them by execution; write samples/rft/pairs .jsonl (resumable)."""
-    from .sampling import SampleSettings, run_sample
+    from .eval.sampling import SampleSettings, run_sample
 
     cfg = _config(args)
     settings = SampleSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
@@ -331,7 +331,7 @@ def cmd_sample(args) -> int:
                               gold_as_chosen=args.gold_as_chosen)
     store = None
     if args.store:
-        from .kaggle.stores import open_store
+        from .kaggle.store_uri import open_store
 
         store = open_store(args.store)
     report = run_sample(cfg, settings, args.adapter, args.out, store=store, name=args.run_name)
@@ -348,9 +348,9 @@ def cmd_sample(args) -> int:
 
 def cmd_prompts(args) -> int:
     """Write the exact prompt of every question of a dataset (JSONL: db_id, question, prompt, schema, ...)."""
-    from .evaluate import EvalSettings, load_eval_examples
+    from .eval.evaluate import EvalSettings, load_eval_examples
     from .infer.prompt_file import write_prompts
-    from .model import load_tokenizer
+    from .train.model import load_tokenizer
 
     cfg = _inference_config(args)
     examples = load_eval_examples(EvalSettings(data=args.data, data_path=args.data_path or "", split=args.split,
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-create-store", action="store_true",
                    help="do not create the checkpoint dataset now (the first session creates it)")
     p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo"],
-                   help="the sessions' training method (README \"Learning from execution\")")
+                   help="the sessions' training method (docs/learning-from-execution.md)")
     p.add_argument("--init-adapter", default="",
                    help="the adapter a new run starts from: run:NAME (a finished run of the checkpoint store) or "
                         "kaggle:<you>/<dataset>/checkpoint-N (attach it with --dataset-source)")
@@ -624,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 
-    from .scoring import add_score_arguments, run_score_command
+    from .eval.scoring import add_score_arguments, run_score_command
 
     p = sub.add_parser("score", help="score predictions by execution (Spider test-suite or BIRD semantics)")
     add_score_arguments(p)

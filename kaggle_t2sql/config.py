@@ -88,14 +88,14 @@ class TrainingConfig:
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "adamw_torch"  # fused on a GPU; 8-bit: see README "Optimizer"
+    optim: Literal["adamw_torch", "paged_adamw_8bit", "adamw_8bit"] = "adamw_torch"  # fused on a GPU; 8-bit: see docs/training.md "Optimizer"
     seed: int = 42
     logging_steps: int = 1
     save_steps: int = 50
     save_interval_minutes: float = 20.0  # also save by wall clock (0 = off)
     keep_checkpoints: int = 2
     gradient_checkpointing: bool = True
-    method: Literal["sft", "dpo", "orpo", "grpo"] = "sft"  # see README "Learning from execution"
+    method: Literal["sft", "dpo", "orpo", "grpo"] = "sft"  # see docs/learning-from-execution.md
     init_adapter: str = ""  # start a new run from this adapter: a checkpoint-N folder, or run:NAME (a finished run of store.uri)
     max_skipped_steps_in_row: int = 5  # stop when this many steps in a row had non-finite gradients (fp16 overflow, NaN)
     max_skipped_steps_fraction: float = 0.02  # ... or at least max_skipped_steps_in_row that are also this share of the session
@@ -204,7 +204,7 @@ def _arctic_7b_t4() -> RunConfig:
     return RunConfig(
         preset="arctic-7b-t4",
         run_name="arctic-t2sql",
-        store=StoreConfig(push_interval_minutes=60.0),  # ~12 versions a session: see README "Dataset growth"
+        store=StoreConfig(push_interval_minutes=60.0),  # ~12 versions a session: see docs/kaggle.md "Dataset growth"
         data=DataConfig(
             stages=[StageConfig(name="synsql", source="synsql", path="", per_complexity=2000)],
             max_seq_length=3072,  # ~12 GiB on a T4 with logits at labelled positions only: bench/gpu_memory.py
@@ -413,7 +413,7 @@ def _validate(cfg: RunConfig) -> None:
 
 
 def _validate_method(cfg: RunConfig) -> None:
-    """Data and batch shapes each training method needs (see README "Learning from execution")."""
+    """Data and batch shapes each training method needs (see docs/learning-from-execution.md)."""
     method = cfg.training.method
     pairs = [s.name for s in cfg.data.stages if s.source == "pairs"]
     if method in ("dpo", "orpo") and len(pairs) != len(cfg.data.stages):
@@ -436,8 +436,6 @@ def _validate_method(cfg: RunConfig) -> None:
     for key, value in (("dpo.beta", cfg.dpo.beta), ("orpo.beta", cfg.orpo.beta)):
         if value <= 0:
             raise ConfigError(f"bad value for {key!r}: {value!r} (expected a number > 0)")
-    from .methods import check_init_adapter
-
     check_init_adapter(cfg)
 
 
@@ -517,3 +515,54 @@ TINY_MAX_NEW_TOKENS = {TINY_MODEL: 48, TINY_PRETRAINED: 160}  # enough to show t
 def default_max_new_tokens(cfg: RunConfig) -> int:
     """Arctic's 8192 for a real model, so long reasoning is not cut before its SQL block; small for the tiny ones."""
     return TINY_MAX_NEW_TOKENS.get(cfg.model.name_or_path, ARCTIC_MAX_NEW_TOKENS)
+
+
+def make_config(
+    preset: str,
+    run_name: str = "",
+    time_budget_minutes: float = 0.0,
+    store: str = "",
+    data_source: str = "",
+    data_path: str = "",
+    per_complexity: int = 0,
+    limit: int = 0,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Papermill parameters -> RunConfig; empty / zero values keep the preset's choice."""
+    layer: dict[str, Any] = {}
+    if run_name:
+        layer["run_name"] = run_name
+    if time_budget_minutes:
+        layer["budget.session_minutes"] = time_budget_minutes
+    if store:
+        layer["store.uri"] = store
+    if data_source:
+        layer["data.stages.0.source"] = data_source
+        layer["data.stages.0.name"] = data_source
+    if data_path:
+        layer["data.stages.0.path"] = data_path
+    if per_complexity:
+        layer["data.stages.0.per_complexity"] = per_complexity
+    if limit:
+        layer["data.stages.0.limit"] = limit
+    layer.update(overrides or {})
+    return build_config(preset, overrides=layer)
+
+
+STORE_RUN = "run:"  # training.init_adapter = "run:NAME": the final adapter of run NAME in this run's store
+
+
+def check_init_adapter(cfg: RunConfig) -> None:
+    """`run:NAME` needs a store to pull from and another run's name (the syntax is checked before any work)."""
+    spec = cfg.training.init_adapter
+    if not spec.startswith(STORE_RUN):
+        return
+    name = spec[len(STORE_RUN):]
+    if not name or "/" in name:
+        raise ConfigError(f"bad value for 'training.init_adapter': {spec!r} (write run:NAME, NAME a run of the store)")
+    if not cfg.store.uri:
+        raise ConfigError(f"training.init_adapter={spec} pulls run {name!r} from the checkpoint store, but store.uri is "
+                          "empty: set store.uri to the store holding that run, or give a checkpoint-N folder")
+    if name == cfg.run_name:
+        raise ConfigError(f"training.init_adapter={spec} names this run itself ({cfg.run_name!r}): a new run starts "
+                          "from another run's adapter; give this run another run_name")

@@ -13,8 +13,8 @@ from transformers import TrainerCallback
 
 from .checkpoints import KaggleCheckpointManager
 from .config import RunConfig, apply_overrides, build_config
-from .examples import Example
-from .trainer import ResumableTrainer, SessionResult
+from .data.examples import Example
+from .train.trainer import ResumableTrainer, SessionResult
 
 DEMO_PRESET = "demo"
 DEMO_DATABASE = "school"
@@ -95,7 +95,7 @@ def ask(cfg: RunConfig, adapter: str | Path, examples: list[Example], seen_ids: 
     judged against the gold result as `eval` scores it."""
     from .infer.engine import ModelGenerator, load_for_inference
     from .infer.pipeline import InferenceSettings, answer
-    from .scoring import ScoreTask, score_example
+    from .sql.judge import ScoreTask, score_example
 
     model, tokenizer = load_for_inference(cfg, adapter)
     generator = ModelGenerator(model, tokenizer, max_new_tokens=160, batch_size=len(examples))
@@ -110,7 +110,7 @@ def ask(cfg: RunConfig, adapter: str | Path, examples: list[Example], seen_ids: 
 
 def demo_questions(database: str, counts: dict[str, int]) -> list[Example]:
     """The first questions of each split for one bundled database, in file order (never chosen by result)."""
-    from . import bundled
+    from .data import bundled
 
     return [ex for split, n in counts.items() for ex in [e for e in bundled.load_examples(split) if e.db_id == database][:n]]
 
@@ -175,11 +175,11 @@ def run_demo(
     progress: bool = True,
     min_sessions: int = 3,
 ) -> DemoResult:
-    from .console import SessionProgressCallback, hf_progress_bars_off
-    from .curriculum import training_stream
-    from .model import model_path
+    from .train.console import SessionProgressCallback, hf_progress_bars_off
+    from .data.curriculum import training_stream
+    from .train.model import model_path
     from .runlock import run_lock
-    from .tiny import one_thread
+    from .train.tiny import one_thread
 
     start = time.monotonic()
     run_dir = Path(output_dir or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")

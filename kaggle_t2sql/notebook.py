@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, build_config
+from .config import RunConfig, make_config  # make_config (papermill parameters -> RunConfig) stays importable here
 from .errors import ConfigError, T2SQLError
 from .kaggle import env as kaggle_env
 
@@ -30,38 +30,6 @@ class Session:
     def seconds_left(self) -> float:
         """Until Kaggle ends the session (12 h after it started)."""
         return self.started_at + kaggle_env.SESSION_HOURS * 3600 - time.time()
-
-
-def make_config(
-    preset: str,
-    run_name: str = "",
-    time_budget_minutes: float = 0.0,
-    store: str = "",
-    data_source: str = "",
-    data_path: str = "",
-    per_complexity: int = 0,
-    limit: int = 0,
-    overrides: dict[str, Any] | None = None,
-) -> RunConfig:
-    """Papermill parameters -> RunConfig; empty / zero values keep the preset's choice."""
-    layer: dict[str, Any] = {}
-    if run_name:
-        layer["run_name"] = run_name
-    if time_budget_minutes:
-        layer["budget.session_minutes"] = time_budget_minutes
-    if store:
-        layer["store.uri"] = store
-    if data_source:
-        layer["data.stages.0.source"] = data_source
-        layer["data.stages.0.name"] = data_source
-    if data_path:
-        layer["data.stages.0.path"] = data_path
-    if per_complexity:
-        layer["data.stages.0.per_complexity"] = per_complexity
-    if limit:
-        layer["data.stages.0.limit"] = limit
-    layer.update(overrides or {})
-    return build_config(preset, overrides=layer)
 
 
 def environment() -> str:
@@ -115,7 +83,7 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
 
         check_client()
     if cfg.store.uri:
-        from .kaggle.stores import open_store
+        from .kaggle.store_uri import open_store
 
         open_store(cfg.store.uri).check_access()
     session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
@@ -134,7 +102,7 @@ def train_session(session: Session, processes: int | None = None):
     """
     import torch
 
-    from .trainer import ResumableTrainer, SessionResult
+    from .train.trainer import ResumableTrainer, SessionResult
 
     cfg, output_dir = session.cfg, session.output_dir
     processes = torch.cuda.device_count() if processes is None else processes
@@ -207,7 +175,7 @@ def push_next_session(session: Session, result) -> bool:
     from .kaggle.auth import kaggle_api, kaggle_call
     from .kaggle.chain import push_with_retry
     from .kaggle.kernel import KernelPushRefused, write_kernel_folder
-    from .kaggle.stores import open_store
+    from .kaggle.store_uri import open_store
 
     spec = session.spec
 
@@ -253,7 +221,7 @@ def evaluate(cfg: RunConfig, adapter: str = "", data: str = "bundled", data_path
              limit: int = 0, samples: int = 1, temperature: float = 0.8, vote: str = "soft", fix_rounds: int = 0,
              out_dir: str | Path = "eval", max_new_tokens: int = 0) -> dict:
     """Generate, execute, score; returns the report with `markdown` and `chart` (PNG path) added."""
-    from .evaluate import EvalSettings, markdown_report, run_eval
+    from .eval.evaluate import EvalSettings, markdown_report, run_eval
 
     settings = EvalSettings(data=data, data_path=kaggle_env.resolve_input(data_path), split=split, limit=limit,
                             samples=samples, temperature=temperature, vote=vote, fix_rounds=fix_rounds,

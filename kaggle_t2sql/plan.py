@@ -126,3 +126,8 @@ def plan_changes(stored_manifest: dict, config: dict, plan: dict) -> list[str]:
         if problem:
             changes.append(f"process count ({stored_plan.get('world_size')} -> {plan['world_size']}: {problem})")
     return changes
+
+
+def batch_seed(seed: int, position: int) -> int:
+    """The RNG seed of the micro-batch starting at `position` of the planned stream."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{position}".encode()).digest()[:8], "little") >> 1

@@ -56,7 +56,7 @@ from IPython.display import Markdown, display
 
 from kaggle_t2sql.config import StageConfig
 from kaggle_t2sql.kaggle.env import working_dir
-from kaggle_t2sql.prepare import publish_folder, write_subset
+from kaggle_t2sql.kaggle.prepare import publish_folder, write_subset
 
 out_dir = out_dir or str(working_dir() / "subset")
 summary = write_subset(StageConfig(name="subset", source=source, path=path, per_complexity=per_complexity, limit=limit),

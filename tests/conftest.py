@@ -1,7 +1,17 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# Tests sit in folders by stage (data/, sql/, kaggle/, train/, infer/, eval/) and the emulated Kaggle in
+# emulator/. Modules are imported by their file name (pytest's default "prepend" mode; every name is unique,
+# tests/test_layout.py checks it), so helpers shared across folders (the emulators, test_trainer's run
+# helpers) are found from any folder: every folder is on sys.path.
+TESTS = Path(__file__).resolve().parent
+for folder in sorted(p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 SHARED_DATA = Path(os.environ.get("T2SQL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
 SPIDER = SHARED_DATA / "spider_dev"
@@ -33,7 +43,7 @@ def emu(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_tokenizer(_cache_dir):
     from kaggle_t2sql.config import ModelConfig
-    from kaggle_t2sql.model import load_tokenizer
+    from kaggle_t2sql.train.model import load_tokenizer
 
     return load_tokenizer(ModelConfig(name_or_path="tiny"))
 
@@ -124,8 +134,8 @@ def demo_adapter(_cache_dir):
     """A short demo-preset run's adapter (the pre-trained tiny base + LoRA after a few steps), trained once per
     cache: the start point of the learning-from-execution tests (`sample`, dpo, grpo)."""
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.bundled import cache_root
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.data.bundled import cache_root
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     run_dir = cache_root() / "demo-adapter-run"
     checkpoint = run_dir / "checkpoints" / "checkpoint-8"

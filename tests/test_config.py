@@ -105,7 +105,7 @@ def test_gpu_preset_adam_states_are_small_next_to_a_t4():
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from kaggle_t2sql.model import add_lora
+    from kaggle_t2sql.train.model import add_lora
 
     cfg = preset("arctic-7b-t4")
     assert cfg.training.optim == "adamw_torch" and (cfg.lora.r, cfg.lora.target_modules) == (16, ALL_PROJECTIONS)

@@ -59,8 +59,8 @@ def test_bf16_on_a_t4_is_refused_before_training(monkeypatch, tmp_path):
     import torch
 
     from kaggle_t2sql.config import build_config
-    from kaggle_t2sql.model import compute_dtype
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.model import compute_dtype
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     fake_t4s(monkeypatch)
     assert compute_dtype(build_config("arctic-7b-t4").quantization) == torch.float16

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kaggle_t2sql.pairs import out_of_sync
+from kaggle_t2sql.data.pairs import out_of_sync
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FAKE_TOKEN = "KGAT_notebook_test_secret_0123456789abcdef"

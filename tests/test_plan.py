@@ -109,7 +109,7 @@ def test_plan_changes_imports_without_torch():
 
 
 def test_the_planned_stream_is_the_rows_repeated_or_cut_to_max_steps_times_the_global_batch():
-    from kaggle_t2sql.dataset import RNG_KEY, RowsDataset
+    from kaggle_t2sql.data.dataset import RNG_KEY, RowsDataset
 
     rows = [{"input_ids": [i], "labels": [i]} for i in range(5)]
     plan = make_plan(build_config("tiny", set_args=["training.batch_size=2"]).training, len(rows), DATA, 1, "f")

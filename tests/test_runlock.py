@@ -20,7 +20,7 @@ from test_trainer import SMALL, CutAt, small_config
 from kaggle_t2sql import cli
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.runlock import LOCK_FILE, RunFolderBusy, ensure_free, run_lock, try_acquire
-from kaggle_t2sql.trainer import ResumableTrainer
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 HOLD = textwrap.dedent("""
     import sys, time

@@ -8,12 +8,13 @@ import sys
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from kaggle_t2sql import bundled
+from kaggle_t2sql.data import bundled
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
 from kaggle_t2sql.cli import main
 from kaggle_t2sql.demo import DEMO_DATABASE, QUESTIONS, demo_questions, session_mean_losses
-from kaggle_t2sql.execution import execute_sql
-from kaggle_t2sql.scoring import has_order_by, results_match
+from kaggle_t2sql.sql.execute import execute_sql
+from kaggle_t2sql.sql.compare import has_order_by
+from kaggle_t2sql.sql.judge import results_match
 
 
 ANSWER = re.compile(r"^  \[(seen in training|never seen \(dev\))\] (.+)\n      (.+)\n      -> (.+)   (correct|wrong)$", re.M)
@@ -110,7 +111,7 @@ def test_the_demo_paces_its_sessions_to_leave_work_for_three_however_fast_the_ma
     """With an hour of budget each, a 12-step run would end in one session; paced, sessions of 4 steps."""
     from kaggle_t2sql.config import build_config
     from kaggle_t2sql.demo import SessionPace
-    from kaggle_t2sql.trainer import ResumableTrainer
+    from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("tiny", overrides={"data.stages.0.limit": 12, "training.batch_size": 1, "training.max_steps": 12,
                                           "training.save_steps": 100, "budget.session_minutes": 60})

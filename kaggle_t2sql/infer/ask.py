@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import ARCTIC_MAX_NEW_TOKENS, DataConfig
 from ..errors import ConfigError, DataError
-from ..examples import Example
+from ..data.examples import Example
 from .engine import Generator, ModelGenerator
 from .pipeline import InferenceSettings, answer
 

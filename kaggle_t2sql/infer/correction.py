@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..execution import ExecResult
-from ..prompts import extract_sql, render_prompt
+from ..sql.execute import ExecResult
+from ..data.prompts import extract_sql, render_prompt
 from .engine import Generator
 
 FIX_REQUEST = (

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..tokenization import end_of_turn_id
+from ..data.tokenization import end_of_turn_id
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Generator(Protocol):
 
 def load_for_inference(cfg: RunConfig, adapter: str | Path | None):
     """4-bit base (+ the adapter of a checkpoint folder), eval mode, left padding for batching."""
-    from ..model import load_base_model, load_tokenizer
+    from ..train.model import load_base_model, load_tokenizer
 
     tokenizer = load_tokenizer(cfg.model)
     tokenizer.padding_side = "left"
@@ -43,7 +43,7 @@ def load_for_inference(cfg: RunConfig, adapter: str | Path | None):
     if adapter:
         from peft import PeftModel
 
-        from ..console import peft_deprecation_quiet
+        from ..train.console import peft_deprecation_quiet
 
         adapter = Path(adapter)
         if not (adapter / "adapter_config.json").is_file():

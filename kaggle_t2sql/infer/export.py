@@ -26,7 +26,7 @@ def export_merged(cfg: RunConfig, adapter: str | Path, out: str | Path, dtype: s
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from ..model import load_tokenizer, model_path
+    from ..train.model import load_tokenizer, model_path
 
     adapter, out = Path(adapter), Path(out)
     if not (adapter / "adapter_config.json").is_file():

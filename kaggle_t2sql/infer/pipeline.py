@@ -13,10 +13,10 @@ from functools import partial
 
 from ..config import DataConfig
 from ..errors import ConfigError
-from ..examples import Example
-from ..execution import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult
-from ..prompts import extract_sql, render_prompt
-from ..tokenization import prompt_messages
+from ..data.examples import Example
+from ..sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult
+from ..data.prompts import extract_sql, render_prompt
+from ..data.tokenization import prompt_messages
 from .correction import FixState, correct
 from .engine import Generator
 from .sandbox import run_sql

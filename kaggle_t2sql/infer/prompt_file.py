@@ -14,9 +14,9 @@ from tqdm.auto import tqdm
 
 from .. import atomic
 from ..config import DataConfig
-from ..examples import Example
-from ..prompts import build_messages, render_prompt
-from ..tokenization import db_details
+from ..data.examples import Example
+from ..data.prompts import build_messages, render_prompt
+from ..data.tokenization import db_details
 
 
 def prompt_record(example: Example, tokenizer, data: DataConfig) -> dict:

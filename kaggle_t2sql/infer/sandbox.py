@@ -1,7 +1,7 @@
 """The one place inference runs generated SQL: the scoring sandbox, in supervised workers.
 
-Read-only connection, allow-list authorizer, deadline, row and byte caps (`execution.execute_sql`),
-run in a `SandboxPool` worker that is killed and replaced when a query outlives its timeout
+Read-only connection, allow-list authorizer, deadline, row and byte caps (`sql.execute.execute_sql`),
+run in a `sql.pool.SandboxPool` worker that is killed and replaced when a query outlives its timeout
 plus a short grace: a query stuck inside one SQLite call (a huge LIKE, printf) cannot hang
 eval, ask or serve. One set of lanes per process, started on first use, shared by every
 caller, stopped at exit: each lane is a one-worker pool, so as many queries as there are
@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from ..errors import T2SQLError
-from ..execution import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, SandboxPool
+from ..sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult
+from ..sql.pool import SandboxPool
 
 
 class Busy(T2SQLError):

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..execution import ExecResult
+from ..sql.execute import ExecResult
 
 VOTE_MODES = ("exact", "soft")
 

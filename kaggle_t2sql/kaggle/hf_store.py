@@ -13,7 +13,7 @@ History: pruning deletes old tags only (`delete_tag`), after a newer version was
 last `store.max_versions`. A tag is only a name for a commit: deleting it touches no file. It does
 not shrink the repo either (the commits stay in `main`'s history): `super_squash_history` would, but the Hub documents it as destructive and
 irreversible without saying what becomes of tags on the squashed branch, so it is never called
-automatically (README "Colab or your own machine").
+automatically (docs/kaggle.md, "Colab or your own machine").
 
 Limits (hub-docs storage-limits.md): fewer than 100 files per commit (checked before uploading);
 128 commits per hour per repo (this process refuses a push past 120 in the last hour, so the uploader

@@ -34,7 +34,7 @@ def dataset_exists(api, ref: str) -> bool:
 def create_empty_store(api, ref: str) -> int:
     """The checkpoint dataset with an empty index, so the first push of the kernel can attach it."""
     from .. import atomic
-    from .stores import KaggleStore
+    from .kaggle_store import KaggleStore
 
     with tempfile.TemporaryDirectory(prefix="t2sql-store-") as tmp:
         atomic.write_json(Path(tmp) / STORE_INDEX, {"format": 2, "created": 0, "runs": {}})
@@ -56,7 +56,7 @@ def init_kernel(spec: KernelSpec, folder: str | Path, publish_wheel: bool = Fals
         raise ConfigError(f"dataset(s) {', '.join(missing)} not found (or not yours): create them first, e.g. "
                           "`kaggle-t2sql prepare ... --publish <you>/<slug>`, or fix --dataset-source")
     if publish_wheel:
-        from ..prepare import publish_folder
+        from .prepare import publish_folder
         from .wheels import build_wheels
 
         with tempfile.TemporaryDirectory(prefix="t2sql-wheel-") as tmp:

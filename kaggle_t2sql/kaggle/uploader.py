@@ -7,7 +7,7 @@ Pushes are spaced at least `min_interval_s` apart, except the session's final pu
 is always made and waited for, with a bound. Each push goes through `CheckpointStore.commit`:
 merged per run with what other sessions pushed meanwhile, verified, and pruned to
 `max_versions` only behind a newer verified version (every version is a full snapshot: a
-version per save would outgrow Kaggle's dataset storage, see the README's "Dataset growth"). Upload
+version per save would outgrow Kaggle's dataset storage, see docs/kaggle.md, "Dataset growth"). Upload
 durations are measured so the time budget can reserve room for the last one.
 """
 

@@ -1,0 +1,368 @@
+"""`sample`: the model's own candidates, judged by execution, turned into training data.
+
+For each question, N candidates are generated with the training prompt and judged against the gold
+result in the sandbox (`reward.ExecutionJudge`: the `score` harness, BIRD semantics). Three files:
+
+    samples.jsonl  one line per question: every candidate's completion, SQL, verdict and reward
+    rft.jsonl      rejection-sampling fine-tuning rows (a `jsonl` source): each distinct correct
+                   candidate, with its reasoning as `cot` and its SQL as `sql`
+    pairs.jsonl    ExCoT preference pairs (a `pairs` source): each correct candidate against the
+                   wrong one whose SQL is nearest by edit distance; with `gold_as_chosen`, a question
+                   with no correct candidate pairs the gold answer against its nearest wrong candidate
+
+Resumable: every `save_every` questions the new lines are appended to samples.jsonl and
+progress.json records how many questions and bytes are done (atomically). A rerun after a cut
+truncates samples.jsonl to the recorded bytes and carries on at the next question. Each question's
+sampling is seeded from its index, so a cut and rerun writes the same bytes as an uninterrupted run.
+rft.jsonl, pairs.jsonl and report.json are pure functions of samples.jsonl, written when sampling ends.
+
+Through a checkpoint store (`store`, `name`): a sample run is one run of the store, in its own folder
+(samples.jsonl up to the last save, progress.json, a sync manifest of kind "sample" whose global_step is
+the questions done), pushed by the store's own commit after every save and at the end. A run started in a
+fresh folder pulls the store's copy first when it is further along, so sessions on different machines
+chain with no duplicate and no lost question. A failed push is warned about and retried at the next save:
+the local progress is never lost, and the store keeps its last good version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from math import comb
+from pathlib import Path
+
+from .. import atomic
+from ..config import RunConfig
+from ..errors import ConfigError, DataError
+from ..data.examples import Example
+from ..data.prompts import extract_sql, training_target
+
+PROGRESS = "progress.json"
+SAMPLES, RFT, PAIRS, REPORT = "samples.jsonl", "rft.jsonl", "pairs.jsonl", "report.json"
+THINK_END = "</think>"
+
+
+@dataclass
+class SampleSettings:
+    data: str = "bundled"  # bundled | spider | bird | jsonl
+    data_path: str = ""
+    split: str = "train"
+    limit: int = 0
+    samples: int = 8
+    temperature: float = 0.8  # Arctic's RL and self-consistency temperature
+    max_new_tokens: int = 1024
+    seed: int = 0
+    timeout: float = 10.0  # per query (Arctic/OmniSQL: 10 s)
+    workers: int = 1  # sandbox workers judging the candidates
+    save_every: int = 4  # questions between progress saves
+    gold_as_chosen: bool = False
+
+    def __post_init__(self):
+        if self.samples < 1:
+            raise ConfigError(f"--samples {self.samples}: need at least 1")
+        if self.samples > 1 and self.temperature <= 0:
+            raise ConfigError(f"--samples {self.samples} with --temperature {self.temperature}: sampling several "
+                              "candidates needs a temperature > 0 (Arctic uses 0.8)")
+        if self.save_every < 1:
+            raise ConfigError(f"--save-every {self.save_every}: need at least 1")
+
+
+# ---------------------------------------------------------------- pure transforms
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two strings (characters)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def reasoning_of(completion: str, style: str) -> str:
+    """The `cot` of a completion: under Arctic's prompt (which opens `<think>`), the text before `</think>`,
+    so `training_target` rebuilds the completion's shape around the SQL; under OmniSQL's, all of it."""
+    if style != "arctic":
+        return completion.strip()
+    return completion.split(THINK_END, 1)[0].strip() if THINK_END in completion else ""
+
+
+def rft_rows(record: dict, style: str) -> list[dict]:
+    """The `jsonl`-source rows of one question's correct candidates (one per distinct SQL)."""
+    out, seen = [], set()
+    for cand in record["candidates"]:
+        if cand["verdict"] != "correct" or cand["sql"] in seen:
+            continue
+        seen.add(cand["sql"])
+        out.append({"id": f"{record['id']}-rft{len(out)}", "db_id": record["db_id"], "question": record["question"],
+                    "external_knowledge": record["external_knowledge"], "sql": cand["sql"],
+                    "cot": reasoning_of(cand["completion"], style), "sql_complexity": record["sql_complexity"]})
+    return out
+
+
+def pair_rows(record: dict, gold_as_chosen: bool, style: str) -> list[dict]:
+    """ExCoT pairs of one question: each correct candidate (distinct completion) against the wrong candidate
+    whose SQL is nearest by edit distance (ties: the earlier one)."""
+    correct = _distinct([c for c in record["candidates"] if c["verdict"] == "correct"])
+    wrong = _distinct([c for c in record["candidates"] if c["verdict"] != "correct"])
+    if not wrong:
+        return []
+    if not correct and gold_as_chosen:
+        gold = Example(id=record["id"], db_id=record["db_id"], db_path="", question=record["question"],
+                       sql=record["gold_sql"])
+        correct = [{"completion": training_target(gold, style), "sql": record["gold_sql"]}]
+    base = {k: record[k] for k in ("db_id", "question", "external_knowledge", "gold_sql", "prompt")}
+    pairs = []
+    for chosen in correct:
+        rejected = min(wrong, key=lambda c: edit_distance(chosen["sql"], c["sql"]))
+        pairs.append({**base, "chosen": chosen["completion"], "rejected": rejected["completion"],
+                      "chosen_sql": chosen["sql"], "rejected_sql": rejected["sql"]})
+    return pairs
+
+
+def _distinct(candidates: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for c in candidates:
+        if c["completion"] not in seen:
+            seen.add(c["completion"])
+            out.append(c)
+    return out
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def summarize(records: list[dict]) -> dict:
+    """Share with at least one correct candidate, pass@1 and pass@k (k = samples), mean reward, verdict counts."""
+    if not records:
+        return {"questions": 0}
+    n = len(records[0]["candidates"])
+    correct = [sum(c["verdict"] == "correct" for c in r["candidates"]) for r in records]
+    rewards = [c["reward"] for r in records for c in r["candidates"]]
+    verdicts = [c["verdict"] for r in records for c in r["candidates"]]
+    return {
+        "questions": len(records),
+        "candidates": len(rewards),
+        "share_with_correct": sum(c > 0 for c in correct) / len(records),
+        "pass@1": sum(pass_at_k(n, c, 1) for c in correct) / len(records),
+        f"pass@{n}": sum(pass_at_k(n, c, n) for c in correct) / len(records),
+        "mean_reward": sum(rewards) / len(rewards),
+        "verdicts": {v: verdicts.count(v) for v in ("correct", "ran", "error")},
+    }
+
+
+# ---------------------------------------------------------------- the command
+
+
+def settings_key(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None) -> dict:
+    """What must not change between a cut and its rerun (the adapter by content)."""
+    keep = {k: v for k, v in asdict(s).items() if k not in ("workers", "save_every")}
+    digest = ""
+    if adapter:
+        files = sorted(Path(adapter).glob("adapter_model.*"))
+        digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    return {"settings": keep, "model": cfg.model.name_or_path, "adapter": digest, "config": cfg.fingerprint()}
+
+
+def _read_progress(out: Path, key: dict) -> tuple[int, int]:
+    """(questions done, bytes of samples.jsonl they fill) of an earlier cut run in `out`; (0, 0) if none."""
+    path = out / PROGRESS
+    if not path.is_file():
+        if (out / SAMPLES).exists() and (out / SAMPLES).stat().st_size:  # empty: cut before its first save
+            raise DataError(f"{out / SAMPLES} exists but {path} does not: it was not written by this command "
+                            "(or its progress file was lost); choose another --out")
+        return 0, 0
+    progress = json.loads(path.read_text())
+    if progress["key"] != key:
+        changed = sorted(k for k in set(progress["key"]) | set(key) if progress["key"].get(k) != key.get(k))
+        raise ConfigError(f"{out} holds a sample run with other settings ({', '.join(changed)} differ): rerun with "
+                          "the same settings to carry on, or choose another --out")
+    size = (out / SAMPLES).stat().st_size if (out / SAMPLES).exists() else 0
+    if size < progress["bytes"]:
+        raise DataError(f"{out / SAMPLES} is shorter ({size} bytes) than its progress file records "
+                        f"({progress['bytes']}): it was cut or edited; choose another --out")
+    return int(progress["done"]), int(progress["bytes"])
+
+
+def read_records(path: Path, size: int | None = None) -> list[dict]:
+    data = path.read_bytes() if path.exists() else b""
+    data = data if size is None else data[:size]
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def _write_derived(out: Path, records: list[dict], s: SampleSettings, style: str, stats: dict) -> dict:
+    atomic.write_text(out / RFT, "".join(json.dumps(row, ensure_ascii=False) + "\n"
+                                         for r in records for row in rft_rows(r, style)))
+    atomic.write_text(out / PAIRS, "".join(json.dumps(row, ensure_ascii=False) + "\n"
+                                           for r in records for row in pair_rows(r, s.gold_as_chosen, style)))
+    report = {**summarize(records), **stats}
+    atomic.write_json(out / REPORT, report)
+    return report
+
+
+def _link_databases(examples: list[Example], out: Path) -> None:
+    """databases/<db_id>/<db_id>.sqlite beside rft.jsonl, so it reads as a `jsonl` source as it is."""
+    for ex in examples:
+        link = out / "databases" / ex.db_id / f"{ex.db_id}.sqlite"
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(ex.db_path).resolve())
+
+
+SAMPLE_KIND = "sample"
+
+
+def sample_bundle(out: Path, dest: Path, name: str, total: int) -> dict:
+    """The store folder of the sample run in `out` at its last save: samples.jsonl cut at the recorded bytes,
+    progress.json, and its sync manifest (written last)."""
+    from ..checkpoints import file_digests
+    from ..kaggle.bundle import SYNC_MANIFEST
+
+    progress = json.loads((out / PROGRESS).read_text())
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(out / SAMPLES, "rb") as f:
+        atomic.write_bytes(dest / SAMPLES, f.read(progress["bytes"]))
+    atomic.write_json(dest / PROGRESS, progress)
+    manifest = {"format": 2, "kind": SAMPLE_KIND, "run_name": name, "config": {"run_name": name, "sample": progress["key"]},
+                "plan": None, "global_step": progress["done"], "max_steps": total, "finished": progress["done"] >= total,
+                "sessions": 0, "checkpoint": None, "created": time.time(),
+                "files": file_digests(dest)}
+    atomic.write_json(dest / SYNC_MANIFEST, manifest)
+    return manifest
+
+
+def push_sample(store, out: Path, name: str, total: int) -> str:
+    """One store version holding this sample run at its last save (the store's commit merges every other run)."""
+    import tempfile
+
+    from ..kaggle.bundle import seal_version
+
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-push-") as tmp:
+        manifest = sample_bundle(out, Path(tmp) / name, name, total)
+        seal_version(tmp)
+        return store.commit(tmp, note=f"sample {name}: {manifest['global_step']} of {total} questions", run_name=name).id
+
+
+def pull_sample(store, out: Path, name: str, key: dict) -> int:
+    """Install the store's copy of sample run `name` in `out` when it is further along; returns its questions done."""
+    import tempfile
+
+    from ..kaggle.bundle import read_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-pull-") as tmp:
+        folder = store.collect(tmp, only={name}).get(name)
+        if folder is None:
+            return 0
+        manifest = read_manifest(folder)
+        if manifest.get("kind") != SAMPLE_KIND:
+            raise ConfigError(f"{store.uri} holds a training run named {name!r}: give the sample run another name")
+        stored = json.loads((folder / PROGRESS).read_text())
+        if stored["key"] != key:
+            changed = sorted(k for k in set(stored["key"]) | set(key) if stored["key"].get(k) != key.get(k))
+            raise ConfigError(f"{store.uri} holds sample run {name!r} with other settings ({', '.join(changed)} differ): "
+                              "rerun with its settings to carry on, or give a new run name")
+        local = json.loads((out / PROGRESS).read_text())["done"] if (out / PROGRESS).is_file() else 0
+        if stored["done"] > local:
+            atomic.write_bytes(out / SAMPLES, (folder / SAMPLES).read_bytes())
+            atomic.write_json(out / PROGRESS, stored)  # last: samples.jsonl already holds what it records
+        return int(stored["done"])
+
+
+def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, out_dir: str | Path,
+               generator=None, tokenizer=None, echo=print, store=None, name: str = "") -> dict:
+    """Sample, judge and write the three files, carrying on from an earlier cut run in `out_dir`, or in
+    `store` (a CheckpointStore: sample run `name`, pulled first and pushed after every save)."""
+    import torch
+
+    from .evaluate import EvalSettings, load_eval_examples
+    from ..train.reward import ExecutionJudge
+    from ..data.tokenization import prompt_text
+    from ..plan import batch_seed
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    examples = load_eval_examples(EvalSettings(data=s.data, data_path=s.data_path, split=s.split, limit=s.limit))
+    if not examples:
+        raise ConfigError("no questions to sample: check --data / --split / --limit")
+    key = settings_key(cfg, s, adapter)
+    if store is not None:
+        if not name:
+            raise ConfigError("a sample run in a checkpoint store needs a name (--run-name)")
+        store.check_access()  # before any sampling: a session that cannot push must not sample for hours
+        pulled = pull_sample(store, out, name, key)
+        if pulled:
+            echo(f"sample: {store.uri} holds {pulled} of {len(examples)} questions of {name}", flush=True)
+    done, size = _read_progress(out, key)
+    with open(out / SAMPLES, "ab") as f:
+        f.truncate(size)  # drop lines written after the last recorded save
+    _link_databases(examples, out)
+    style = cfg.data.prompt_style
+    if done:
+        echo(f"sample: carrying on after {done} of {len(examples)} questions in {out}", flush=True)
+    if done < len(examples) and generator is None:
+        from ..infer.engine import ModelGenerator, load_for_inference
+
+        model, tokenizer = load_for_inference(cfg, adapter)
+        generator = ModelGenerator(model, tokenizer, s.max_new_tokens, batch_size=1)
+    start, generated = time.perf_counter(), 0
+    pending: list[dict] = []
+    with ExecutionJudge(s.workers, s.timeout) as judge:
+        for index in range(done, len(examples)):
+            ex = examples[index]
+            prompt = prompt_text(ex, tokenizer, style, cfg.data.value_limit, cfg.data.value_retrieval)
+            torch.manual_seed(batch_seed(s.seed, index))  # the same candidates whichever session samples them
+            texts = generator.generate([prompt], s.samples, s.temperature if s.samples > 1 else 0.0)[0].texts
+            sqls = [extract_sql(t) for t in texts]
+            verdicts = judge.judge([(ex.db_id, ex.db_path, ex.sql, sql) for sql in sqls])
+            generated += len(texts)
+            pending.append({
+                "index": index, "id": ex.id, "db_id": ex.db_id, "question": ex.question,
+                "external_knowledge": ex.external_knowledge, "gold_sql": ex.sql, "sql_complexity": ex.sql_complexity,
+                "prompt": prompt,
+                "candidates": [{"completion": t, "sql": q, "verdict": v.verdict, "reward": v.reward, "error": v.error}
+                               for t, q, v in zip(texts, sqls, verdicts)],
+            })
+            if len(pending) >= s.save_every or index == len(examples) - 1:
+                size = _save(out, pending, key, index + 1)
+                pending = []
+                if store is not None:
+                    _push_or_warn(store, out, name, len(examples), echo)
+    if store is not None and not generated:  # finished before this call (e.g. its last push failed): push again
+        _push_or_warn(store, out, name, len(examples), echo)
+    seconds = time.perf_counter() - start
+    stats = {"candidates_per_second_this_session": generated / seconds if generated and seconds else 0.0,
+             "sampled_this_session": generated, "seconds_this_session": round(seconds, 3)}
+    return _write_derived(out, read_records(out / SAMPLES), s, style, stats)
+
+
+def _push_or_warn(store, out: Path, name: str, total: int, echo) -> None:
+    """A failed push loses nothing: the progress is saved here, and the next save pushes it all again."""
+    import warnings
+
+    try:
+        echo(f"sample: pushed to {store.uri} as {push_sample(store, out, name, total)}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - network, quota, a partial version: the next save retries
+        warnings.warn(f"sample: the push to {store.uri} failed ({exc}); the next save pushes again", stacklevel=2)
+
+
+def _save(out: Path, records: list[dict], key: dict, done: int) -> int:
+    """Append `records` to samples.jsonl (flushed to disk), then record the progress atomically."""
+    with open(out / SAMPLES, "ab") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+        size = f.tell()
+    atomic.write_json(out / PROGRESS, {"key": key, "done": done, "bytes": size})
+    return size

@@ -1,0 +1,521 @@
+"""Supervised worker processes for sandboxed SQL (execute.py): a call past its hard limit has its worker killed.
+
+Reusable entry point for running one generated query at a time (`ask`, `serve`)::
+
+    with SandboxPool() as pool:                    # one supervised worker, reused
+        result = pool.execute(db_path, sql, timeout=10)   # an ExecResult, never raises
+    # result.timed_out is True both when the deadline interrupted the query and when the
+    # worker had to be killed; the pool starts a fresh worker for the next call.
+
+`SandboxPool.map(fn, items, limit=..., on_failure=...)` is the general form (what
+`parallel_map`, `execute_many` and scoring use): `fn` runs in the workers, each call under
+a hard limit of `limit` seconds per step; a call that starts another query calls
+`begin_step(info)` to give it a fresh limit, and `on_failure(item, WorkerFailure)` turns
+a killed or dead call into a result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+import pickle
+import select
+import signal
+import threading
+import time
+import traceback
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import T2SQLError
+from .execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, execute_sql
+
+GRACE_SECONDS = 1.0  # a supervised query still running this long after its timeout is killed
+PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
+WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
+HELD_ANSWER_BYTES = 1 << 20  # a worker holds answers back (one wake-up per batch) only while they stay this small
+UNPICKLE_SECONDS = 120.0  # how long a call sent to an idle worker may take to start: importing fn's module
+OUT_OF_MEMORY_EXIT = 75  # a worker's exit code when its answer did not fit its memory cap
+MAX_LOST_ANSWERS = 2  # a call whose answer died with its worker this often (between calls) fails, not re-runs
+
+
+# ---------------------------------------------------------------- supervised workers
+
+T_ = TypeVar("T_")
+R = TypeVar("R")
+
+_clock: Connection | None = None  # inside a worker: the pipe on which it tells its supervisor when steps start
+_current: int | None = None  # inside a worker: the index of the call it is running
+
+
+def begin_step(info: Any = None, limit: float | None = None) -> None:
+    """A new query starts now: the supervisor restarts this call's time limit.
+
+    `info` (picklable) is handed to `on_failure` if this step overruns, e.g. what the call
+    already knows. `limit`: this step's own hard limit in seconds, when it needs longer
+    than the map's (a shorter one counts as the map's: the supervisor reads step starts
+    only when it wakes, at the latest at the map's limit). Outside a supervised worker it
+    does nothing.
+    """
+    if _clock is not None:
+        _clock.send(("step", _current, time.monotonic(), info, limit))
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """Why a supervised call gave no result: killed past its limit, or its worker died."""
+
+    killed: bool  # True: still busy `limit` seconds into a step, so the supervisor killed it
+    seconds: float  # how long the last step had run
+    step: Any = None  # the `info` of the call's last `begin_step`, None before any
+    exitcode: int | None = None
+
+    def describe(self, timeout: float) -> str:
+        if self.killed:
+            return f"timed out after {timeout:g} s (it did not stop at the deadline, so its worker process was killed)"
+        if self.exitcode == OUT_OF_MEMORY_EXIT:
+            return "out of memory: the answer does not fit the sandbox worker's memory cap (its worker was replaced)"
+        return (f"the worker process died while running this (exit code {self.exitcode}: out of memory, or a "
+                "crash in SQLite)")
+
+
+class _WorkerTraceback(Exception):
+    """The traceback of an exception raised inside a worker, attached as the re-raised exception's cause."""
+
+
+def _cap_address_space(extra_bytes: int) -> None:
+    """RLIMIT_AS at the current size + `extra_bytes`: past it allocations fail (MemoryError), the machine lives."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = size + extra_bytes if hard == resource.RLIM_INFINITY else min(size + extra_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the row-by-row result cap still holds
+
+
+def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None, batch: int) -> None:
+    """A supervised worker: run (index, fn, item) calls until told to stop.
+
+    When each call returns and each further step starts goes on `clock`, which the
+    supervisor reads without being woken by it (a call's clock starts when it is unpickled;
+    until then the supervisor allows a call sent to an idle worker `UNPICKLE_SECONDS`). Answers go back on `calls` in batches: held
+    while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
+    batch, not per call, and only while they stay small. Each answer is pickled before its
+    call is marked returned. Answers held or being sent by a worker that dies are lost, and
+    the supervisor runs those calls again (a call whose answer is lost `MAX_LOST_ANSWERS`
+    times fails instead).
+    """
+    global _clock, _current
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops the workers
+    if memory_bytes:
+        _cap_address_space(memory_bytes)
+    _clock = clock
+    calls.send(("ready",))
+    held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
+    held_bytes = 0
+    while True:
+        try:
+            call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
+        except EOFError:
+            return
+        if call is None:
+            return
+        _current, fn, item = call
+        # Its clock started when it was sent or when the call before it returned; it starts again now
+        # that it is unpickled (importing fn's module can take seconds on a fresh worker, and a big
+        # answer before it may have taken a while to be read).
+        clock.send(("start", _current, time.monotonic()))
+        try:
+            # Pickled before the call is marked returned: a worker that dies doing so (MemoryError,
+            # a crash) dies *in* this call, which then fails alone instead of being re-queued as
+            # an answer lost between calls. Answers over HELD_ANSWER_BYTES go out at once.
+            answer = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            os._exit(OUT_OF_MEMORY_EXIT)  # this call fails (`on_failure`); the others go on in a fresh worker
+        except Exception as exc:  # noqa: BLE001 - handed to the supervisor, which re-raises it
+            clock.send(("returned", _current, time.monotonic()))
+            calls.send_bytes(ForkingPickler.dumps(("done", held)))
+            held, held_bytes = [], 0
+            try:
+                calls.send(("raise", _current, exc, traceback.format_exc()))
+            except Exception:  # noqa: BLE001 - the exception itself does not pickle
+                calls.send(("raise", _current, RuntimeError(repr(exc)), traceback.format_exc()))
+            continue
+        held.append((_current, answer))
+        held_bytes += len(answer)
+        # Marked returned once its answer exists, before it is sent: the limit covers the call and
+        # pickling its answer, not waiting for the supervisor to read it.
+        clock.send(("returned", _current, time.monotonic()))
+        if len(held) >= batch or held_bytes > HELD_ANSWER_BYTES or not calls.poll():
+            calls.send_bytes(ForkingPickler.dumps(("done", held)))
+            held, held_bytes = [], 0
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a small clean server, not from a parent that may hold
+    # a model, CUDA state or threads (plain fork is unsafe then); spawn elsewhere.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _Pipe:
+    """A Connection with a poll object kept for it: checking for data costs one syscall, not a selector."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:
+            self._poll.register(conn.fileno(), select.POLLIN)
+
+    def has_data(self) -> bool:
+        return bool(self._poll.poll(0)) if self._poll is not None else self.conn.poll()
+
+    def drain(self) -> tuple[list[tuple], bool]:
+        """Every message waiting, and whether the other end is still there."""
+        messages = []
+        try:
+            while self.has_data():
+                messages.append(self.conn.recv())
+        except (EOFError, OSError):
+            return messages, False
+        return messages, True
+
+
+class _Worker:
+    """One worker process: the calls sent to it, which one runs, since when, and its deadline."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, memory_bytes: int | None) -> None:
+        self.conn, child_calls = context.Pipe()
+        clock, child_clock = context.Pipe(duplex=False)
+        self.process = context.Process(target=_worker_main,
+                                       args=(child_calls, child_clock, memory_bytes, SandboxPool.QUEUED // 2),
+                                       daemon=True, name="t2sql-sandbox")
+        self.process.start()
+        child_calls.close()
+        child_clock.close()
+        self.calls, self.clock = _Pipe(self.conn), _Pipe(clock)
+        self.ready = False
+        self.sent: deque[int] = deque()  # ids of the calls not yet answered, in the order the worker runs them
+        self.sent_bytes: dict[int, int] = {}  # their pickled sizes
+        self.returned: set[int] = set()  # those of them that returned (their answers are on the way)
+        self.since = 0.0  # when the running call's current step started
+        self.step: Any = None  # its `begin_step` info
+        self.step_limit: float | None = None  # its own limit, if `begin_step` gave one
+        self.unpickling = False  # sent to an idle worker, which has not said it started it yet
+
+    @property
+    def running(self) -> int | None:
+        return next((i for i in self.sent if i not in self.returned), None)
+
+    def deadline(self, limit: float | None) -> float:
+        if limit is not None and self.step_limit is not None:
+            limit = max(limit, self.step_limit)
+        if limit is None or self.running is None:
+            return math.inf
+        end, now = self.since + limit, time.monotonic()
+        if self.unpickling and end <= now:
+            # Not started yet (a fresh worker importing fn's module on a loaded machine): no kill
+            # before UNPICKLE_SECONDS; look again shortly, since its start is read only on waking.
+            return min(self.since + max(limit, UNPICKLE_SECONDS), now + 0.05)
+        return end
+
+    def can_take(self, payload: bytes) -> bool:
+        """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
+
+        (Were this process blocked writing a call while the worker blocks writing an answer
+        back, both would wait forever.)
+        """
+        return not self.sent or sum(self.sent_bytes.values()) + len(payload) <= PIPE_BUDGET
+
+    def send(self, call_id: int, payload: bytes) -> None:
+        self.read_clock()
+        if self.running is None:  # idle: this call starts now, once the worker has unpickled it
+            self.since, self.step, self.step_limit = time.monotonic(), None, None
+            self.unpickling = True
+        self.conn.send_bytes(payload)
+        self.sent.append(call_id)
+        self.sent_bytes[call_id] = len(payload)
+
+    def read_clock(self) -> None:
+        """Catch up with the calls that returned and the steps that started (the worker never waits for this)."""
+        for kind, call_id, at, *info in self.clock.drain()[0]:
+            if call_id not in self.sent:
+                continue  # a call answered already
+            if kind == "returned":
+                self.returned.add(call_id)
+            self.since, (self.step, self.step_limit) = at, info if kind == "step" else (None, None)
+            self.unpickling = False
+
+    def answered(self, call_id: int) -> None:
+        self.sent.remove(call_id)
+        self.returned.discard(call_id)
+        del self.sent_bytes[call_id]
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.clock.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+            self.clock.conn.close()
+
+
+class SandboxPool:
+    """Worker processes that run calls under a hard time limit; one that overruns is killed and replaced.
+
+    `map` runs `fn` over items in the workers, results in input order; `execute` runs one
+    query. Workers start on first use and are reused until `close` (or the end of a `with`
+    block). One map/execute at a time: calls from several threads take turns.
+    """
+
+    QUEUED = 16  # calls sent to a worker ahead (it answers every QUEUED // 2), so it never waits for us
+
+    def __init__(self, workers: int = 1, grace: float = GRACE_SECONDS,
+                 memory_bytes: int | None = WORKER_MEMORY_BYTES) -> None:
+        if workers < 1:
+            raise ValueError(f"a sandbox pool needs at least 1 worker, got {workers}")
+        self.workers, self.grace, self.memory_bytes = workers, grace, memory_bytes
+        self._context = _pool_context()
+        self._pool: list[_Worker] = []
+        self._call_ids = itertools.count()  # unique over the pool's life: a late message never names a new call
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (a busy one is killed)."""
+        while self._pool:
+            worker = self._pool.pop()
+            worker.kill() if worker.sent else worker.stop()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (a killed one is replaced by a new pid)."""
+        return [w.process.pid for w in self._pool]
+
+    def execute(self, db_path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT,
+                row_cap: int = DEFAULT_ROW_CAP) -> ExecResult:
+        """`execute_sql` in a supervised worker: a query still running `grace` s past `timeout` is killed."""
+        task = ExecTask(str(db_path), sql, timeout, row_cap)
+        return self.map(run_task, [task], limit=timeout + self.grace, on_failure=timed_out_result)[0]
+
+    def map(self, fn: Callable[[T_], R], items: Iterable[T_], limit: float | None = None,
+            on_failure: Callable[[T_, WorkerFailure], R] | None = None, progress: bool = False,
+            desc: str = "working") -> list[R]:
+        """`[fn(x) for x in items]` in the workers. `fn` must be a module-level function (it is pickled).
+
+        `limit`: seconds each step of a call may run (a call is one step unless it calls
+        `begin_step`); past it the worker is killed and replaced and `on_failure(item,
+        failure)` gives the item's result. Without `on_failure`, a killed or dead worker
+        raises T2SQLError. An exception raised by `fn` is re-raised here.
+        """
+        from tqdm.auto import tqdm
+
+        items = list(items)
+        with self._lock:
+            bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="q", dynamic_ncols=True)
+            try:
+                return _MapRun(self, fn, items, limit, on_failure, bar).run()
+            except BaseException:
+                self.close()  # Ctrl-C or an error: no worker is left running a call nobody waits for
+                raise
+            finally:
+                bar.close()
+
+
+class _MapRun:
+    """One `SandboxPool.map`: hands out items, collects answers, kills what overruns."""
+
+    def __init__(self, pool: SandboxPool, fn: Callable, items: list, limit: float | None,
+                 on_failure: Callable | None, bar: Any) -> None:
+        self.pool, self.fn, self.items, self.limit, self.on_failure, self.bar = pool, fn, items, limit, on_failure, bar
+        self.results: list[Any] = [None] * len(items)
+        self.todo = deque(range(len(items)))
+        self.remaining = len(items)
+        self.index_of: dict[int, int] = {}  # call id -> item index
+        self.lost: Counter[int] = Counter()  # item index -> times its answer died with a worker
+        # Few items: one at a time, so each worker gets its share; many: up to QUEUED ahead.
+        self.queued = max(1, min(SandboxPool.QUEUED, math.ceil(len(items) / (4 * pool.workers))))
+
+    def run(self) -> list:
+        workers = self.pool._pool
+        while self.remaining:
+            while len(workers) < min(self.pool.workers, self.remaining):
+                workers.append(_Worker(self.pool._context, self.pool.memory_bytes))
+            for worker in workers:
+                while worker.ready and len(worker.sent) < self.queued and self.todo:
+                    call_id, index = next(self.pool._call_ids), self.todo[0]
+                    payload = ForkingPickler.dumps((call_id, self.fn, self.items[index]))
+                    if not worker.can_take(payload):
+                        break
+                    self.todo.popleft()
+                    self.index_of[call_id] = index
+                    worker.send(call_id, payload)
+                worker.read_clock()
+            deadline = min((w.deadline(self.limit) for w in workers), default=math.inf)
+            timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
+            for conn in wait([w.conn for w in workers], timeout=timeout):
+                self._collect(next(w for w in workers if w.conn is conn))
+            for worker in [w for w in workers if self._overdue(w)]:
+                self._collect(worker)  # an answer that came in just now still counts
+                if worker in workers and self._overdue(worker):
+                    worker.kill()
+                    self._fail(worker, WorkerFailure(True, time.monotonic() - worker.since, worker.step,
+                                                     worker.process.exitcode))
+        return self.results
+
+    def _overdue(self, worker: _Worker) -> bool:
+        worker.read_clock()
+        return time.monotonic() >= worker.deadline(self.limit)
+
+    def _collect(self, worker: _Worker) -> None:
+        messages, alive = worker.calls.drain()
+        for kind, *rest in messages:
+            if kind == "ready":
+                worker.ready = True
+            elif kind == "done":
+                for call_id, answer in rest[0]:
+                    worker.answered(call_id)
+                    self._settle(self.index_of.pop(call_id), pickle.loads(answer))
+            else:  # "raise": fn itself failed; the exception is the caller's
+                worker.answered(rest[0])
+                raise rest[1] from _WorkerTraceback(rest[2])
+        if not alive:
+            self._bury(worker)
+
+    def _settle(self, index: int, value: Any) -> None:
+        self.results[index] = value
+        self.remaining -= 1
+        self.bar.update(1)
+
+    def _fail(self, worker: _Worker, failure: WorkerFailure) -> None:
+        """A killed or dead worker: its running call fails, the calls queued behind it go to others."""
+        self.pool._pool.remove(worker)
+        running = worker.running
+        # Calls queued behind it run again elsewhere; so do those whose answers it still held,
+        # unless their answers were lost this way MAX_LOST_ANSWERS times: then they fail (a
+        # call that kills its worker after returning must not be re-run forever).
+        again, failed = [], []
+        for call_id in worker.sent:
+            if call_id == running:
+                continue
+            index = self.index_of.pop(call_id)
+            if call_id in worker.returned and running is None:  # no call to blame: count it against the answers
+                self.lost[index] += 1
+                if self.lost[index] >= MAX_LOST_ANSWERS:
+                    failed.append(index)
+                    continue
+            again.append(index)
+        self.todo.extendleft(reversed(again))
+        for index in failed:
+            self._give_up(index, failure)
+        if running is None:  # died between calls
+            return
+        self._give_up(self.index_of.pop(running), failure)
+
+    def _give_up(self, index: int, failure: WorkerFailure) -> None:
+        if self.on_failure is None:
+            raise T2SQLError(f"item {index} of {len(self.items)}: {failure.describe(self.limit or 0)}; "
+                             "rerun with 1 worker to see the failing item")
+        self._settle(index, self.on_failure(self.items[index], failure))
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker whose pipe closed has died: fail its call, or stop everything if it never started."""
+        worker.process.join()
+        worker.read_clock()
+        worker.conn.close()
+        worker.clock.conn.close()
+        if not worker.ready:
+            self.pool._pool.remove(worker)
+            raise T2SQLError(
+                f"a sandbox worker process died while starting (exit code {worker.process.exitcode}): the main "
+                "script cannot be re-imported by workers (guard it with `if __name__ == \"__main__\":`), or the "
+                "machine is out of memory")
+        self._fail(worker, WorkerFailure(False, time.monotonic() - worker.since, worker.step,
+                                         worker.process.exitcode))
+
+
+# ---------------------------------------------------------------- parallel map
+
+
+def resolve_workers(workers: int | None, n_items: int) -> int:
+    """`None`/0 means one per CPU; never more workers than items."""
+    if workers is None or workers <= 0:
+        workers = os.cpu_count() or 1
+    return max(1, min(int(workers), n_items))
+
+
+def parallel_map(fn: Callable[[T_], R], items: Iterable[T_], workers: int | None = None,
+                 progress: bool = True, desc: str = "executing", *, limit: float | None = None,
+                 on_failure: Callable[[T_, WorkerFailure], R] | None = None) -> list[R]:
+    """`[fn(x) for x in items]` on `workers` processes, in input order, with a progress bar.
+
+    `fn` must be a module-level function (it is pickled). Items go out one at a time, so a
+    slow item holds up only its worker. With `limit` each step of a call runs under that
+    hard limit (see `SandboxPool.map`); without it, one worker runs in this process.
+    """
+    items = list(items)
+    n_workers = resolve_workers(workers, len(items))
+    if not items or (n_workers == 1 and limit is None):
+        from tqdm.auto import tqdm
+
+        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, unit="q", dynamic_ncols=True)]
+    with SandboxPool(n_workers) as pool:
+        return pool.map(fn, items, limit=limit, on_failure=on_failure, progress=progress, desc=desc)
+
+
+@dataclass(frozen=True)
+class ExecTask:
+    """One (database, SQL) pair for `execute_many`; picklable."""
+
+    db_path: str
+    sql: str
+    timeout: float = DEFAULT_TIMEOUT
+    row_cap: int = DEFAULT_ROW_CAP
+
+
+def run_task(task: ExecTask) -> ExecResult:
+    return execute_sql(task.db_path, task.sql, task.timeout, task.row_cap)
+
+
+def timed_out_result(task: ExecTask, failure: WorkerFailure) -> ExecResult:
+    """The result of a task whose worker was killed past its limit (or died)."""
+    return ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
+
+
+def execute_many(pairs: Iterable[tuple[str | Path, str]], workers: int | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, row_cap: int = DEFAULT_ROW_CAP,
+                 progress: bool = True) -> list[ExecResult]:
+    """Run many (db_path, sql) pairs in the sandbox on `workers` supervised processes; results in input order.
+
+    A query still running `GRACE_SECONDS` past `timeout` has its worker killed and comes
+    back timed out; the others are unaffected.
+    """
+    tasks = [ExecTask(str(db), sql, timeout, row_cap) for db, sql in pairs]
+    return parallel_map(run_task, tasks, workers=workers, progress=progress, desc="executing SQL",
+                        limit=timeout + GRACE_SECONDS, on_failure=timed_out_result)
