@@ -208,11 +208,14 @@ def test_keep_distinct_makes_duplicates_matter(tmp_path):
 def test_parallel_equals_serial(tmp_path):
     pairs = [CASES[n][:2] for n in CASES if n not in SLOW] * 3 + [CASES[n][:2] for n in SLOW]
     gold, pred, db_root = make_dataset(tmp_path, pairs)
-    timing = ("pred_seconds", "gold_seconds")
+    # what depends on the machine's timing, not on the pool: seconds, and whether a runaway query was stopped by
+    # its deadline check or (late past the grace on a loaded machine) by killing its worker, with that message
+    timing = ("pred_seconds", "gold_seconds", "worker_killed")
 
     def verdicts(workers):
         report = score_files(gold, pred, db_root, timeout=0.5, workers=workers, progress=False)
-        return [{k: v for k, v in e.items() if k not in timing} for e in report["examples"]]
+        return [{k: v for k, v in e.items() if k not in timing and not (k == "error" and e["timed_out"])}
+                for e in report["examples"]]
 
     assert verdicts(2) == verdicts(1)
 
