@@ -238,6 +238,8 @@ class CheckpointStore:
         for _ in range(rounds):
             before = self.list_versions()
             base, base_index = self.newest_verified(before)
+            if base is not None:
+                indices.setdefault(base.id, base_index)  # newest_verified read it already
             known = readable(before)
             candidates = ([(base, base_index)] if base is not None else []) + [
                 (v, i) for v, i in known if v != base and not _dominates(base_index or {}, i)]
