@@ -36,7 +36,9 @@ Kaggle refuse one upload of the first pruning push (a partial version) and fail 
 one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time (the two
 chains' sessions share the machine, so each session's budget is OVERLAP_SLOWDOWN times longer). The
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
---max-steps N: a shorter run (the reference, in its own --out, is made with the same steps).
+--max-steps N: a shorter run (the reference, in its own --out, is made with the same steps). --session-steps N: each
+session ends after N steps (budget.session_steps; its clock budget is then STEP_BUDGET_ROOM uninterrupted runs and never
+binds), so the number of sessions does not depend on the machine's speed.
 
 The emulated image has Kaggle's kaggle 2.0.2 / kagglesdk 0.1.20 (tests/emulator/kaggle_image.txt), so the wheel dataset
 carries requirements.txt's wheels (from ./dev's download) and each session's install upgrades the client:
@@ -44,6 +46,7 @@ carries requirements.txt's wheels (from ./dev's download) and each session's ins
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
     [--prune-fault] [--overlapping] [--busy-account] [--quota-hours 24] [--kill-at-limit] [--max-steps N]
+    [--session-steps N]
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publis
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
 SESSIONS_PER_RUN = 3.5  # a session trains this share of the uninterrupted run's training time ...
 SETUP_FACTOR = 2.0  # ... after its set-up, budgeted at this many times the uninterrupted run's set-up
+STEP_BUDGET_ROOM = 4.0  # --session-steps: a session's clock budget is this many uninterrupted runs (it never binds)
 OVERLAP_SLOWDOWN = 2.0  # --overlapping: two sessions at once share the cores, so each budget is this much longer
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
@@ -187,7 +191,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
         prune_fault: bool = False, overlapping: bool = False, busy_account: bool = False,
         quota_hours: float = 0.0, method: str = "sft", init_run: Path | None = None,
-        max_steps: int | None = None) -> dict:
+        max_steps: int | None = None, session_steps: int = 0) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
     and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is
     SETUP_FACTOR times the reference's set-up plus its training time / SESSIONS_PER_RUN, so a run takes 3-5
@@ -218,6 +222,9 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     wall = reference_seconds(reference, out / "reference-data", training, init_run)
     train = training_seconds(reference)
     session_s = max(SETUP_FACTOR * (wall - train) + train / SESSIONS_PER_RUN, 8.0)
+    if session_steps:  # sessions cut by step count (budget.session_steps): the clock only has to leave them room
+        session_s = max(STEP_BUDGET_ROOM * wall, 60.0)
+        training = [*training, f"budget.session_steps={session_steps}"]
     if overlapping:  # two chains' sessions share the machine: each trains at about half the speed of the reference
         session_s *= OVERLAP_SLOWDOWN
     limit_s, budget_s = (session_s, 4 * session_s) if kill_at_limit else (2 * session_s, session_s)
@@ -454,11 +461,14 @@ def main() -> int:
                         help="the weekly GPU quota (e.g. 24: spent after two ~12-hour sessions; then an emulated reset)")
     parser.add_argument("--max-steps", type=int, default=200,
                         help="a shorter run where the machine is slow (sessions are sized from it all the same)")
+    parser.add_argument("--session-steps", type=int, default=0,
+                        help="end each session after this many steps (budget.session_steps) instead of by the clock")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
                   prune_fault=args.prune_fault, overlapping=args.overlapping,
-                  busy_account=args.busy_account, quota_hours=args.quota_hours, max_steps=args.max_steps)
+                  busy_account=args.busy_account, quota_hours=args.quota_hours, max_steps=args.max_steps,
+                  session_steps=args.session_steps)
     for row in summary["sessions"]:
         print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
               f"({row['stop_reason']}), {row['elapsed_s']} s")

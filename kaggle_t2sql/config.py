@@ -125,6 +125,7 @@ class OrpoSettings:
 class BudgetConfig:
     session_minutes: float = 690.0  # Kaggle stops a session at 12 h; leave room for setup
     margin_minutes: float = 2.0  # extra room before the deadline, on top of measured save time
+    session_steps: int = 0  # also end a session after this many steps (0 = the clock only): a chain's dry run in minutes
 
 
 @dataclass
@@ -379,6 +380,7 @@ def _validate(cfg: RunConfig) -> None:
         "training.warmup_steps": cfg.training.warmup_steps,
         "training.save_interval_minutes": cfg.training.save_interval_minutes,
         "budget.margin_minutes": cfg.budget.margin_minutes,
+        "budget.session_steps": cfg.budget.session_steps,
         "data.value_limit": cfg.data.value_limit,
     }
     for key, value in non_negative.items():

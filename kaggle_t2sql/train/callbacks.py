@@ -52,6 +52,21 @@ class TimeBudgetCallback(TrainerCallback):
             self.stopped = True
 
 
+class SessionStepsCallback(TrainerCallback):
+    """Save and stop once this session has made `steps` steps (budget.session_steps): a chain cut by step count,
+    whatever the machine's speed, e.g. a dry run of the whole Kaggle path before a 12-hour session."""
+
+    def __init__(self, start_step: int, steps: int):
+        self.stop_at = start_step + steps if steps > 0 else None
+        self.stopped = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop_at is not None and self.stop_at <= state.global_step < state.max_steps:
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped = True
+
+
 class WallClockSaveCallback(TrainerCallback):
     """Save every `interval_s` seconds of wall clock, on top of the step-based saves."""
 

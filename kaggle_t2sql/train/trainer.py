@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import gpu
-from .callbacks import CheckpointHookCallback, SessionClock, SignalStopCallback, TimeBudgetCallback, WallClockSaveCallback
+from .callbacks import (CheckpointHookCallback, SessionClock, SessionStepsCallback, SignalStopCallback, TimeBudgetCallback,
+                        WallClockSaveCallback)
 from ..checkpoints import KaggleCheckpointManager, step_of
 from ..config import RunConfig
 from .console import LogFileCallback, SessionProgressCallback
@@ -319,12 +320,14 @@ class ResumableTrainer:
         from torch.utils.tensorboard import SummaryWriter
 
         budget_cb = TimeBudgetCallback(self.clock)
+        steps_cb = SessionStepsCallback(start_step, cfg.budget.session_steps)
         signal_cb = SignalStopCallback()
         nonfinite_cb = NonFiniteStepsCallback(cfg.training.max_skipped_steps_in_row, cfg.training.max_skipped_steps_fraction,
                                               scaler=args.fp16)
         callbacks = [
             *self.extra_callbacks,  # first: what they ask of `control` is seen by the stop callbacks below
             budget_cb,
+            steps_cb,
             WallClockSaveCallback(cfg.training.save_interval_minutes * 60),
             signal_cb,
             nonfinite_cb,
@@ -389,7 +392,7 @@ class ResumableTrainer:
         latest = self.manager.latest_valid()  # full sha256 check: what is reported and pushed must be sound
         if failure is None:
             end_step = trainer.state.global_step
-            by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped)
+            by_signal, by_budget = any_rank(signal_cb.received is not None, budget_cb.stopped or steps_cb.stopped)
             reason = ("signal" if by_signal else "finished" if end_step >= max_steps else
                       "nonfinite" if nonfinite_cb.stopped else "budget" if by_budget else "stopped")
             error = nonfinite_cb.message if reason == "nonfinite" else ""

@@ -5,7 +5,7 @@ import time
 import pytest
 from transformers import TrainerControl, TrainerState
 
-from kaggle_t2sql.train.callbacks import SessionClock, TimeBudgetCallback
+from kaggle_t2sql.train.callbacks import SessionClock, SessionStepsCallback, TimeBudgetCallback
 
 
 def clock(remaining_s: float, **kwargs) -> SessionClock:
@@ -71,3 +71,14 @@ def test_a_session_measures_every_save_it_makes(tmp_path):
     trainer.run()
     saves = trainer.clock.save_durations
     assert len(saves) == 2 and all(s > 0 for s in saves)  # checkpoint-2 and checkpoint-4, each write + seal + publish
+
+
+@pytest.mark.parametrize("steps, global_step, stops", [(0, 50, False), (3, 6, False), (3, 7, True), (3, 10, False)])
+def test_the_step_budget_counts_this_sessions_steps_and_leaves_the_last_step_to_the_run(steps, global_step, stops):
+    """Resumed at step 4 with budget.session_steps=3: save and stop at step 7; 0 is no step budget; the run's
+    last step (10) ends it as finished, not as a budget stop."""
+    cb = SessionStepsCallback(start_step=4, steps=steps)
+    state, control = TrainerState(), TrainerControl()
+    state.global_step, state.max_steps = global_step, 10
+    cb.on_step_end(None, state, control)
+    assert (control.should_save, control.should_training_stop, cb.stopped) == (stops, stops, stops)

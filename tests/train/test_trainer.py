@@ -116,6 +116,15 @@ def test_time_budget_cuts_every_session_and_still_ends_identical(tmp_path, refer
     assert_identical(tmp_path, reference)
 
 
+def test_a_step_budget_cuts_each_session_after_that_many_steps_and_still_ends_identical(tmp_path, reference):
+    """budget.session_steps=3: sessions of 3 steps whatever the clock says (a chain's dry run), each pushed
+    and resumed; the run ends as the uninterrupted one."""
+    results = run_until_finished(small_config("budget.session_steps=3"), tmp_path)
+    assert [(r.start_step, r.end_step, r.stop_reason) for r in results] == [
+        (0, 3, "budget"), (3, 6, "budget"), (6, MAX_STEPS, "finished")]
+    assert_identical(tmp_path, reference)
+
+
 def test_budget_stops_before_the_deadline_with_a_checkpoint(tmp_path):
     # one micro-batch a step (the budget is about time, not RNG): the step-time estimate stays close on a busy machine
     # 30 s: the session's set-up (data, schema texts, model) must leave room for more than one step on a loaded machine
