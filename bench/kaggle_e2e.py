@@ -36,7 +36,8 @@ Kaggle refuse one upload of the first pruning push (a partial version) and fail 
 one; --overlapping chains a second run (RUN2, its own notebook) on the same store at the same time (the two
 chains' sessions share the machine, so each session's budget is OVERLAP_SLOWDOWN times longer). The
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
---max-steps N: a shorter run (the reference, in its own --out, is made with the same steps). --session-steps N: each
+--thin-quota: whenever a session pushes, the week has THIN_QUOTA_H GPU hours left (its total follows the live
+usage): a self-chained session whose own running time were counted twice would be refused. --max-steps N: a shorter run (the reference, in its own --out, is made with the same steps). --session-steps N: each
 session ends after N steps (budget.session_steps; its clock budget is then STEP_BUDGET_ROOM uninterrupted runs and never
 binds), so the number of sessions does not depend on the machine's speed.
 
@@ -46,7 +47,7 @@ carries requirements.txt's wheels (from ./dev's download) and each session's ins
 
 Run (repo root, package installed): ./dev python bench/kaggle_e2e.py --out DIR [--self-chain] [--fresh-account]
     [--prune-fault] [--overlapping] [--busy-account] [--quota-hours 24] [--kill-at-limit] [--max-steps N]
-    [--session-steps N]
+    [--session-steps N] [--thin-quota]
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ SUBSET = f"{USER}/t2sql-subset"  # the training subset made by `prepare --publis
 # The tiny run: small enough for a few minutes on 2 cores, long enough for 3+ budget-cut sessions.
 SESSIONS_PER_RUN = 3.5  # a session trains this share of the uninterrupted run's training time ...
 SETUP_FACTOR = 2.0  # ... after its set-up, budgeted at this many times the uninterrupted run's set-up
-STEP_BUDGET_ROOM = 4.0  # --session-steps: a session's clock budget is this many uninterrupted runs (it never binds)
+STEP_BUDGET_ROOM = 4.0  # --session-steps: a session's clock budget is this many uninterrupted runs (it never binds) ...
+STEP_BUDGET_FLOOR_S = 600.0  # ... and never under 10 minutes (a session's set-up alone is ~20-60 s, more on a loaded machine)
 OVERLAP_SLOWDOWN = 2.0  # --overlapping: two sessions at once share the cores, so each budget is this much longer
 TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=4", "training.max_steps=200",
             "training.save_steps=6", "training.logging_steps=1"]
@@ -187,11 +189,26 @@ def _inject_pruning_faults(emu, stop) -> list[str]:
     return injected
 
 
+THIN_QUOTA_H = 0.5  # --thin-quota: the hours the account has left whenever a session pushes
+
+
+def _keep_quota_thin(emu, stop) -> None:
+    """--thin-quota: the week's total follows what is used (the running session's time included, charged live),
+    so every push finds THIN_QUOTA_H hours left: less than a session, more than none. A push judged with its own
+    session counted twice, or a chain that keeps a whole session in reserve, would stop there."""
+    def follow():
+        while not stop.is_set():
+            emu.gpu_quota_total_hours = emu.gpu_quota_used_hours + THIN_QUOTA_H
+            time.sleep(0.02)
+
+    threading.Thread(target=follow, daemon=True).start()
+
+
 def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout: str = "slug",
         kill_at_limit: bool = False, reference: Path | None = None, max_sessions: int = 20,
         prune_fault: bool = False, overlapping: bool = False, busy_account: bool = False,
         quota_hours: float = 0.0, method: str = "sft", init_run: Path | None = None,
-        max_steps: int | None = None, session_steps: int = 0) -> dict:
+        max_steps: int | None = None, session_steps: int = 0, thin_quota: bool = False) -> dict:
     """The whole path; returns the summary. The run is 200 steps. The uninterrupted reference run goes first
     and sizes the sessions to the machine: a session's budget (from kernel start, setup included) is
     SETUP_FACTOR times the reference's set-up plus its training time / SESSIONS_PER_RUN, so a run takes 3-5
@@ -223,7 +240,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     train = training_seconds(reference)
     session_s = max(SETUP_FACTOR * (wall - train) + train / SESSIONS_PER_RUN, 8.0)
     if session_steps:  # sessions cut by step count (budget.session_steps): the clock only has to leave them room
-        session_s = max(STEP_BUDGET_ROOM * wall, 60.0)
+        session_s = max(STEP_BUDGET_ROOM * wall, STEP_BUDGET_FLOOR_S)
         training = [*training, f"budget.session_steps={session_steps}"]
     if overlapping:  # two chains' sessions share the machine: each trains at about half the speed of the reference
         session_s *= OVERLAP_SLOWDOWN
@@ -273,6 +290,8 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         stop_faults = threading.Event()
         faults = _inject_pruning_faults(emu, stop_faults) if prune_fault else []
         peak = _watch_store_peak(emu, stop_faults)
+        if thin_quota:
+            _keep_quota_thin(emu, stop_faults)
         if overlapping:  # a second run with its own notebook, on the same checkpoint store
             init2 = [a for a in init if a not in ("--self-chain",)]
             init2[init2.index("--run-name") + 1] = RUN2
@@ -365,6 +384,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "pushes_without_machine_shape": [r.version for r in records if r.machine_shape != "NvidiaTeslaT4"],
             "busy_account": busy_account,
             "quota_hours": quota_hours,
+            "thin_quota": thin_quota,
             "refusals": refusals(emu),
             "quota_weeks": quota_weeks,
             "chain_waits": sum(log.count("push refused, another GPU session of the account runs") for log in chain_logs),
@@ -461,6 +481,8 @@ def main() -> int:
                         help="the weekly GPU quota (e.g. 24: spent after two ~12-hour sessions; then an emulated reset)")
     parser.add_argument("--max-steps", type=int, default=200,
                         help="a shorter run where the machine is slow (sessions are sized from it all the same)")
+    parser.add_argument("--thin-quota", action="store_true",
+                        help=f"every push finds only {THIN_QUOTA_H} GPU hours left in the week (less than a session)")
     parser.add_argument("--session-steps", type=int, default=0,
                         help="end each session after this many steps (budget.session_steps) instead of by the clock")
     args = parser.parse_args()
@@ -468,7 +490,7 @@ def main() -> int:
     summary = run(args.out, args.self_chain, args.fresh_account, args.layout, args.kill_at_limit, args.reference,
                   prune_fault=args.prune_fault, overlapping=args.overlapping,
                   busy_account=args.busy_account, quota_hours=args.quota_hours, max_steps=args.max_steps,
-                  session_steps=args.session_steps)
+                  session_steps=args.session_steps, thin_quota=args.thin_quota)
     for row in summary["sessions"]:
         print(f"session v{row['version']}: {row['status']:8s} steps {row['start_step']} -> {row['end_step']} "
               f"({row['stop_reason']}), {row['elapsed_s']} s")

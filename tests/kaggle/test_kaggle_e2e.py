@@ -64,9 +64,13 @@ def test_chain_from_outside_on_a_busy_account_killed_at_the_limit_and_stopped_by
 
 
 def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
+    """Each session pushes the next itself. Issue 17: whenever a session pushes, the week has only half an hour
+    of GPU quota left (--thin-quota: Kaggle charges the running session's time as it goes, kaggle_sessions.py),
+    so a session whose own time were counted twice, or kept in reserve, would stop the chain after one session."""
     summary = kaggle_e2e.run(tmp_path / "out", self_chain=True, fresh_account=True, layout="datasets",
-                             reference=reference)
+                             reference=reference, thin_quota=True)
     check(summary)
+    assert summary["refusals"] == []  # no push was refused for the quota
     assert all(s["stop_reason"] == "budget" for s in summary["sessions"][:-1]), summary["sessions"]
     assert summary["sessions"][-1]["stop_reason"] == "finished"
 

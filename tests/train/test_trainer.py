@@ -212,9 +212,9 @@ def test_sigterm_in_a_real_process_saves_and_exits_cleanly(tmp_path):
 
 
 def test_sigkill_at_random_moments_always_resumes_identical(tmp_path, reference):
-    """10 trials: kill -9 at a random moment (half of them the instant a save starts), then resume."""
+    """7 trials: kill -9 the instant a save starts (5) or at a random moment (2), then resume."""
     rng = random.Random(1234)
-    kinds = ["during-save"] * 5 + ["random"] * 5
+    kinds = ["during-save"] * 5 + ["random"] * 2
     rng.shuffle(kinds)
     killed_mid_save = 0
     for trial, kind in enumerate(kinds):
