@@ -126,12 +126,13 @@ def session_rows(ledger: list[dict], records) -> list[dict]:
 
 
 def _wait_for_chain_end(emu, sessions, after: int, deadline_s: float) -> None:
-    """Self-chaining: until every session pushed after the first `after` ones has ended and pushed no successor."""
+    """Self-chaining: until the `after` pushes made from outside and every session pushed since have ended, and the
+    last pushed no successor (a chain stopped by its first session ends the wait too)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         time.sleep(1.0)
         runs = emu.kernel_runs(KERNEL)
-        if len(runs) > after and all(r.status in ("complete", "error") for r in runs) and len(sessions.records) == len(runs):
+        if len(runs) >= after and all(r.status in ("complete", "error") for r in runs) and len(sessions.records) == len(runs):
             sessions.wait_idle()
             time.sleep(2.0)  # a last session may still be pushing its successor
             if len(emu.kernel_runs(KERNEL)) == len(runs):

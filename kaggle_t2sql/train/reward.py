@@ -1,5 +1,6 @@
 """Arctic-Text2SQL-R1's execution reward: 1.0 when the SQL's result matches the gold result, 0.1 when it
-runs without error, else 0 (arXiv 2505.20315; finer-grained rewards made the model "lazy").
+runs without error, else 0 (arXiv 2505.20315; finer-grained rewards made the model "lazy"). A completion
+with no SQL statement in it earns 0, not 0.1: it did not run, there was nothing to run.
 
 Judging is the `score` harness's with BIRD semantics (`set(pred) == set(gold)`), each candidate in a
 supervised sandbox worker: a candidate still running past its timeout has its worker killed and is an
@@ -16,6 +17,15 @@ from ..sql.judge import ScoreTask, score_example, unfinished_example
 
 REWARD = {"correct": 1.0, "ran": 0.1, "error": 0.0}
 SEMANTICS = "bird"
+NO_SQL = "no SQL in the completion"
+
+
+def has_sql(sql: str) -> bool:
+    """Whether there is a statement at all: an empty answer (nothing extracted, or only comments) 'runs without
+    error' in SQLite, and rewarding it 0.1 would pay a model for answering nothing."""
+    import sqlparse
+
+    return bool(sqlparse.format(sql or "", strip_comments=True).strip().strip(";").strip())
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,14 @@ class ExecutionJudge:
         self.pool = SandboxPool(max(1, workers))
 
     def judge(self, items: list[tuple[str, str, str, str]]) -> list[Verdict]:
-        """`items`: (db_id, db_path, gold_sql, candidate_sql) each; verdicts in order."""
+        """`items`: (db_id, db_path, gold_sql, candidate_sql) each; verdicts in order. A candidate with no
+        statement is an error without being run."""
         tasks = [ScoreTask(i, db_id, str(db_path), gold, pred, SEMANTICS, timeout=self.timeout)
-                 for i, (db_id, db_path, gold, pred) in enumerate(items)]
+                 for i, (db_id, db_path, gold, pred) in enumerate(items) if has_sql(pred)]
         results = self.pool.map(score_example, tasks, limit=self.timeout + GRACE_SECONDS,
                                 on_failure=unfinished_example, progress=False)
-        return [verdict_of(r) for r in results]
+        judged = {task.index: verdict_of(r) for task, r in zip(tasks, results)}
+        return [judged.get(i, Verdict("error", REWARD["error"], NO_SQL)) for i in range(len(items))]
 
     def close(self) -> None:
         self.pool.close()
