@@ -7,7 +7,7 @@ import json
 
 def config_of(args):
     """The run config from --preset, --config and --set."""
-    from .config import build_config
+    from .config_overrides import build_config
 
     return build_config(args.preset, args.config, args.set_args)
 
@@ -21,7 +21,7 @@ def inference_config_of(args):
 
 
 def max_new_tokens_of(args, cfg) -> int:
-    from .config import default_max_new_tokens
+    from .config_presets import default_max_new_tokens
     from .errors import ConfigError
 
     if args.max_new_tokens < 0:

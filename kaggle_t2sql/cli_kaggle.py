@@ -86,7 +86,7 @@ def cmd_kaggle_init(args) -> int:
 
 def kernel_spec_of(args):
     """kaggle-init's arguments as the KernelSpec (its --method / --init-adapter / --pairs as settings)."""
-    from .config import parse_set_args
+    from .config_overrides import parse_set_args
     from .kaggle.kernel import KernelSpec
 
     overrides, data_source, data_path = parse_set_args(args.set_args), args.data_source, args.data_path

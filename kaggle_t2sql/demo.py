@@ -12,7 +12,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from .checkpoints import KaggleCheckpointManager
-from .config import RunConfig, apply_overrides, build_config
+from .config import RunConfig
+from .config_overrides import apply_overrides, build_config
 from .data.examples import Example
 from .train.trainer import ResumableTrainer, SessionResult
 

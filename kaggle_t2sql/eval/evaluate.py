@@ -22,7 +22,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import atomic
-from ..config import ARCTIC_MAX_NEW_TOKENS, RunConfig
+from ..config import RunConfig
+from ..config_presets import ARCTIC_MAX_NEW_TOKENS
 from ..errors import ConfigError
 from ..data.examples import Example
 from ..infer.engine import Generator, ModelGenerator, load_for_inference

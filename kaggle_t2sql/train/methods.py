@@ -27,7 +27,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import STORE_RUN, RunConfig
+from ..config import RunConfig
+from ..config_checks import STORE_RUN
 from ..errors import ConfigError, DataError
 
 TRL_METHODS = ("dpo", "orpo", "grpo")

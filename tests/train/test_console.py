@@ -5,7 +5,7 @@ import json
 import logging
 import warnings
 
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.train.console import hf_progress_bars_off
 from kaggle_t2sql.train.model import build_model
 from kaggle_t2sql.plan import make_plan

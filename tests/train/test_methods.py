@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 
 DEMO_PAIRS = [  # shaped like a `sample` run's pairs.jsonl (prompt + two completions)

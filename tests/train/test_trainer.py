@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from kaggle_t2sql.data import bundled
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
