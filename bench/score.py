@@ -51,7 +51,8 @@ import time
 import types
 from pathlib import Path
 
-from kaggle_t2sql.sql.pool import GRACE_SECONDS, parallel_map
+from kaggle_t2sql.sql.parallel import parallel_map
+from kaggle_t2sql.sql.pool import GRACE_SECONDS
 from kaggle_t2sql.sql.compare import prediction_line
 from kaggle_t2sql.eval.scoring import read_gold, score_files
 

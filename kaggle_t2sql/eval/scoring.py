@@ -28,7 +28,8 @@ from ..errors import DataError
 from ..sql.compare import SEMANTICS
 from ..sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT
 from ..sql.judge import GOLD_TIMEOUT, ExampleResult, ScoreTask, score_example, unfinished_example
-from ..sql.pool import GRACE_SECONDS, parallel_map, resolve_workers
+from ..sql.parallel import parallel_map, resolve_workers
+from ..sql.pool import GRACE_SECONDS
 
 DIFFICULTY_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challenging")
 
