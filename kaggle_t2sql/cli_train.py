@@ -40,7 +40,8 @@ def cmd_train(args) -> int:
     from . import atomic
     from .kaggle.env import monotonic_from_epoch
     from .runlock import RunFolderBusy
-    from .train.trainer import ResumableTrainer, SessionFailed
+    from .train.session_result import SessionFailed
+    from .train.trainer import ResumableTrainer
 
     reporter = os.environ.get("RANK", "0") == "0"  # under torchrun / accelerate launch, one process reports
 

@@ -103,7 +103,8 @@ def train_session(session: Session, processes: int | None = None):
     """
     import torch
 
-    from .train.trainer import ResumableTrainer, SessionResult
+    from .train.session_result import SessionResult
+    from .train.trainer import ResumableTrainer
 
     cfg, output_dir = session.cfg, session.output_dir
     processes = torch.cuda.device_count() if processes is None else processes

@@ -273,7 +273,7 @@ def reward_fn(judge):
 
 
 def trainer_class(method: str, project_base):
-    """`project_base(base)` is trainer.py's checkpoint-publishing Trainer over `base`; the TRL class for `method`
+    """`project_base(base)` is hf_trainer.py's checkpoint-publishing Trainer over `base`; the TRL class for `method`
     is mixed in, with seeding by position and (DPO) policy-only checkpoints."""
     import torch
 
