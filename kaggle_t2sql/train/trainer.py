@@ -135,7 +135,7 @@ class ResumableTrainer:
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
         if cfg.training.init_adapter:
-            from .methods import load_configured_init_adapter
+            from .init_adapter import load_configured_init_adapter
 
             say(f"init adapter: {load_configured_init_adapter(model, cfg)}", flush=True)
         self.clock.initial_save_estimate_s = _save_estimate(model)

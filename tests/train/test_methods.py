@@ -227,7 +227,7 @@ def test_orpo_trains_sessions_on_pairs_and_records_its_numbers(tmp_path):
 
 def test_init_adapter_from_a_run_of_the_store_is_pulled_and_refused_when_absent_or_unfinished(tmp_path):
     """training.init_adapter=run:NAME: the finished run NAME's final adapter, pulled through the store."""
-    from kaggle_t2sql.train.methods import load_configured_init_adapter
+    from kaggle_t2sql.train.init_adapter import load_configured_init_adapter
     from kaggle_t2sql.train.model import build_model
     from kaggle_t2sql.train.trainer import ResumableTrainer
 
