@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--seq", type=int, default=0, help="tokens per row (default: the GPU preset's)")
     parser.add_argument("--estimate", action="store_true", help="print the paper estimate only")
     args = parser.parse_args()
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
 
     args.seq = args.seq or build_config("arctic-7b-t4").data.max_seq_length
     if args.estimate:

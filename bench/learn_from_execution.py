@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def _demo_adapter(root: Path, steps: int) -> Path:
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("demo", set_args=[f"training.max_steps={steps}", f"training.save_steps={steps}"])
@@ -44,7 +44,7 @@ class StopAt:
 
 def _two_sessions(sets: list[str], run_dir: Path, steps: int) -> tuple[float, list[dict]]:
     """Train `steps` steps in two sessions; seconds per step (from the trainer's log) and the ledger's sessions."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.train.trainer import ResumableTrainer
 
     cfg = build_config("demo", set_args=[*sets, f"training.max_steps={steps}", "training.save_steps=1000"])
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="GRPO and DPO steps (two sessions each)")
     args = parser.parse_args()
 
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.eval.sampling import SampleSettings, run_sample
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,7 +37,7 @@ CHILD = textwrap.dedent("""
     import json, os, sys, time
     import psutil
     from transformers import TrainerCallback
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.train.trainer import ResumableTrainer
     run_dir, mode, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     born = psutil.Process().create_time()

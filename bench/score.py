@@ -51,9 +51,11 @@ import time
 import types
 from pathlib import Path
 
-from kaggle_t2sql.sql.pool import GRACE_SECONDS, parallel_map
+from kaggle_t2sql.sql.parallel import parallel_map
+from kaggle_t2sql.sql.pool import GRACE_SECONDS
 from kaggle_t2sql.sql.compare import prediction_line
-from kaggle_t2sql.eval.scoring import read_gold, score_files
+from kaggle_t2sql.eval.gold_files import read_gold
+from kaggle_t2sql.eval.scoring import score_files
 
 SHARED = Path(os.environ.get("T2SQL_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 SPIDER = SHARED / "data" / "spider_dev"
@@ -348,7 +350,8 @@ def edge_cases(tmp: Path, test_suite_eval: Path | None, bird_eval: Path | None) 
     """Issue 18's edge cases, ours against the official evaluators' own code."""
     import sqlite3
 
-    from kaggle_t2sql.eval.scoring import GoldItem, score_predictions
+    from kaggle_t2sql.eval.gold_files import GoldItem
+    from kaggle_t2sql.eval.scoring import score_predictions
 
     if not (test_suite_eval or bird_eval):
         print("4. Edge cases vs the official evaluators: skipped (pass --test-suite-eval / --bird-eval)")

@@ -25,7 +25,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
 SETS = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=120",

@@ -12,9 +12,11 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from .checkpoints import KaggleCheckpointManager
-from .config import RunConfig, apply_overrides, build_config
+from .config import RunConfig
+from .config_overrides import apply_overrides, build_config
 from .data.examples import Example
-from .train.trainer import ResumableTrainer, SessionResult
+from .train.session_result import SessionResult
+from .train.trainer import ResumableTrainer
 
 DEMO_PRESET = "demo"
 DEMO_DATABASE = "school"

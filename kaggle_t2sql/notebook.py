@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, make_config  # make_config (papermill parameters -> RunConfig) stays importable here
+from .config import RunConfig
+from .config_overrides import make_config  # make_config (papermill parameters -> RunConfig) stays importable here
 from .errors import ConfigError, T2SQLError
 from .kaggle import env as kaggle_env
 
@@ -102,7 +103,8 @@ def train_session(session: Session, processes: int | None = None):
     """
     import torch
 
-    from .train.trainer import ResumableTrainer, SessionResult
+    from .train.session_result import SessionResult
+    from .train.trainer import ResumableTrainer
 
     cfg, output_dir = session.cfg, session.output_dir
     processes = torch.cuda.device_count() if processes is None else processes
@@ -255,6 +257,6 @@ QUICK_EVAL_MAX_NEW_TOKENS = 1024
 
 def cfg_max_new_tokens(cfg: RunConfig) -> int:
     """The tiny model only needs to show the pipeline; the real model reasons at length (Arctic's 8192)."""
-    from .config import default_max_new_tokens
+    from .config_presets import default_max_new_tokens
 
     return default_max_new_tokens(cfg)

@@ -51,7 +51,7 @@ def tiny_tokenizer(_cache_dir):
 @pytest.fixture(scope="session")
 def tiny_model(_cache_dir):
     """The tiny model and tokenizer loaded for inference once per test run (eval mode, never trained here)."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.infer.engine import load_for_inference
 
     return load_for_inference(build_config("tiny"), None)
@@ -133,7 +133,7 @@ def sql_reply(sql: str) -> str:
 def demo_adapter(_cache_dir):
     """A short demo-preset run's adapter (the pre-trained tiny base + LoRA after a few steps), trained once per
     cache: the start point of the learning-from-execution tests (`sample`, dpo, grpo)."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.data.bundled import cache_root
     from kaggle_t2sql.train.trainer import ResumableTrainer
 

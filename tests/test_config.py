@@ -1,7 +1,10 @@
 import pytest
 import yaml
 
-from kaggle_t2sql.config import ALL_PROJECTIONS, ConfigError, apply_overrides, build_config, from_dict, parse_set_args, preset
+from kaggle_t2sql.config import ALL_PROJECTIONS
+from kaggle_t2sql.config_overrides import apply_overrides, build_config, from_dict, parse_set_args
+from kaggle_t2sql.config_presets import preset
+from kaggle_t2sql.errors import ConfigError
 
 
 def test_presets_differ_where_they_should():

@@ -58,7 +58,7 @@ def fake_t4s(monkeypatch, count=2):
 def test_bf16_on_a_t4_is_refused_before_training(monkeypatch, tmp_path):
     import torch
 
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.train.model import compute_dtype
     from kaggle_t2sql.train.trainer import ResumableTrainer
 

@@ -17,7 +17,7 @@ PACKAGE_DIR = Path(kaggle_t2sql.__file__).resolve().parent
 # Top-level modules are either shared (rank 0: config, errors, atomic, inputs, the run folder's format) or the
 # entry points that tie the stages together (APPS, on top).
 STAGES = {"data": 1, "sql": 2, "kaggle": 3, "train": 4, "infer": 5, "eval": 6}
-APPS = {"cli", "demo", "notebook", "__main__"}
+APPS = {"cli", "cli_common", "cli_train", "cli_kaggle", "cli_infer", "demo", "notebook", "__main__"}
 SHARED, TOP = 0, len(STAGES) + 1
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from kaggle_t2sql.checkpoints import plan_changes
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.plan import accumulation, data_fingerprint, make_plan, rows_digest, tokenizer_digest
 

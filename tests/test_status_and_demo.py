@@ -109,7 +109,7 @@ def test_status_and_train_bad_paths(tmp_path, capsys):
 
 def test_the_demo_paces_its_sessions_to_leave_work_for_three_however_fast_the_machine(tmp_path):
     """With an hour of budget each, a 12-step run would end in one session; paced, sessions of 4 steps."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.demo import SessionPace
     from kaggle_t2sql.train.trainer import ResumableTrainer
 

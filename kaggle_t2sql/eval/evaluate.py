@@ -22,7 +22,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import atomic
-from ..config import ARCTIC_MAX_NEW_TOKENS, RunConfig
+from ..config import RunConfig
+from ..config_presets import ARCTIC_MAX_NEW_TOKENS
 from ..errors import ConfigError
 from ..data.examples import Example
 from ..infer.engine import Generator, ModelGenerator, load_for_inference
@@ -123,7 +124,8 @@ def percentile(values: list[float], q: float) -> float:
 def run_eval(cfg: RunConfig, s: EvalSettings, adapter: str | Path | None, out_dir: str | Path, progress: bool = True,
              generator: Generator | None = None, tokenizer=None) -> dict:
     """Answer and score every question; `generator` + `tokenizer` replace the model (e.g. a scripted one)."""
-    from .scoring import GoldItem, score_predictions
+    from .gold_files import GoldItem
+    from .scoring import score_predictions
     from ..sql.compare import pred_file_line
 
     out_dir = Path(out_dir)

@@ -9,7 +9,8 @@ lines must be written with its newlines turned into spaces (``prediction_line`` 
 it). A trailing ``<TAB>db_id`` equal to the gold line's db_id is tolerated and dropped.
 Databases: ``DB_ROOT/<db_id>/<db_id>.sqlite``. Difficulty labels come from the dataset
 JSON next to the gold file (BIRD ``difficulty``; Spider hardness computed from the
-``sql`` field with the official rules), or are passed in.
+``sql`` field with the official rules), or are passed in. Reading the inputs: gold_files.py; the
+labels: difficulty.py.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
@@ -28,176 +27,12 @@ from ..errors import DataError
 from ..sql.compare import SEMANTICS
 from ..sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT
 from ..sql.judge import GOLD_TIMEOUT, ExampleResult, ScoreTask, score_example, unfinished_example
-from ..sql.pool import GRACE_SECONDS, parallel_map, resolve_workers
+from ..sql.parallel import parallel_map, resolve_workers
+from ..sql.pool import GRACE_SECONDS
+from .difficulty import difficulties_from_json, find_difficulties
+from .gold_files import GoldItem, read_gold, read_predictions, resolve_databases
 
 DIFFICULTY_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challenging")
-
-
-# ---------------------------------------------------------------- input files
-
-
-@dataclass(frozen=True)
-class GoldItem:
-    line: int  # 1-based line in the gold file
-    sql: str
-    db_id: str
-
-
-def _read_lines(path: Path, what: str) -> list[str]:
-    if not path.is_file():
-        raise DataError(f"{what} file {path} not found: check the --{what} path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); re-save the {what} file as UTF-8") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line, it does not start another
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def read_gold(path: str | Path) -> list[GoldItem]:
-    """`SQL<TAB>db_id` lines; blank lines at the end are ignored, anywhere else they are an error."""
-    path = Path(path)
-    lines = _read_lines(path, "gold")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise DataError(f"{path}: gold file is empty; expected one 'SQL<TAB>db_id' line per question")
-    items = []
-    for number, line in enumerate(lines, 1):
-        sql, tab, db_id = line.rpartition("\t")
-        if not tab or not sql.strip() or not db_id.strip() or len(db_id.split()) != 1:
-            shown = line if len(line) <= 80 else line[:77] + "..."
-            raise DataError(f"{path}:{number}: expected 'SQL<TAB>db_id', got {shown!r}; "
-                            "fix the line (the gold SQL and its database id, separated by one tab)")
-        items.append(GoldItem(number, sql.strip(), db_id.strip()))
-    return items
-
-
-def read_predictions(path: str | Path, gold: Sequence[GoldItem], gold_path: str | Path = "gold") -> list[str]:
-    """One prediction per line, aligned with `gold`; a trailing `<TAB>db_id` matching the gold is dropped."""
-    path = Path(path)
-    lines = _read_lines(path, "pred")
-    if len(lines) > len(gold) and not any(line.strip() for line in lines[len(gold):]):
-        lines = lines[:len(gold)]  # extra blank lines at the end only
-    if len(lines) != len(gold):
-        raise DataError(
-            f"{path} has {len(lines)} prediction lines but {gold_path} has {len(gold)} gold lines: write exactly "
-            "one line per question in gold order (an empty line for a missing prediction; newlines inside a "
-            "prediction replaced by spaces, see scoring.prediction_line)")
-    preds = []
-    for line, item in zip(lines, gold):
-        sql, tab, tail = line.rpartition("\t")
-        preds.append((sql if tab and tail.strip() == item.db_id else line).strip())
-    return preds
-
-
-def resolve_databases(gold: Sequence[GoldItem], db_root: str | Path, gold_path: str | Path = "gold") -> dict[str, str]:
-    """db_id -> SQLite path under `db_root/<db_id>/<db_id>.sqlite`; every missing one named at once."""
-    root = Path(db_root)
-    if not root.is_dir():
-        raise DataError(f"database root {root} is not a folder: pass --db-root DIR holding DIR/<db_id>/<db_id>.sqlite")
-    paths, missing = {}, {}
-    for item in gold:
-        if item.db_id in paths or item.db_id in missing:
-            continue
-        candidate = root / item.db_id / f"{item.db_id}.sqlite"
-        if candidate.is_file():
-            paths[item.db_id] = str(candidate.resolve())
-        else:
-            missing[item.db_id] = item.line
-    if missing:
-        listed = ", ".join(f"{db} (first used on {gold_path}:{line})" for db, line in sorted(missing.items())[:10])
-        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise DataError(f"{len(missing)} database(s) missing under {root}: {listed}{more}; "
-                        f"expected {root}/<db_id>/<db_id>.sqlite")
-    return paths
-
-
-# ---------------------------------------------------------------- difficulty labels
-
-
-def _has_agg(unit) -> bool:
-    # Upstream applies this to cond units and to 'and'/'or' strings too; kept for identical labels.
-    return unit[0] != 0
-
-
-def _nested_sql(sql: dict) -> list[dict]:
-    conds = sql["from"]["conds"][::2] + sql["where"][::2] + sql["having"][::2]
-    nested = [v for cond in conds for v in (cond[3], cond[4]) if isinstance(v, dict)]
-    return nested + [sql[k] for k in ("intersect", "except", "union") if sql[k] is not None]
-
-
-def _component1(sql: dict) -> int:
-    count = sum(bool(sql[k]) for k in ("where", "groupBy", "orderBy")) + (sql["limit"] is not None)
-    count += max(len(sql["from"]["table_units"]) - 1, 0)
-    conjunctions = sql["from"]["conds"][1::2] + sql["where"][1::2] + sql["having"][1::2]
-    count += conjunctions.count("or")
-    conds = sql["from"]["conds"][::2] + sql["where"][::2] + sql["having"][::2]
-    return count + sum(cond[1] == 9 for cond in conds)  # 9: 'like' in WHERE_OPS
-
-
-def _others(sql: dict) -> int:
-    aggs = sum(_has_agg(u) for u in sql["select"][1]) + sum(_has_agg(u) for u in sql["where"][::2])
-    aggs += sum(_has_agg(u) for u in sql["groupBy"]) + sum(_has_agg(u) for u in sql["having"])
-    if sql["orderBy"]:
-        units = [vu[1] for vu in sql["orderBy"][1] if vu[1]] + [vu[2] for vu in sql["orderBy"][1] if vu[2]]
-        aggs += sum(_has_agg(u) for u in units)
-    return (aggs > 1) + (len(sql["select"][1]) > 1) + (len(sql["where"]) > 1) + (len(sql["groupBy"]) > 1)
-
-
-def spider_hardness(sql: dict) -> str:
-    """Spider's easy/medium/hard/extra label from a parsed `sql` entry (the official rules)."""
-    c1, c2, others = _component1(sql), len(_nested_sql(sql)), _others(sql)
-    if c1 <= 1 and others == 0 and c2 == 0:
-        return "easy"
-    if (others <= 2 and c1 <= 1 and c2 == 0) or (c1 <= 2 and others < 2 and c2 == 0):
-        return "medium"
-    if (others > 2 and c1 <= 2 and c2 == 0) or (2 < c1 <= 3 and others <= 2 and c2 == 0) or \
-            (c1 <= 1 and others == 0 and c2 <= 1):
-        return "hard"
-    return "extra"
-
-
-def _label(item: dict) -> str | None:
-    for key in ("difficulty", "hardness"):
-        if isinstance(item.get(key), str) and item[key]:
-            return item[key]
-    if isinstance(item.get("sql"), dict):
-        try:
-            return spider_hardness(item["sql"])
-        except (KeyError, IndexError, TypeError):
-            return None
-    return None
-
-
-def difficulties_from_json(path: str | Path, gold: Sequence[GoldItem]) -> list[str | None] | None:
-    """Labels from a Spider/BIRD question file, if it lists the same questions (count and db_id order)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(data, list) or len(data) != len(gold):
-        return None
-    if not all(isinstance(d, dict) and d.get("db_id") == g.db_id for d, g in zip(data, gold)):
-        return None
-    labels = [_label(d) for d in data]
-    return labels if any(labels) else None
-
-
-def find_difficulties(gold_path: str | Path, gold: Sequence[GoldItem]) -> list[str | None] | None:
-    """Look beside the gold file: `dev_gold.sql` -> `dev.json` first, then any other JSON there."""
-    gold_path = Path(gold_path)
-    preferred = gold_path.with_name(gold_path.stem.removesuffix("_gold") + ".json")
-    others = sorted(p for p in gold_path.parent.glob("*.json") if p != preferred)
-    for candidate in [preferred, *others]:
-        if candidate.is_file() and candidate.stat().st_size < 512 << 20:
-            labels = difficulties_from_json(candidate, gold)
-            if labels is not None:
-                return labels
-    return None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ARCTIC_MAX_NEW_TOKENS, DataConfig
+from ..config import DataConfig
+from ..config_presets import ARCTIC_MAX_NEW_TOKENS
 from ..errors import ConfigError, DataError
 from ..data.examples import Example
 from .engine import Generator, ModelGenerator

@@ -99,7 +99,7 @@ class KernelSpec:
             raise ConfigError("--package-source needs internet: drop --no-internet, or use --wheel")
 
     def config(self):
-        from ..config import make_config
+        from ..config_overrides import make_config
 
         return make_config(self.preset, self.run_name, self.time_budget_minutes, f"kaggle:{self.store}",
                            self.data_source, self.data_path, self.per_complexity, self.limit, self.overrides)

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, replace
 from .compare import (early_mismatch, exact_match, has_order_by, no_statement, prepare_test_suite, results_match_bird,
                       results_match_test_suite)
 from .execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, drop_empty_statements, execute_sql
-from .pool import GRACE_SECONDS, WorkerFailure, begin_step
+from .pool import GRACE_SECONDS, WorkerFailure
 
 # What the official evaluators give a gold query (no row or byte cap either): BIRD's
+from .worker import begin_step
 # evaluation_ex runs the pair under func_timeout(meta_time_out=30); test-suite's exec_eval
 # waits TIMEOUT = 60 s per query. Arctic/OmniSQL's evaluate_bird gives the pair 10 s, as our
 # prediction default (`DEFAULT_TIMEOUT`); a gold query is never held to less than that.

@@ -8,10 +8,10 @@ Reusable entry point for running one generated query at a time (`ask`, `serve`):
     # worker had to be killed; the pool starts a fresh worker for the next call.
 
 `SandboxPool.map(fn, items, limit=..., on_failure=...)` is the general form (what
-`parallel_map`, `execute_many` and scoring use): `fn` runs in the workers, each call under
-a hard limit of `limit` seconds per step; a call that starts another query calls
-`begin_step(info)` to give it a fresh limit, and `on_failure(item, WorkerFailure)` turns
-a killed or dead call into a result.
+`parallel_map`, `execute_many` (parallel.py) and scoring use): `fn` runs in the workers, each
+call under a hard limit of `limit` seconds per step; a call that starts another query calls
+`begin_step(info)` (worker.py: the worker process side) to give it a fresh limit, and
+`on_failure(item, WorkerFailure)` turns a killed or dead call into a result.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
-import os
 import pickle
 import select
-import signal
 import threading
 import time
-import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,13 +33,12 @@ from typing import Any, TypeVar
 
 from ..errors import T2SQLError
 from .execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT, ExecResult, execute_sql
+from .worker import OUT_OF_MEMORY_EXIT, worker_main
 
 GRACE_SECONDS = 1.0  # a supervised query still running this long after its timeout is killed
 PIPE_BUDGET = 32 << 10  # bytes of calls queued ahead in a worker's pipe: under any pipe buffer, so sends never block
 WORKER_MEMORY_BYTES = 1 << 30  # address space a supervised worker may add to what it has at start
-HELD_ANSWER_BYTES = 1 << 20  # a worker holds answers back (one wake-up per batch) only while they stay this small
 UNPICKLE_SECONDS = 120.0  # how long a call sent to an idle worker may take to start: importing fn's module
-OUT_OF_MEMORY_EXIT = 75  # a worker's exit code when its answer did not fit its memory cap
 MAX_LOST_ANSWERS = 2  # a call whose answer died with its worker this often (between calls) fails, not re-runs
 
 
@@ -50,22 +46,6 @@ MAX_LOST_ANSWERS = 2  # a call whose answer died with its worker this often (bet
 
 T_ = TypeVar("T_")
 R = TypeVar("R")
-
-_clock: Connection | None = None  # inside a worker: the pipe on which it tells its supervisor when steps start
-_current: int | None = None  # inside a worker: the index of the call it is running
-
-
-def begin_step(info: Any = None, limit: float | None = None) -> None:
-    """A new query starts now: the supervisor restarts this call's time limit.
-
-    `info` (picklable) is handed to `on_failure` if this step overruns, e.g. what the call
-    already knows. `limit`: this step's own hard limit in seconds, when it needs longer
-    than the map's (a shorter one counts as the map's: the supervisor reads step starts
-    only when it wakes, at the latest at the map's limit). Outside a supervised worker it
-    does nothing.
-    """
-    if _clock is not None:
-        _clock.send(("step", _current, time.monotonic(), info, limit))
 
 
 @dataclass(frozen=True)
@@ -88,78 +68,6 @@ class WorkerFailure:
 
 class _WorkerTraceback(Exception):
     """The traceback of an exception raised inside a worker, attached as the re-raised exception's cause."""
-
-
-def _cap_address_space(extra_bytes: int) -> None:
-    """RLIMIT_AS at the current size + `extra_bytes`: past it allocations fail (MemoryError), the machine lives."""
-    try:
-        import resource
-
-        with open("/proc/self/statm") as f:
-            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = size + extra_bytes if hard == resource.RLIM_INFINITY else min(size + extra_bytes, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, OSError, ValueError):
-        pass  # not Linux: the row-by-row result cap still holds
-
-
-def _worker_main(calls: Connection, clock: Connection, memory_bytes: int | None, batch: int) -> None:
-    """A supervised worker: run (index, fn, item) calls until told to stop.
-
-    When each call returns and each further step starts goes on `clock`, which the
-    supervisor reads without being woken by it (a call's clock starts when it is unpickled;
-    until then the supervisor allows a call sent to an idle worker `UNPICKLE_SECONDS`). Answers go back on `calls` in batches: held
-    while more calls wait in the pipe (up to `batch`), so the supervisor wakes once per
-    batch, not per call, and only while they stay small. Each answer is pickled before its
-    call is marked returned. Answers held or being sent by a worker that dies are lost, and
-    the supervisor runs those calls again (a call whose answer is lost `MAX_LOST_ANSWERS`
-    times fails instead).
-    """
-    global _clock, _current
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the supervisor, which stops the workers
-    if memory_bytes:
-        _cap_address_space(memory_bytes)
-    _clock = clock
-    calls.send(("ready",))
-    held: list[tuple[int, bytes]] = []  # (call id, pickled answer) not sent yet
-    held_bytes = 0
-    while True:
-        try:
-            call = calls.recv()  # unpickling fn may import its module: seconds, on a fresh worker
-        except EOFError:
-            return
-        if call is None:
-            return
-        _current, fn, item = call
-        # Its clock started when it was sent or when the call before it returned; it starts again now
-        # that it is unpickled (importing fn's module can take seconds on a fresh worker, and a big
-        # answer before it may have taken a while to be read).
-        clock.send(("start", _current, time.monotonic()))
-        try:
-            # Pickled before the call is marked returned: a worker that dies doing so (MemoryError,
-            # a crash) dies *in* this call, which then fails alone instead of being re-queued as
-            # an answer lost between calls. Answers over HELD_ANSWER_BYTES go out at once.
-            answer = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
-        except MemoryError:
-            os._exit(OUT_OF_MEMORY_EXIT)  # this call fails (`on_failure`); the others go on in a fresh worker
-        except Exception as exc:  # noqa: BLE001 - handed to the supervisor, which re-raises it
-            clock.send(("returned", _current, time.monotonic()))
-            calls.send_bytes(ForkingPickler.dumps(("done", held)))
-            held, held_bytes = [], 0
-            try:
-                calls.send(("raise", _current, exc, traceback.format_exc()))
-            except Exception:  # noqa: BLE001 - the exception itself does not pickle
-                calls.send(("raise", _current, RuntimeError(repr(exc)), traceback.format_exc()))
-            continue
-        held.append((_current, answer))
-        held_bytes += len(answer)
-        # Marked returned once its answer exists, before it is sent: the limit covers the call and
-        # pickling its answer, not waiting for the supervisor to read it.
-        clock.send(("returned", _current, time.monotonic()))
-        if len(held) >= batch or held_bytes > HELD_ANSWER_BYTES or not calls.poll():
-            calls.send_bytes(ForkingPickler.dumps(("done", held)))
-            held, held_bytes = [], 0
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -198,7 +106,7 @@ class _Worker:
     def __init__(self, context: multiprocessing.context.BaseContext, memory_bytes: int | None) -> None:
         self.conn, child_calls = context.Pipe()
         clock, child_clock = context.Pipe(duplex=False)
-        self.process = context.Process(target=_worker_main,
+        self.process = context.Process(target=worker_main,
                                        args=(child_calls, child_clock, memory_bytes, SandboxPool.QUEUED // 2),
                                        daemon=True, name="t2sql-sandbox")
         self.process.start()
@@ -460,34 +368,6 @@ class _MapRun:
                                          worker.process.exitcode))
 
 
-# ---------------------------------------------------------------- parallel map
-
-
-def resolve_workers(workers: int | None, n_items: int) -> int:
-    """`None`/0 means one per CPU; never more workers than items."""
-    if workers is None or workers <= 0:
-        workers = os.cpu_count() or 1
-    return max(1, min(int(workers), n_items))
-
-
-def parallel_map(fn: Callable[[T_], R], items: Iterable[T_], workers: int | None = None,
-                 progress: bool = True, desc: str = "executing", *, limit: float | None = None,
-                 on_failure: Callable[[T_, WorkerFailure], R] | None = None) -> list[R]:
-    """`[fn(x) for x in items]` on `workers` processes, in input order, with a progress bar.
-
-    `fn` must be a module-level function (it is pickled). Items go out one at a time, so a
-    slow item holds up only its worker. With `limit` each step of a call runs under that
-    hard limit (see `SandboxPool.map`); without it, one worker runs in this process.
-    """
-    items = list(items)
-    n_workers = resolve_workers(workers, len(items))
-    if not items or (n_workers == 1 and limit is None):
-        from tqdm.auto import tqdm
-
-        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, unit="q", dynamic_ncols=True)]
-    with SandboxPool(n_workers) as pool:
-        return pool.map(fn, items, limit=limit, on_failure=on_failure, progress=progress, desc=desc)
-
 
 @dataclass(frozen=True)
 class ExecTask:
@@ -506,16 +386,3 @@ def run_task(task: ExecTask) -> ExecResult:
 def timed_out_result(task: ExecTask, failure: WorkerFailure) -> ExecResult:
     """The result of a task whose worker was killed past its limit (or died)."""
     return ExecResult(None, failure.describe(task.timeout), failure.seconds, timed_out=failure.killed)
-
-
-def execute_many(pairs: Iterable[tuple[str | Path, str]], workers: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, row_cap: int = DEFAULT_ROW_CAP,
-                 progress: bool = True) -> list[ExecResult]:
-    """Run many (db_path, sql) pairs in the sandbox on `workers` supervised processes; results in input order.
-
-    A query still running `GRACE_SECONDS` past `timeout` has its worker killed and comes
-    back timed out; the others are unaffected.
-    """
-    tasks = [ExecTask(str(db), sql, timeout, row_cap) for db, sql in pairs]
-    return parallel_map(run_task, tasks, workers=workers, progress=progress, desc="executing SQL",
-                        limit=timeout + GRACE_SECONDS, on_failure=timed_out_result)

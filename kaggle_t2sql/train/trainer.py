@@ -14,17 +14,16 @@ uninterrupted run, because:
   - optimizer, scheduler and scaler states come back from the checkpoint;
   - the model is rebuilt fresh and the adapter is loaded once, by the Trainer;
   - checkpoints are saved at step boundaries and published atomically.
+The HF Trainer it runs and its arguments are in `hf_trainer.py`; what a session reports, in `session_result.py`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import traceback
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import gpu
@@ -33,185 +32,9 @@ from .callbacks import (CheckpointHookCallback, SessionClock, SessionStepsCallba
 from ..checkpoints import KaggleCheckpointManager, step_of
 from ..config import RunConfig
 from .console import LogFileCallback, SessionProgressCallback
-from ..data.dataset import RNG_KEY
-from ..errors import T2SQLError
-from ..plan import accumulation as plan_accumulation
-from ..plan import batch_seed
-
-
-@dataclass
-class SessionResult:
-    status: str  # "finished" | "paused" | "failed"
-    stop_reason: str  # finished | budget | signal | nonfinite | stopped | error | interrupted
-    start_step: int
-    end_step: int
-    max_steps: int
-    tokens_seen: int
-    elapsed_s: float
-    checkpoint: str | None
-    run_dir: str
-    not_pushed: list[int] = field(default_factory=list)  # checkpoints that never reached the store
-    push_errors: list[str] = field(default_factory=list)
-    error: str = ""  # why training stopped, when not by plan: the exception, or the non-finite steps
-    skipped_steps: int = 0  # optimizer steps skipped for non-finite gradients (GradScaler overflow, NaN/inf)
-    nonfinite_loss_steps: int = 0  # steps with a non-finite loss (HF's log hides them)
-
-    def summary(self) -> str:
-        unpushed = (f"; NOT PUSHED: step(s) {', '.join(map(str, self.not_pushed))} "
-                    f"({self.push_errors[-1] if self.push_errors else 'push timed out'})") if self.not_pushed else ""
-        skipped = (f"; {self.skipped_steps} step(s) skipped for non-finite gradients, {self.nonfinite_loss_steps} "
-                   "with a non-finite loss") if self.skipped_steps or self.nonfinite_loss_steps else ""
-        return (
-            f"session {self.status} ({self.stop_reason}): steps {self.start_step} -> {self.end_step} of "
-            f"{self.max_steps}, {self.tokens_seen} tokens, {self.elapsed_s:.1f} s; checkpoint {self.checkpoint}"
-            + skipped + unpushed + (f"; {self.error}" if self.error else "")
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class SessionFailed(T2SQLError):
-    """Training stopped by an exception; the newest valid checkpoint was pushed (and waited for) all the same."""
-
-    def __init__(self, result: SessionResult):
-        self.result = result
-        where = f"checkpoint-{result.end_step}" if result.checkpoint else "no checkpoint yet"
-        pushed = (" (NOT pushed: " + (result.push_errors[-1] if result.push_errors else "push timed out") + ")"
-                  if result.not_pushed else "")
-        super().__init__(f"training stopped by {result.error}; the run keeps step {result.end_step} ({where}{pushed}): "
-                         "fix the cause and run the session again to resume from there")
-
-
-def _hf_trainer_class(base=None):
-    """The project's Trainer over `base` (transformers.Trainer, or a TRL trainer: `methods.trainer_class`)."""
-    import torch
-    from torch.utils.data import SequentialSampler
-    from transformers import Trainer
-
-    class _Trainer(base or Trainer):
-        """HF Trainer with an in-order sampler and atomic, validated checkpoint publishing."""
-
-        manager: KaggleCheckpointManager
-        clock: SessionClock
-        keep_checkpoints: int = 2
-        nonfinite = None  # NonFiniteStepsCallback: sees every micro-batch's loss
-
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            self.seed_micro_batch(inputs)
-            loss = super().training_step(model, inputs, num_items_in_batch)
-            if self.nonfinite is not None:
-                self.nonfinite.saw_loss(loss)
-            return loss
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if (base not in (None, Trainer) or return_outputs or self.label_smoother is not None
-                    or self.compute_loss_func is not None):  # TRL's trainers keep their own losses
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            from .loss import trainer_loss  # logits at labelled positions only
-
-            return trainer_loss(self, model, inputs, num_items_in_batch)
-
-        def seed_micro_batch(self, inputs):
-            torch.manual_seed(batch_seed(self.args.seed, inputs.pop(RNG_KEY)))
-
-        def _get_train_sampler(self, train_dataset=None):
-            return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
-
-        def _get_output_dir(self, trial):
-            return str(self._staging) if getattr(self, "_staging", None) else super()._get_output_dir(trial)
-
-        def _save_checkpoint(self, model, trial):
-            """Every rank writes into one staging folder (rank 0 the model and optimizer, each its RNG
-            state); once all are done, rank 0 seals and publishes it."""
-            start = time.monotonic()
-            step = self.state.global_step
-            self._staging = self.manager.staging_dir(step)
-            try:
-                super()._save_checkpoint(model, trial)
-                self.accelerator.wait_for_everyone()
-                if self.args.should_save:
-                    self.manager.publish(self._staging / f"checkpoint-{step}", step, world_size=self.args.world_size)
-                    self.manager.prune(self.keep_checkpoints)
-                    self.manager.update_session(end_step=step, last_save_time=time.time(), **_skip_counts(self.nonfinite))
-                self.accelerator.wait_for_everyone()
-            finally:
-                if self.args.should_save:
-                    shutil.rmtree(self._staging, ignore_errors=True)
-                self._staging = None
-            self.clock.save_durations.append(time.monotonic() - start)
-
-    return _Trainer
-
-
-def _skip_counts(nonfinite) -> dict:
-    return {"skipped_steps": nonfinite.skipped, "nonfinite_loss_steps": nonfinite.nonfinite_loss} if nonfinite else {}
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line naming the exception, e.g. 'OutOfMemoryError: CUDA out of memory. Tried to allocate ...'."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
-
-
-def training_arguments(cfg: RunConfig, run_dir: Path, plan: dict):
-    """TrainingArguments for `plan` with this session's process count (`use_plan` updates them)."""
-    import torch
-    from transformers import TrainingArguments
-
-    from .model import compute_dtype
-
-    on_gpu = torch.cuda.is_available()
-    dtype = compute_dtype(cfg.quantization)  # refuses bf16 on a GPU without it
-    args = TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=cfg.training.batch_size,
-        gradient_accumulation_steps=cfg.training.gradient_accumulation_steps,
-        learning_rate=cfg.training.learning_rate,
-        max_steps=plan["max_steps"],
-        warmup_steps=cfg.training.warmup_steps,
-        lr_scheduler_type=cfg.training.lr_scheduler,
-        weight_decay=cfg.training.weight_decay,
-        max_grad_norm=cfg.training.max_grad_norm,
-        optim=_optimizer(cfg.training.optim, on_gpu),
-        seed=cfg.training.seed,
-        data_seed=cfg.training.seed,
-        logging_steps=cfg.training.logging_steps,
-        save_strategy="steps",
-        save_steps=cfg.training.save_steps,
-        save_total_limit=None,  # the manager prunes, and never drops the newest valid checkpoint
-        train_sampling_strategy="sequential",
-        report_to="none",  # TensorBoard is attached explicitly, with the run folder's tb/
-        fp16=on_gpu and dtype == torch.float16,
-        bf16=on_gpu and dtype == torch.bfloat16,
-        use_cpu=not on_gpu,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=on_gpu,
-        remove_unused_columns=False,
-        include_num_input_tokens_seen=True,
-        # no gradient_checkpointing here (a deprecated name in transformers 5): it is enabled on the model, before LoRA
-        ddp_find_unused_parameters=False,
-        ddp_backend="gloo" if not on_gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-    )
-    return args
-
-
-def _optimizer(optim: str, on_gpu: bool) -> str:
-    """AdamW, fused on a GPU; bitsandbytes' 8-bit optimizers need CUDA, so on a CPU plain AdamW."""
-    if not on_gpu:
-        return "adamw_torch"
-    return "adamw_torch_fused" if optim == "adamw_torch" else optim
-
-
-def use_plan(args, plan: dict, batch_size: int, world_size: int) -> str | None:
-    """Set max_steps and the accumulation that keeps the plan's global batch; a note when it changed."""
-    args.max_steps = plan["max_steps"]
-    accumulation = plan_accumulation(plan, batch_size, world_size)
-    if accumulation == args.gradient_accumulation_steps:
-        return None
-    args.gradient_accumulation_steps = accumulation
-    return (f"run plan: global batch {plan['global_batch']} kept with {world_size} process(es) instead of "
-            f"{plan['world_size']}: gradient accumulation {accumulation}")
+from ..plan import batch_seed  # noqa: F401 - documented here (docs/layout.md); the seeding is in hf_trainer.py
+from .hf_trainer import hf_trainer_class, training_arguments, use_plan
+from .session_result import SessionFailed, SessionResult, describe_failure, skip_counts
 
 
 class ResumableTrainer:
@@ -312,7 +135,7 @@ class ResumableTrainer:
         set_seed(cfg.training.seed)  # LoRA init; a resume overwrites it with the checkpoint's adapter
         model = build_model(cfg)
         if cfg.training.init_adapter:
-            from .methods import load_configured_init_adapter
+            from .init_adapter import load_configured_init_adapter
 
             say(f"init adapter: {load_configured_init_adapter(model, cfg)}", flush=True)
         self.clock.initial_save_estimate_s = _save_estimate(model)
@@ -355,9 +178,9 @@ class ResumableTrainer:
         if self.on_checkpoint is not None and main:
             callbacks.append(CheckpointHookCallback(self.on_checkpoint))
         if method is not None:
-            trainer = method.build_trainer(_hf_trainer_class, model, args, plan, callbacks, tokenizer)
+            trainer = method.build_trainer(hf_trainer_class, model, args, plan, callbacks, tokenizer)
         else:
-            trainer = _hf_trainer_class()(
+            trainer = hf_trainer_class()(
                 model=model,
                 args=args,
                 train_dataset=RowsDataset(rows, max_steps * plan["global_batch"]),
@@ -409,7 +232,7 @@ class ResumableTrainer:
                 self.manager.update_session(end_time=time.time(), end_step=end_step, stop_reason=reason, tokens_seen=tokens,
                                             method=cfg.training.method,
                                             **(method.session_fields() if method is not None else {}),
-                                            **({"error": error} if error else {}), **_skip_counts(nonfinite_cb), **uploads)
+                                            **({"error": error} if error else {}), **skip_counts(nonfinite_cb), **uploads)
                 sessions = self.manager.load_manifest()["sessions"]
                 plot_loss_curve(trainer.state.log_history, [s["start_step"] for s in sessions[1:]], self.manager.plot_path)
             except Exception as exc:  # noqa: BLE001 - e.g. the disk is full: the push below matters more

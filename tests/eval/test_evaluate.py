@@ -92,7 +92,7 @@ def _jsonl_set(tmp_path, shop_db, pairs):
 def _eval(tmp_path, shop_db, pairs, replies, out="eval", **settings):
     from conftest import ScriptedGenerator, sql_reply
 
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
 
     data = _jsonl_set(tmp_path, shop_db, pairs)
@@ -154,7 +154,8 @@ def test_eval_refuses_bad_settings_before_loading_the_model(tmp_path, capsys):
 
 
 def test_max_new_tokens_defaults_to_arctics_on_the_gpu_preset_and_stays_small_on_tiny_ones():
-    from kaggle_t2sql.config import ARCTIC_MAX_NEW_TOKENS, build_config, default_max_new_tokens
+    from kaggle_t2sql.config_overrides import build_config
+    from kaggle_t2sql.config_presets import ARCTIC_MAX_NEW_TOKENS, default_max_new_tokens
     from kaggle_t2sql.eval.evaluate import EvalSettings
     from kaggle_t2sql.infer.ask import AskSettings
 
@@ -166,7 +167,7 @@ def test_max_new_tokens_defaults_to_arctics_on_the_gpu_preset_and_stays_small_on
 
 def test_eval_reports_how_many_answers_hit_the_token_cap(tmp_path, tiny_model):
     """A random tiny model never writes <|im_end|> in 6 tokens: every answer is cut, and the report says so."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
     from kaggle_t2sql.infer.engine import ModelGenerator
 
@@ -222,7 +223,7 @@ def test_eval_reruns_into_the_same_out_dir_on_another_database(tmp_path, shop_db
     data.write_text(json.dumps({"db_id": "shop", "question": pairs[0][0], "sql": pairs[0][1]}) + "\n")
     from conftest import ScriptedGenerator, sql_reply
 
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.eval.evaluate import EvalSettings, run_eval
     from kaggle_t2sql.train.model import load_tokenizer
 

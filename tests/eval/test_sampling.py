@@ -192,7 +192,7 @@ def test_sample_chains_through_the_store_into_a_fresh_folder_with_no_duplicate_a
     """Session 1 samples 2 of 4 questions and is killed; its pushes reach the store. Session 2 runs in a fresh
     folder, pulls, and carries on (one of its pushes fails: retried at the next save). The files equal an
     uninterrupted run's, and the store holds the finished sample run."""
-    from kaggle_t2sql.config import build_config
+    from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.infer.engine import ModelGenerator, load_for_inference
     from kaggle_t2sql.kaggle.bundle import verify_bundle
     from kaggle_t2sql.kaggle.store_uri import open_store

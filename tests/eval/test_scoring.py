@@ -12,13 +12,13 @@ from conftest import BIRD, SPIDER, make_db, needs_bird, needs_spider
 from kaggle_t2sql.errors import DataError
 from kaggle_t2sql.sql.execute import ExecResult
 from kaggle_t2sql.sql.judge import TRAILING_STATEMENT_REFUSED, results_match
+from kaggle_t2sql.eval.difficulty import spider_hardness
+from kaggle_t2sql.eval.gold_files import read_gold
 from kaggle_t2sql.eval.scoring import (
     add_score_arguments,
-    read_gold,
     render_markdown,
     run_score_command,
     score_files,
-    spider_hardness,
     write_jsonl,
     write_report,
 )

@@ -4,7 +4,8 @@ import json
 
 from conftest import ScriptedGenerator, sql_reply
 
-from kaggle_t2sql.config import DataConfig, build_config
+from kaggle_t2sql.config import DataConfig
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.data.examples import Example
 from kaggle_t2sql.infer.pipeline import InferenceSettings, answer
 

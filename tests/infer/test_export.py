@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kaggle_t2sql.cli import main
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.infer.export import export_merged
 

@@ -106,7 +106,8 @@ def test_kaggle_init_cli_then_chain_refuses_without_a_kernel_folder(emu, tmp_pat
 
 def test_kaggle_init_takes_the_learning_method_and_its_data(tmp_path):
     """--method / --init-adapter / --pairs become the notebook's settings; each method's missing data is refused."""
-    from kaggle_t2sql.cli import build_parser, kernel_spec_of
+    from kaggle_t2sql.cli import build_parser
+    from kaggle_t2sql.cli_kaggle import kernel_spec_of
 
     def spec(*extra):
         return kernel_spec_of(build_parser().parse_args(["kaggle-init", "--user", "tester", "--preset", "tiny",

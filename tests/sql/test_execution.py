@@ -12,7 +12,9 @@ from conftest import make_db
 from kaggle_t2sql.sql import execute
 from kaggle_t2sql.errors import T2SQLError
 from kaggle_t2sql.sql.execute import ExecResult, drop_empty_statements, execute_sql
-from kaggle_t2sql.sql.pool import SandboxPool, begin_step, execute_many, parallel_map, resolve_workers
+from kaggle_t2sql.sql.parallel import execute_many, parallel_map, resolve_workers
+from kaggle_t2sql.sql.pool import SandboxPool
+from kaggle_t2sql.sql.worker import begin_step
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c"
 RUNAWAY_AGG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"

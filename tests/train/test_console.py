@@ -5,11 +5,12 @@ import json
 import logging
 import warnings
 
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.train.console import hf_progress_bars_off
 from kaggle_t2sql.train.model import build_model
 from kaggle_t2sql.plan import make_plan
-from kaggle_t2sql.train.trainer import ResumableTrainer, training_arguments
+from kaggle_t2sql.train.hf_trainer import training_arguments
+from kaggle_t2sql.train.trainer import ResumableTrainer
 
 SMALL = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.batch_size=1", "training.max_steps=4"]
 

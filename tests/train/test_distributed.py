@@ -14,7 +14,7 @@ from test_trainer import CutAt, adapter, losses
 
 from kaggle_t2sql import cli
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
 pytestmark = pytest.mark.slow  # end-to-end / multi-session: deselect with -m "not slow" while iterating

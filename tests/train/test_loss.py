@@ -69,13 +69,13 @@ def test_the_trainer_computes_its_loss_so(model, tmp_path):
     transformers' Trainer, with the output layer on the labelled positions only."""
     from transformers import Trainer, TrainingArguments
 
-    from kaggle_t2sql.train.trainer import _hf_trainer_class
+    from kaggle_t2sql.train.hf_trainer import hf_trainer_class
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     batch = packed_batch(model.config.vocab_size, seed=1)
     n = torch.tensor(int((batch["labels"][:, 1:] != IGNORE).sum()))
     ref = Trainer(model=model, args=args).compute_loss(model, dict(batch), num_items_in_batch=n)
-    ours_trainer = _hf_trainer_class()(model=model, args=args)
+    ours_trainer = hf_trainer_class()(model=model, args=args)
     seen, handle = lm_head_rows(model)
     try:
         ours = ours_trainer.compute_loss(model, dict(batch), num_items_in_batch=n)

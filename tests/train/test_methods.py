@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 
 DEMO_PAIRS = [  # shaped like a `sample` run's pairs.jsonl (prompt + two completions)
@@ -83,7 +83,7 @@ def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsaf
     from kaggle_t2sql.train.methods import LearningMethod, method_arguments, trainer_class
     from kaggle_t2sql.train.model import build_model, load_tokenizer
     from kaggle_t2sql.plan import make_plan
-    from kaggle_t2sql.train.trainer import _hf_trainer_class, training_arguments
+    from kaggle_t2sql.train.hf_trainer import hf_trainer_class, training_arguments
 
     sets = [f"training.method={method}", "training.max_steps=1", "data.stages.0.limit=2", "training.batch_size=2",
             "training.gradient_accumulation_steps=1"]
@@ -106,12 +106,12 @@ def test_trl_casts_lora_to_bf16_and_the_project_casts_it_back_with_its_own_unsaf
 
     model = build_model(cfg)
     extra = {"reward_funcs": [reward_fn(None)]} if method == "grpo" else {}
-    raw = trainer_class(method, _hf_trainer_class)(model=model, args=trl_args, processing_class=tokenizer,
+    raw = trainer_class(method, hf_trainer_class)(model=model, args=trl_args, processing_class=tokenizer,
                                                    train_dataset=Dataset.from_list(planned_rows(learning.data, plan)),
                                                    **extra)
     assert torch.bfloat16 in _trainable_dtypes(raw.model)
     # the project's trainer: every trainable weight back in fp32
-    trainer = learning.build_trainer(_hf_trainer_class, build_model(cfg), args, plan, [], tokenizer)
+    trainer = learning.build_trainer(hf_trainer_class, build_model(cfg), args, plan, [], tokenizer)
     assert _trainable_dtypes(trainer.model) == {torch.float32}
     if method == "dpo":
         assert "ref" in trainer.model.peft_config and not any(
@@ -227,7 +227,7 @@ def test_orpo_trains_sessions_on_pairs_and_records_its_numbers(tmp_path):
 
 def test_init_adapter_from_a_run_of_the_store_is_pulled_and_refused_when_absent_or_unfinished(tmp_path):
     """training.init_adapter=run:NAME: the finished run NAME's final adapter, pulled through the store."""
-    from kaggle_t2sql.train.methods import load_configured_init_adapter
+    from kaggle_t2sql.train.init_adapter import load_configured_init_adapter
     from kaggle_t2sql.train.model import build_model
     from kaggle_t2sql.train.trainer import ResumableTrainer
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.train.model import bnb_config, build_model, compute_dtype, model_path
 

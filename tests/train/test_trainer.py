@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from kaggle_t2sql.data import bundled
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
-from kaggle_t2sql.config import build_config
+from kaggle_t2sql.config_overrides import build_config
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
@@ -259,7 +259,7 @@ def test_no_packing_mode_trains_and_resumes(tmp_path):
 def test_optimizer_is_fused_adamw_on_a_gpu_and_8bit_stays_an_option():
     from transformers.training_args import OptimizerNames
 
-    from kaggle_t2sql.train.trainer import _optimizer
+    from kaggle_t2sql.train.hf_trainer import _optimizer
 
     assert _optimizer("adamw_torch", on_gpu=True) == OptimizerNames.ADAMW_TORCH_FUSED.value
     assert _optimizer("paged_adamw_8bit", on_gpu=True) == OptimizerNames.PAGED_ADAMW_8BIT.value
@@ -300,7 +300,7 @@ def test_an_exception_mid_training_still_pushes_the_newest_checkpoint_and_says_w
     """OOM in the forward of step 5: the session still pushes checkpoint-4 (queued behind the push spacing, so only
     the final push carries it) and waits for it; the result and the ledger say why; the next session goes on."""
     from kaggle_t2sql.kaggle.stores import LocalStore
-    from kaggle_t2sql.train.trainer import SessionFailed
+    from kaggle_t2sql.train.session_result import SessionFailed
 
     store = tmp_path / "store"
     cfg = small_config(f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}", "store.push_interval_minutes=60")
@@ -432,7 +432,7 @@ def hf_trainer(cfg, run_dir, scaler, callbacks=()):
     from kaggle_t2sql.data.dataset import RowsDataset, build_rows, collator_for
     from kaggle_t2sql.train.model import build_model, load_tokenizer
     from kaggle_t2sql.plan import data_fingerprint, make_plan
-    from kaggle_t2sql.train.trainer import _hf_trainer_class, training_arguments
+    from kaggle_t2sql.train.hf_trainer import hf_trainer_class, training_arguments
 
     tokenizer = load_tokenizer(cfg.model)
     rows, _ = build_rows(cfg.data, tokenizer, cfg.training.batch_size, progress=False)
@@ -441,7 +441,7 @@ def hf_trainer(cfg, run_dir, scaler, callbacks=()):
     manager.open_run(cfg.to_dict(), cfg.fingerprint(), plan)
     manager.begin_session(0, "cpu")
     set_seed(cfg.training.seed)
-    trainer = _hf_trainer_class()(model=build_model(cfg), args=training_arguments(cfg, run_dir, plan),
+    trainer = hf_trainer_class()(model=build_model(cfg), args=training_arguments(cfg, run_dir, plan),
                                   train_dataset=RowsDataset(rows, plan["max_steps"] * plan["global_batch"]),
                                   data_collator=collator_for(cfg.data, tokenizer), callbacks=list(callbacks))
     trainer.manager, trainer.clock = manager, SessionClock(deadline=time.monotonic() + 3600)
