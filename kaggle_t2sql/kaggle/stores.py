@@ -27,8 +27,10 @@ What the shared code guarantees (checkpoints_sync/README.md, "Losing nothing"):
   - a new version counts only once verified (ready, its index read back, every file listed
     with its size); pruning deletes only versions OLDER than the newest verified version that
     existed before the push, so a failed, partial or killed push always leaves one;
-  - a pull takes every run's newest INTACT copy (sha256 + checkpoint validation), walking
-    back through older versions, with a warning, past damaged copies and failed versions.
+  - a pull takes every run's highest INTACT copy (sha256 + checkpoint validation) among the ready
+    versions (a newer version made by a racing push may hold an older copy until the next merge),
+    passing, with a warning, damaged copies and failed versions; `index` / `latest` / `status` show
+    each run at its highest verified copy.
 """
 
 from __future__ import annotations
@@ -110,12 +112,35 @@ class CheckpointStore:
         return self.list_versions()
 
     def index(self) -> dict | None:
-        """The newest verified version's store index (+ "version": its id), None when the store has none."""
-        version, index = self.newest_verified()
-        return {**index, "version": version.id} if version is not None else None
+        """The newest verified version's store index (+ "version": its id), each run at its highest copy among
+        every verified version; None when the store has none. Two sessions pushing at once can leave the newest
+        version holding an older copy of a run until the next merge: what a run reached is never read lower."""
+        newest, runs = None, {}
+        for version in reversed(self.list_versions()):
+            index = self._verified_index(version)
+            if index is None:
+                continue
+            newest = newest or (version, index)
+            for run, manifest in index["runs"].items():
+                if run not in runs or run_key(manifest) > run_key(runs[run]):
+                    runs[run] = manifest
+        return {**newest[1], "runs": runs, "version": newest[0].id} if newest else None
+
+    def _verified_index(self, version: Version) -> dict | None:
+        """`check`'s verdict on a version, read once per store object (a version never changes once ready)."""
+        if version.state != "ready":
+            return None
+        cache = self.__dict__.setdefault("_checked", {})
+        if version.id not in cache:
+            index, problems = self.check(version)
+            if index is None:  # maybe a passing read failure: asked again next time
+                return None
+            cache[version.id] = None if problems else index
+        return cache[version.id]
 
     def latest(self, run_name: str) -> dict | None:
-        """That run's sync manifest in the newest version (+ "version"), None when the store lacks it."""
+        """That run's sync manifest at its highest verified copy (+ "version": the newest), None when the store
+        lacks it."""
         index = self.index()
         entry = (index or {}).get("runs", {}).get(run_name)
         return {**entry, "version": index["version"]} if entry else None
@@ -151,14 +176,15 @@ class CheckpointStore:
         return None, None
 
     def collect(self, dest: str | Path, only: set[str] | None = None) -> dict[str, Path]:
-        """Every run's newest INTACT copy ({run: folder under dest}), newest version first.
+        """Every run's highest INTACT copy ({run: folder under dest}).
 
-        The runs sought are those of the newest readable index (or `only`). A damaged copy or a
-        failed version is warned about, and the run's copy in an older version is used instead.
+        The runs sought are those of every readable version (or `only`). A run's copies are tried highest
+        (global_step, sessions) first, the newer version first among equal ones: two sessions that pushed at
+        once can leave a newer version holding an older copy of a run, which a pull must not resume from.
+        A damaged copy or a failed version is warned about, and the next copy is used instead.
         """
         dest = Path(dest)
-        found: dict[str, Path] = {}
-        wanted = set(only) if only is not None else None
+        readable: list[tuple[Version, dict]] = []  # newest first
         for version in reversed(self.list_versions()):
             if version.state != "ready":
                 warnings.warn(f"{self.uri} version {version.id} is {version.state}: skipped", stacklevel=2)
@@ -168,30 +194,38 @@ class CheckpointStore:
                 warnings.warn(f"{self.uri} version {version.id} has no readable {STORE_INDEX}: trying the one before",
                               stacklevel=2)
                 continue
-            if wanted is None:
-                wanted = set(index["runs"])
-            todo = [r for r in index["runs"] if r in wanted and r not in found]
-            if todo:
+            readable.append((version, index))
+        wanted = set(only) if only is not None else {r for _, index in readable for r in index["runs"]}
+        roots: dict[str, Path | None] = {}  # version id -> its download (None: gone or failed)
+
+        def download(version: Version) -> Path | None:
+            if version.id not in roots:
                 target = dest / _folder_name(version)
                 shutil.rmtree(target, ignore_errors=True)
                 try:
-                    root = self.fetch(version, target)
+                    roots[version.id] = self.fetch(version, target)
                 except LookupError:  # deleted meanwhile (pruned by another session): not a fault
-                    continue
+                    roots[version.id] = None
                 except Exception as exc:  # noqa: BLE001 - a failed download is one more bad version
-                    warnings.warn(f"{self.uri} version {version.id} could not be downloaded ({exc}); trying the one before",
-                                  stacklevel=2)
+                    warnings.warn(f"{self.uri} version {version.id} could not be downloaded ({exc}); trying the one "
+                                  "before", stacklevel=3)
+                    roots[version.id] = None
+            return roots[version.id]
+
+        found: dict[str, Path] = {}
+        for run in sorted(wanted):
+            copies = sorted((vi for vi in readable if run in vi[1]["runs"]),
+                            key=lambda vi: run_key(vi[1]["runs"][run]), reverse=True)  # stable: newer first among equals
+            for version, _ in copies:
+                root = download(version)
+                if root is None:
                     continue
-                for run in todo:
-                    problems = verify_bundle(root / run)
-                    if problems:
-                        warnings.warn(f"{self.uri} version {version.id}: the copy of run {run} is corrupt "
-                                      f"({'; '.join(problems[:3])}); using its newest intact copy in an older version",
-                                      stacklevel=2)
-                    else:
-                        found[run] = root / run
-            if wanted and wanted <= set(found):
-                break
+                problems = verify_bundle(root / run)
+                if not problems:
+                    found[run] = root / run
+                    break
+                warnings.warn(f"{self.uri} version {version.id}: the copy of run {run} is corrupt "
+                              f"({'; '.join(problems[:3])}); using its next intact copy", stacklevel=2)
         return found
 
     def pull(self, dest: str | Path, run_name: str) -> Path | None:

@@ -153,6 +153,54 @@ def test_a_rerun_with_other_settings_or_a_damaged_samples_file_is_refused(tmp_pa
         _read_progress(tmp_path, key)
 
 
+class _ScriptedModel:
+    """Stands in for the model (the tiny one rarely writes a correct query in a few tokens): for each question
+    its gold SQL after some reasoning, a near miss that runs and returns nothing, and an answer with no SQL."""
+
+    def __init__(self, examples):
+        self.examples = examples
+
+    def generate(self, prompts, samples=1, temperature=0.0):
+        from kaggle_t2sql.infer.engine import Generation
+
+        out = []
+        for prompt in prompts:
+            gold = next(ex.sql for ex in self.examples if ex.question in prompt).rstrip().rstrip(";")
+            texts = [f"First the table, then the filter.\n</think>\n```sql\n{gold};\n```",  # Arctic's shape
+                     f"Close.\n```sql\nSELECT * FROM ({gold}) LIMIT 0;\n```",
+                     "I cannot tell."]
+            out.append(Generation(texts[:samples]))
+        return out
+
+
+def test_correct_candidates_become_rft_rows_and_chosen_sides_and_rescore_as_correct(tmp_path):
+    """Every question has one correct candidate: rft.jsonl holds it with its reasoning, pairs.jsonl pairs it
+    (chosen) with a wrong one (rejected), and re-scoring them here agrees; the answer with no SQL is an error."""
+    from kaggle_t2sql.config_overrides import build_config
+    from kaggle_t2sql.data import bundled
+    from kaggle_t2sql.eval.sampling import SampleSettings, read_records, run_sample
+    from kaggle_t2sql.train.model import load_tokenizer
+
+    cfg = build_config("tiny")
+    settings = SampleSettings(split="train", limit=4, samples=3, temperature=0.8, max_new_tokens=8, save_every=2)
+    examples = bundled.load_examples("train")[:4]
+    report = run_sample(cfg, settings, None, tmp_path, _ScriptedModel(examples), load_tokenizer(cfg.model),
+                        lambda *a, **k: None)
+    assert report["verdicts"] == {"correct": 4, "ran": 4, "error": 4} and report["share_with_correct"] == 1.0
+    records = read_records(tmp_path / "samples.jsonl")
+    assert [c["verdict"] for r in records for c in r["candidates"]] == ["correct", "ran", "error"] * 4
+    db_of, gold_of = {ex.db_id: ex.db_path for ex in examples}, {ex.question: ex.sql for ex in examples}
+    rft = [json.loads(line) for line in (tmp_path / "rft.jsonl").read_text().splitlines()]
+    pairs = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert len(rft) == len(pairs) == 4
+    for row in rft:
+        assert _judge(db_of[row["db_id"]], gold_of[row["question"]], row["sql"])
+        assert row["cot"].startswith("First the table")
+    for pair in pairs:
+        assert _judge(db_of[pair["db_id"]], pair["gold_sql"], pair["chosen_sql"])
+        assert not _judge(db_of[pair["db_id"]], pair["gold_sql"], pair["rejected_sql"])
+
+
 # ---------------------------------------------------------------- through a checkpoint store
 
 class _Killed(Exception):

@@ -146,6 +146,30 @@ def test_a_run_only_an_older_version_holds_is_merged_into_the_next_push(backend,
     assert {r: m["global_step"] for r, m in runs.items()} == {RUN: 4, "other-run": 4}
 
 
+def test_a_pull_takes_a_runs_highest_copy_when_a_newer_version_holds_a_lower_one(backend, trained, tmp_path):  # noqa: F811
+    """Two sessions pushing at once: a version made from a listing taken before the other's push landed holds an
+    older copy of that run, and is the newest until the next merge. A pull (what the run's next session resumes
+    from) takes the run's highest copy, and every run of every version."""
+    other = copy_run(trained, tmp_path / "other-run", run_name="other-run")
+    store = backend.open()
+    store.put(version(tmp_path, trained, 4, "a4"), "this run at step 4", [])
+    stale = tmp_path / "b2"  # the other session's version: its run at step 2, and this run as it found it (step 2)
+    stage_version(stale, other, checkpoint=other / "checkpoints" / "checkpoint-2")
+    stage_version(stale, trained, checkpoint=trained / "checkpoints" / "checkpoint-2")
+    seal_version(stale)
+    store.put(stale, "another session, which had not seen step 4", [])
+    newest = backend.open().versions()[-1]
+    assert backend.open().read_index(newest)["runs"][RUN]["global_step"] == 2  # the newest holds the lower copy
+    assert backend.open().latest(RUN)["global_step"] == 4  # what the store shows (chain, status): the highest
+    root = store.pull(tmp_path / "pulled", RUN)
+    assert root is not None and read_manifest(root / RUN)["global_step"] == 4
+    found = backend.open().collect(tmp_path / "all")
+    assert {r: read_manifest(f)["global_step"] for r, f in found.items()} == {RUN: 4, "other-run": 2}
+    cfg = small_config("training.max_steps=4", f"store.uri={backend.uri}").to_dict()
+    report = pull_for_session(tmp_path / "fresh", backend.open(), tmp_path / "no-mount", cfg)
+    assert report.global_step == 4  # a session's pull resumes from the highest copy
+
+
 @pytest.mark.slow
 def test_two_sessions_pushing_at_the_same_time_keep_both_runs(backend, trained, tmp_path):  # noqa: F811
     other = copy_run(trained, tmp_path / "other-run", run_name="other-run")
