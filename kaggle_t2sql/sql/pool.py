@@ -138,6 +138,10 @@ class _Worker:
             return min(self.since + max(limit, UNPICKLE_SECONDS), now + 0.05)
         return end
 
+    def in_long_step(self, limit: float | None) -> bool:
+        """Running a step whose own limit is longer than the map's (its deadline would hide the next step's)."""
+        return self.running is not None and self.step_limit is not None and limit is not None and self.step_limit > limit
+
     def can_take(self, payload: bytes) -> bool:
         """An idle worker takes any call; a busy one only what its pipe holds without blocking us.
 
@@ -287,8 +291,17 @@ class _MapRun:
                 worker.read_clock()
             deadline = min((w.deadline(self.limit) for w in workers), default=math.inf)
             timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
-            for conn in wait([w.conn for w in workers], timeout=timeout):
-                self._collect(next(w for w in workers if w.conn is conn))
+            # A worker in a step longer than the map's limit (a gold query under the official limits) is also
+            # watched for its next step's start: that step's shorter deadline must wake us, not the long one.
+            clocks = [w.clock.conn for w in workers if w.in_long_step(self.limit)]
+            for conn in wait([w.conn for w in workers] + clocks, timeout=timeout):
+                worker = next((w for w in workers if conn in (w.conn, w.clock.conn)), None)
+                if worker is None:
+                    continue  # buried just now
+                if conn is worker.conn:
+                    self._collect(worker)
+                else:
+                    worker.read_clock()
             for worker in [w for w in workers if self._overdue(w)]:
                 self._collect(worker)  # an answer that came in just now still counts
                 if worker in workers and self._overdue(worker):

@@ -308,6 +308,26 @@ def test_each_step_of_a_call_has_its_own_limit():
         parallel_map(sleep_in_steps, [(0.0, 30.0)], workers=1, progress=False, limit=0.5)
 
 
+def long_step_then_stuck(_) -> str:
+    """A gold query's step under its own longer limit, then the prediction's step under the map's."""
+    begin_step("gold", limit=30.0)
+    time.sleep(1.5)  # past the map's limit, within its own: the supervisor has read this step's long deadline
+    begin_step("prediction")
+    time.sleep(60)
+    return "finished"
+
+
+@pytest.mark.timeout(120)
+def test_a_step_after_a_longer_one_is_held_to_its_own_limit_with_nothing_else_to_wake_the_pool():
+    """One worker, one call: the second step's start must wake the supervisor, which was sleeping until the
+    first step's 30-s deadline (it slept there, and a stuck prediction after a gold query ran a minute)."""
+    seen, start = [], time.monotonic()
+    out = parallel_map(long_step_then_stuck, [0], workers=1, progress=False, limit=1.0,
+                       on_failure=lambda item, failure: seen.append(failure) or "killed")
+    assert out == ["killed"] and seen[0].killed and seen[0].step == "prediction"
+    assert time.monotonic() - start < 10, seen[0]
+
+
 @pytest.mark.timeout(120)
 def test_a_worker_that_dies_fails_only_its_item_and_errors_propagate():
     failures = []
