@@ -37,9 +37,10 @@ one; --overlapping chains a second run (RUN2, its own notebook) on the same stor
 chains' sessions share the machine, so each session's budget is OVERLAP_SLOWDOWN times longer). The
 exit status says whether both runs ended bit-identical to the uninterrupted run (summary: `second_run`).
 --thin-quota: whenever a session pushes, the week has THIN_QUOTA_H GPU hours left (its total follows the live
-usage): a self-chained session whose own running time were counted twice would be refused. --max-steps N: a shorter run (the reference, in its own --out, is made with the same steps). --session-steps N: each
-session ends after N steps (budget.session_steps; its clock budget is then STEP_BUDGET_ROOM uninterrupted runs and never
-binds), so the number of sessions does not depend on the machine's speed.
+usage): a self-chained session whose own running time were counted twice would be refused.
+--max-steps N: a shorter run (the reference, in its own --out, is made with the same steps).
+--session-steps N: each session ends after N steps (budget.session_steps; its clock budget is then STEP_BUDGET_ROOM
+uninterrupted runs and never binds), so the number of sessions does not depend on the machine's speed.
 
 The emulated image has Kaggle's kaggle 2.0.2 / kagglesdk 0.1.20 (tests/emulator/kaggle_image.txt), so the wheel dataset
 carries requirements.txt's wheels (from ./dev's download) and each session's install upgrades the client:

@@ -73,6 +73,7 @@ def test_ask_cli_prints_sql_table_and_timings(shop_db, capsys):
                  "--fix-rounds", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"sql", "columns", "rows", "row_count", "error", "timings"} <= set(out) and out["fix_rounds"] == 0
+    assert isinstance(out["hit_token_cap"], bool)  # docs/inference.md: whether the SQL may be cut at the cap
     assert main(["ask", "--preset", "tiny", "--db", str(shop_db), "How many customers?", "--max-new-tokens", "8"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("SQL:\n") and "\ntime: " in text

@@ -75,8 +75,8 @@ def test_self_chaining_notebook_on_a_fresh_account(tmp_path, reference):
     assert summary["sessions"][-1]["stop_reason"] == "finished"
 
 
-OVERLAP_STEPS, OVERLAP_SESSION_STEPS = 24, 8  # both runs in one test: a shorter run (its reference is made with
-# the same steps), in sessions cut by step count, so that each run takes three sessions on any machine
+OVERLAP_STEPS, OVERLAP_SESSION_STEPS = 16, 8  # both runs in one test: a shorter run (its reference is made with
+# the same steps), in sessions cut by step count, so that each run takes two sessions on any machine
 
 
 def test_two_overlapping_chains_on_one_store_through_a_partial_and_a_failed_pruning_push(tmp_path):
@@ -91,7 +91,7 @@ def test_two_overlapping_chains_on_one_store_through_a_partial_and_a_failed_prun
 
 
 def check_overlapping_with_pruning_faults(summary):
-    check(summary)
+    check(summary, min_sessions=OVERLAP_STEPS // OVERLAP_SESSION_STEPS)
     assert summary["max_steps"] == OVERLAP_STEPS
     second = summary["second_run"]
     assert second["finished"] and second["global_step"] == OVERLAP_STEPS, second
