@@ -63,6 +63,7 @@ def test_stage_lists_from_yaml_and_indexed_keys():
         (["data.curriculum=random"], r"bad value for 'data.curriculum': 'random' \(expected one of 'complexity', 'none'\)"),
         (["data.packing=maybe"], r"bad value for 'data.packing': 'maybe' \(expected true or false\)"),
         (["training.learning_rate=-1"], r"'training.learning_rate': -1.0 \(expected a number > 0\)"),
+        (["budget.session_steps=-2"], r"'budget.session_steps': -2 \(expected a number >= 0\)"),
         (["data.stages.4.limit=1"], r"data.stages.N.<field> with N below 1"),
         (["store.uri=s3:x"], r"store.uri.*'local:/path', 'kaggle:owner/slug', 's3://bucket/prefix'.*'hf:owner/repo'"),
         (["training.max_steps"], r"write it as key=value"),

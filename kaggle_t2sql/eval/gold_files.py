@@ -59,7 +59,7 @@ def read_predictions(path: str | Path, gold: Sequence[GoldItem], gold_path: str 
         raise DataError(
             f"{path} has {len(lines)} prediction lines but {gold_path} has {len(gold)} gold lines: write exactly "
             "one line per question in gold order (an empty line for a missing prediction; newlines inside a "
-            "prediction replaced by spaces, see scoring.prediction_line)")
+            "prediction replaced by spaces, see kaggle_t2sql.sql.compare.prediction_line)")
     preds = []
     for line, item in zip(lines, gold):
         sql, tab, tail = line.rpartition("\t")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import warnings
 import zipfile
@@ -118,10 +119,30 @@ def stage_version(root: str | Path, run_dir: str | Path, carry: str | Path | Non
     root = Path(root)
     name = run_name_of(run_dir)
     make_bundle(run_dir, root / name, checkpoint, seal=False)
-    for other in carried_runs(carry):
-        if other.name != name:
-            copy_tree(other, root / other.name)
+    if carry:
+        with carry_lock(carry):  # the uploader's thread may be refreshing a carried run right now
+            for other in carried_runs(carry):
+                if other.name != name:
+                    copy_tree(other, root / other.name)
     return name
+
+
+_CARRY_LOCKS: dict[str, threading.Lock] = {}
+_CARRY_LOCKS_GUARD = threading.Lock()
+
+
+def carry_lock(carry: str | Path) -> threading.Lock:
+    """One lock per carry folder. The uploader's thread refreshes carried runs (a merge brought a newer copy) while
+    the training thread stages them into the next version: a copy taken across the folder swap lost its files."""
+    key = str(Path(carry).resolve())
+    with _CARRY_LOCKS_GUARD:
+        return _CARRY_LOCKS.setdefault(key, threading.Lock())
+
+
+def refresh_carried(carry: str | Path, run: str, folder: Path) -> None:
+    """Replace the carried copy of `run` with `folder` (staged beside it, then swapped in, under the carry lock)."""
+    with carry_lock(carry), atomic.staged_dir(Path(carry) / run) as staged:
+        copy_tree(folder, staged, link=False)
 
 
 def seal_version(root: str | Path) -> dict:
@@ -214,7 +235,8 @@ def carried_runs(carry: str | Path | None) -> list[Path]:
     """The verified run folders kept to be re-pushed with every version (other runs of the store)."""
     if not carry or not Path(carry).is_dir():
         return []
-    return sorted(p for p in Path(carry).iterdir() if p.is_dir() and read_manifest(p) is not None)
+    return sorted(p for p in Path(carry).iterdir()  # not a copy being staged (`.<run>.*.tmp`, atomic.staged_dir)
+                  if p.is_dir() and not p.name.startswith(".") and read_manifest(p) is not None)
 
 
 def install_bundle(bundle: str | Path, run_dir: str | Path) -> Path:

@@ -45,7 +45,8 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import ConfigError
-from .bundle import STORE_INDEX, SYNC_MANIFEST, BundleError, copy_tree, read_index, read_manifest, seal_version, verify_bundle
+from .bundle import (STORE_INDEX, SYNC_MANIFEST, BundleError, copy_tree, read_index, read_manifest, refresh_carried,
+                     seal_version, verify_bundle)
 
 
 @dataclass(frozen=True)
@@ -350,8 +351,7 @@ class CheckpointStore:
                     shutil.rmtree(root / run, ignore_errors=True)
                     copy_tree(folder, root / run, link=False)
                     if carry and run != run_name:
-                        with atomic.staged_dir(Path(carry) / run) as staged:
-                            copy_tree(folder, staged, link=False)
+                        refresh_carried(carry, run, folder)
 
 
 class LocalStore(CheckpointStore):

@@ -11,7 +11,7 @@ from test_trainer import CutAt, assert_identical, reference, small_config  # noq
 
 from kaggle_t2sql.errors import ConfigError
 from kaggle_t2sql.kaggle.auth import CredentialsError
-from kaggle_t2sql.kaggle.bundle import read_manifest, seal_version, stage_version
+from kaggle_t2sql.kaggle.bundle import read_manifest, refresh_carried, seal_version, stage_version, verify_bundle
 from kaggle_t2sql.kaggle.sync import pull_for_session
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
@@ -168,6 +168,38 @@ def test_a_pull_takes_a_runs_highest_copy_when_a_newer_version_holds_a_lower_one
     cfg = small_config("training.max_steps=4", f"store.uri={backend.uri}").to_dict()
     report = pull_for_session(tmp_path / "fresh", backend.open(), tmp_path / "no-mount", cfg)
     assert report.global_step == 4  # a session's pull resumes from the highest copy
+
+
+def test_a_carried_run_refreshed_while_versions_are_staged_is_always_copied_whole(trained, tmp_path):
+    """The uploader's thread refreshes a carried run (a merge brought a newer copy) while the training thread
+    stages the next versions: each staged version holds a whole, verified copy, never one taken mid-swap nor the
+    copy still being staged beside it (seen once: training stopped by FileNotFoundError in `.<run>.*.tmp`)."""
+    other = copy_run(trained, tmp_path / "other-run", run_name="other-run")
+    sealed = version(tmp_path, other, 4, "b4") / "other-run"
+    carry = tmp_path / "carry"
+    refresh_carried(carry, "other-run", sealed)
+    stop, errors = threading.Event(), []
+
+    def refresh():
+        while not stop.is_set():
+            try:
+                refresh_carried(carry, "other-run", sealed)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    try:
+        for i in range(40):
+            root = tmp_path / f"staged-{i}"
+            stage_version(root, trained, carry, checkpoint=trained / "checkpoints" / "checkpoint-4")
+            assert sorted(p.name for p in root.iterdir()) == ["other-run", RUN]
+            assert verify_bundle(root / "other-run") == []
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
 
 
 @pytest.mark.slow
