@@ -169,10 +169,10 @@ class CheckpointStore:
         return index, problems
 
     def newest_verified(self, versions: list[Version] | None = None) -> tuple[Version | None, dict | None]:
-        """The newest version that passes `check` (and its index)."""
+        """The newest version that passes `check` (and its index; each version checked once, as `index` does)."""
         for version in reversed(self.list_versions() if versions is None else versions):
-            index, problems = self.check(version)
-            if index is not None and not problems:
+            index = self._verified_index(version)
+            if index is not None:
                 return version, index
         return None, None
 
