@@ -86,6 +86,11 @@ TRAINING = ["data.stages.0.limit=64", "data.max_seq_length=2048", "training.batc
 GRPO_TRAINING = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.method=grpo", "grpo.num_generations=4",
                  "grpo.max_completion_length=24", "training.batch_size=4", "training.gradient_accumulation_steps=1",
                  "training.max_steps=6", "training.save_steps=1", "training.logging_steps=1"]
+# method="sample": `sample` sessions (kaggle-init --method sample) from the same store run's adapter, on the first
+# SAMPLE_QUESTIONS questions of the subset, SAMPLE_ARGS per question; session_steps is then questions per session
+SAMPLE_QUESTIONS = 6
+SAMPLE_ARGS = ["--samples", "2", "--max-new-tokens", "24"]
+SAMPLE_FILES = ("samples.jsonl", "rft.jsonl", "pairs.jsonl")
 
 
 def _cli(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -231,15 +236,22 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
     training, init_name, method_init = (GRPO_TRAINING if method == "grpo" else TRAINING), "", []
     training = [f"training.max_steps={max_steps}" if max_steps and p.startswith("training.max_steps=") else p
                 for p in training]  # a shorter run: the reference (its own folder) is made with the same steps
-    if method == "grpo":  # the reference starts from the same adapter, given as a folder
+    if method in ("grpo", "sample"):  # the reference starts from the same adapter, given as a folder
         from kaggle_t2sql.kaggle.bundle import run_name_of
 
         init_name = run_name_of(init_run)
-        method_init = ["--method", "grpo", "--init-adapter", f"run:{init_name}"]
-    # A session pays its own set-up (kernel, install, pulls, model, data: about the reference's set-up, twice for
-    # margin) and trains its share of the run, so the run takes 3-5 sessions however fast the machine is.
-    wall = reference_seconds(reference, out / "reference-data", training, init_run)
-    train = training_seconds(reference)
+        method_init = ["--method", method, "--init-adapter", f"run:{init_name}"]
+    if method == "sample":
+        if not session_steps:
+            raise ValueError("method='sample' needs session_steps (questions per session)")
+        training, method_init = [f"data.stages.0.limit={SAMPLE_QUESTIONS}"], method_init + SAMPLE_ARGS
+        wall = reference_sample(reference, out / "reference-data", init_run)
+        train = wall
+    else:
+        # A session pays its own set-up (kernel, install, pulls, model, data: about the reference's set-up, twice for
+        # margin) and trains its share of the run, so the run takes 3-5 sessions however fast the machine is.
+        wall = reference_seconds(reference, out / "reference-data", training, init_run)
+        train = training_seconds(reference)
     session_s = max(SETUP_FACTOR * (wall - train) + train / SESSIONS_PER_RUN, 8.0)
     if session_steps:  # sessions cut by step count (budget.session_steps): the clock only has to leave them room
         session_s = max(STEP_BUDGET_ROOM * wall, STEP_BUDGET_FLOOR_S)
@@ -259,7 +271,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         sessions = KaggleSessions(emu, out / "kaggle-sessions", time_scale=time_scale, session_hours=session_hours,
                                   layout=layout, cache_dir=env["T2SQL_CACHE_DIR"]).attach()
         sessions.models[MODEL] = tiny_model_dir()  # the user's Kaggle Model holding the base weights
-        if method == "grpo":
+        if method in ("grpo", "sample"):
             from kaggle_t2sql.train.tiny import pretrained_model_dir
 
             sessions.models[MODEL] = pretrained_model_dir()  # the demo's base: its adapter's answers earn rewards
@@ -280,7 +292,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         for pair in training:
             init += ["--set", pair]
         init += method_init
-        if method == "grpo":  # no optional evaluation after each session: the demo model's answers take minutes here
+        if method in ("grpo", "sample"):  # no optional evaluation after each session: the demo model's answers take minutes
             init[init.index("--eval-limit") + 1] = "0"
         if self_chain:
             init.append("--self-chain")
@@ -360,6 +372,11 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         run_dir = out / "run"
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
+        if method == "sample":
+            summary = sample_summary(run_dir, reference, [r for r in sessions.records if r.ref == KERNEL][1:], emu,
+                                     sessions, chain_logs, started)
+            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            return summary
         status = json.loads(_cli("kaggle_t2sql", "status", "--output-dir", str(run_dir), "--json", env=env).stdout)
         records = [r for r in sessions.records if r.ref == KERNEL]
         summary = {
@@ -446,6 +463,49 @@ def reference_seconds(reference: Path, data_dir: Path, training: list[str] = TRA
         _cli(*cmd, env=env)
         timing.write_text(f"{time.monotonic() - t0:.2f}\n")
     return float(timing.read_text())
+
+
+def reference_sample(reference: Path, data_dir: Path, init_run: Path) -> float:
+    """The uninterrupted local `sample` run of the same questions, base weights, adapter and settings, once per
+    folder; returns its wall time."""
+    timing = reference / "wall-seconds.txt"
+    if not timing.is_file():
+        from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        _cli("kaggle_t2sql", "prepare", "--source", "bundled", "--per-complexity", "30", "--out", str(data_dir),
+             env=env)  # the subset that `prepare --publish` publishes in the run, built the same way
+        t0 = time.monotonic()
+        _cli("kaggle_t2sql", "sample", "--preset", "tiny", "--set", "model.name_or_path=tiny-pretrained",
+             "--adapter", str(KaggleCheckpointManager(init_run).latest_valid()), "--data", "jsonl", "--data-path",
+             str(data_dir / "pairs.jsonl"), "--limit", str(SAMPLE_QUESTIONS), *SAMPLE_ARGS, "--out", str(reference),
+             env=env)
+        timing.write_text(f"{time.monotonic() - t0:.2f}\n")
+    return float(timing.read_text())
+
+
+SAMPLE_LINE = re.compile(r"sample (\w+) \((\w+)\): questions (\d+) -> (\d+) of (\d+)")
+
+
+def sample_summary(run_dir: Path, reference: Path, records, emu, sessions, chain_logs: list[str], started: float) -> dict:
+    """method="sample": each session's questions (from its log's result line), the pulled run's report, and
+    whether its files equal the uninterrupted local run's byte for byte."""
+    rows = []
+    for record in records:
+        found = SAMPLE_LINE.search(record.log)
+        rows.append({"version": record.version, "status": record.status, "elapsed_s": round(record.elapsed_s, 1),
+                     "start_step": int(found[3]) if found else None, "end_step": int(found[4]) if found else None,
+                     "stop_reason": found[2] if found else None, "failure": record.failure_message})
+    report = json.loads((run_dir / "report.json").read_text())
+    return {
+        "method": "sample", "finished": report["finished"], "global_step": report["done"], "max_steps": report["total"],
+        "sessions": rows, "run_dir": str(run_dir), "report": report,
+        "identical_to_uninterrupted": all((run_dir / f).read_bytes() == (reference / f).read_bytes() for f in SAMPLE_FILES),
+        "refusals": refusals(emu), "chain_waits": 0, "second_run": None, "prune_fault": False,
+        "chain_stops": [line for log in chain_logs for line in log.splitlines() if line.startswith("chain stopped")],
+        "notebook_token": notebook_token_report(emu, sessions, run_dir), "gpu_hours_used": round(emu.gpu_quota_used_hours, 2),
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def training_seconds(run_dir: Path) -> float:

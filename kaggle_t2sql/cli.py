@@ -106,8 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=20)
     p.add_argument("--no-create-store", action="store_true",
                    help="do not create the checkpoint dataset now (the first session creates it)")
-    p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo"],
-                   help="the sessions' training method (docs/learning-from-execution.md)")
+    p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo", "sample"],
+                   help="the sessions' training method, or `sample`: sessions of `kaggle-t2sql sample` from "
+                        "--init-adapter on the data (docs/learning-from-execution.md)")
+    p.add_argument("--samples", type=int, default=8, help="--method sample: candidates per question")
+    p.add_argument("--temperature", type=float, default=0.8, help="--method sample: sampling temperature")
+    p.add_argument("--max-new-tokens", type=int, default=0,
+                   help="--method sample: new tokens per candidate (0: Arctic's 8192; the tiny models' own)")
+    p.add_argument("--gold-as-chosen", action="store_true",
+                   help="--method sample: a question with no correct candidate pairs the gold SQL with its nearest wrong one")
     p.add_argument("--init-adapter", default="",
                    help="the adapter a new run starts from: run:NAME (a finished run of the checkpoint store) or "
                         "kaggle:<you>/<dataset>/checkpoint-N (attach it with --dataset-source)")
@@ -209,10 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, "demo")
     _add_data_args(p)
     p.set_defaults(split="train")
-    p.add_argument("--adapter", help="a checkpoint-N folder (default: the base model alone)")
+    p.add_argument("--adapter", help="a checkpoint-N folder, or run:NAME (a finished run of --store); default: the base")
     p.add_argument("--samples", type=int, default=8, help="candidates per question")
     p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--max-new-tokens", type=int, default=0, help="0: 1024 (160 for the tiny models)")
+    p.add_argument("--max-new-tokens", type=int, default=0, help="0: Arctic's 8192 (48 / 160 for the tiny models)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per query")
     p.add_argument("--workers", type=int, default=1, help="sandbox workers judging candidates")

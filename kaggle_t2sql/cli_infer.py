@@ -23,12 +23,18 @@ def cmd_eval(args) -> int:
 
 def cmd_sample(args) -> int:
     """Sample candidates per question, judge them by execution; write samples/rft/pairs .jsonl (resumable)."""
+    import tempfile
+
+    from .config_checks import STORE_RUN
+    from .config_presets import default_max_new_tokens
+    from .errors import ConfigError
     from .eval.sampling import SampleSettings, run_sample
+    from .train.init_adapter import pull_store_run_adapter
 
     cfg = config_of(args)
     settings = SampleSettings(data=args.data, data_path=args.data_path or "", split=args.split, limit=args.limit,
                               samples=args.samples, temperature=args.temperature,
-                              max_new_tokens=args.max_new_tokens or (160 if cfg.model.name_or_path.startswith("tiny") else 1024),
+                              max_new_tokens=args.max_new_tokens or default_max_new_tokens(cfg),
                               seed=args.seed, timeout=args.timeout, workers=args.workers, save_every=args.save_every,
                               gold_as_chosen=args.gold_as_chosen)
     store = None
@@ -36,9 +42,18 @@ def cmd_sample(args) -> int:
         from .kaggle.store_uri import open_store
 
         store = open_store(args.store)
-    report = run_sample(cfg, settings, args.adapter, args.out, store=store, name=args.run_name)
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-adapter-") as tmp:
+        adapter = args.adapter
+        if adapter and adapter.startswith(STORE_RUN):  # the final adapter of a finished run of the store
+            if not args.store:
+                raise ConfigError(f"--adapter {adapter} names a run of a checkpoint store: pass --store URI")
+            adapter, where = pull_store_run_adapter(args.store, adapter, tmp, "--adapter")
+            print(f"sampling with {where}", flush=True)
+        report = run_sample(cfg, settings, adapter, args.out, store=store, name=args.run_name)
     if args.json:
         print_json(report)
+    elif not report["questions"]:
+        print(f"no question sampled yet; wrote {args.out}/report.json")
     else:
         k = f"pass@{settings.samples}"
         print(f"{report['questions']} questions, {report['candidates']} candidates: {report['share_with_correct']:.3f} with a "

@@ -13,6 +13,7 @@ def cmd_sync(args) -> int:
 
     from .checkpoints import KaggleCheckpointManager
     from .errors import ConfigError
+    from .eval.sampling import SAMPLE_KIND, pull_sample_run
     from .kaggle.bundle import run_name_of, write_version
     from .kaggle.store_uri import open_store
     from .kaggle.sync import carry_dir, pull_for_session
@@ -25,6 +26,11 @@ def cmd_sync(args) -> int:
             version = store.commit(tmp, note=f"step {manifest['global_step']}", run_name=name,
                                    carry=carry_dir(args.output_dir)).id
         print(f"pushed run {name} step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
+    elif args.action == "pull" and args.run_name and (store.latest(args.run_name) or {}).get("kind") == SAMPLE_KIND:
+        report = pull_sample_run(store, args.output_dir, args.run_name)  # a `sample` run: its files, and what they give
+        print(f"pulled sample run {args.run_name}: {report['done']} of {report['total']} questions "
+              f"({'finished' if report['finished'] else 'not finished'}); wrote samples.jsonl, rft.jsonl, pairs.jsonl, "
+              f"report.json in {args.output_dir}")
     elif args.action == "pull":
         run = KaggleCheckpointManager(args.output_dir).load_manifest() or {}
         config = run.get("config") or ({"run_name": args.run_name} if args.run_name else None)
@@ -93,9 +99,16 @@ def kernel_spec_of(args):
     overrides.update(method_overrides(args))
     if args.pairs:  # dpo / orpo: the pairs.jsonl of a `sample` run is the stage
         data_source, data_path = "pairs", args.pairs
+    task, sample = "train", {}
+    if args.method == "sample":  # sessions of `kaggle-t2sql sample`: a run of the store named "samples" by default
+        task, sample = "sample", {"samples": args.samples, "temperature": args.temperature,
+                                  "gold_as_chosen": args.gold_as_chosen}
+        if args.max_new_tokens:
+            sample["max_new_tokens"] = args.max_new_tokens
     return KernelSpec(
         user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
-        run_name=args.run_name, data_source=data_source, data_path=data_path,
+        run_name=args.run_name or ("samples" if task == "sample" else ""), data_source=data_source, data_path=data_path,
+        task=task, sample=sample,
         per_complexity=args.per_complexity, limit=args.limit, time_budget_minutes=args.time_budget_minutes,
         overrides=overrides, package_source=args.package_source,
         dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
@@ -113,7 +126,7 @@ def method_overrides(args) -> dict:
         raise ConfigError(f"--method {args.method} trains on preference pairs: pass --pairs kaggle:<you>/<dataset>/"
                           "pairs.jsonl (a `kaggle-t2sql sample` run's pairs.jsonl, published and attached with "
                           "--dataset-source)")
-    out = {"training.method": args.method} if args.method != "sft" else {}
+    out = {"training.method": args.method} if args.method not in ("sft", "sample") else {}
     if args.init_adapter:
         out["training.init_adapter"] = args.init_adapter
     return out

@@ -27,6 +27,8 @@ class Session:
     started_at: float  # epoch seconds of the kernel's start: Kaggle's 12 hours count from there
     chain: bool = False
     spec: Any = None  # KernelSpec when the notebook chains itself
+    task: str = "train"  # "train" (any training method) or "sample" (`kaggle-t2sql sample` as a session)
+    sample: dict | None = None  # the sample settings of a "sample" session (SampleSettings' fields)
 
     def seconds_left(self) -> float:
         """Until Kaggle ends the session (12 h after it started)."""
@@ -62,12 +64,18 @@ def preflight(preset: str, store: str = "", chain: bool = False, kernel_spec: di
 def start_session(preset: str, run_name: str = "", output_dir: str = "", time_budget_minutes: float = 0.0,
                   store: str = "", data_source: str = "", data_path: str = "", per_complexity: int = 0,
                   limit: int = 0, overrides: dict | None = None, chain: bool = False,
-                  kernel_spec: dict | None = None) -> Session:
+                  kernel_spec: dict | None = None, task: str = "train", sample: dict | None = None) -> Session:
     """Everything that can fail before training, checked in seconds: config, GPU, Kaggle client,
     credentials for the store (and for chaining). A session that could not push must not train."""
     started_at = kaggle_env.kernel_started_at()
     cfg = make_config(preset, run_name, time_budget_minutes, store, data_source, data_path, per_complexity, limit,
                       overrides)
+    if task == "sample":
+        from .eval.sampling import session_settings
+
+        session_settings(cfg, sample or {})  # refused here, not after the model is loaded
+    elif task != "train":
+        raise ConfigError(f"task {task!r}: use 'train' or 'sample'")
     spec = None
     if chain:
         from .kaggle.kernel import KernelSpec
@@ -87,11 +95,51 @@ def start_session(preset: str, run_name: str = "", output_dir: str = "", time_bu
         from .kaggle.store_uri import open_store
 
         open_store(cfg.store.uri).check_access()
-    session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec)
+    session = Session(cfg, Path(output_dir) if output_dir else working_path("run"), started_at, chain, spec, task,
+                      dict(sample or {}))
     used = (time.time() - started_at) / 60
     print(f"session: budget {cfg.budget.session_minutes:.4g} min counted from kernel start ({used:.1f} min used by setup); "
           f"run folder {session.output_dir}; store {cfg.store.uri or 'none'}", flush=True)
     return session
+
+
+def run_session(session: Session):
+    """The session's work: training (train_session) or sampling (sample_session); returns its SessionResult."""
+    return sample_session(session) if session.task == "sample" else train_session(session)
+
+
+def sample_session(session: Session):
+    """`kaggle-t2sql sample` as a chained session: pull the sample run from the store, sample until the budget
+    (counted from the kernel's start, as training's) or `budget.session_steps` questions, pushing after every
+    save; returns a SessionResult whose steps are questions, so push_next_session and `chain` read it as training's."""
+    import tempfile
+
+    from .config_checks import STORE_RUN
+    from .eval.sampling import run_sample, session_settings
+    from .kaggle.store_uri import open_store
+    from .train.init_adapter import pull_store_run_adapter
+    from .train.session_result import SessionResult
+
+    cfg, begun = session.cfg, time.monotonic()
+    settings = session_settings(cfg, session.sample or {})
+    deadline = session.started_at + cfg.budget.session_minutes * 60 - cfg.budget.margin_minutes * 60
+    store = open_store(cfg.store.uri) if cfg.store.uri else None
+    with tempfile.TemporaryDirectory(prefix="t2sql-sample-adapter-") as tmp:
+        adapter = cfg.training.init_adapter
+        if adapter.startswith(STORE_RUN):
+            adapter, where = pull_store_run_adapter(cfg.store.uri, adapter, tmp, "the sampled adapter (--init-adapter)")
+            print(f"sampling with {where}", flush=True)
+        report = run_sample(cfg, settings, kaggle_env.resolve_input(str(adapter)) if adapter else None,
+                            session.output_dir, store=store, name=cfg.run_name, deadline=deadline,
+                            session_questions=cfg.budget.session_steps)
+    result = SessionResult(status="finished" if report["finished"] else "paused", stop_reason=report["stop_reason"],
+                           start_step=report["start_done"], end_step=report["done"], max_steps=report["total"],
+                           tokens_seen=0, elapsed_s=round(time.monotonic() - begun, 3), checkpoint=None,
+                           run_dir=str(session.output_dir), push_errors=report["push_errors"])
+    print(f"sample {result.status} ({result.stop_reason}): questions {result.start_step} -> {result.end_step} of "
+          f"{result.max_steps}; {report.get('share_with_correct', 0.0):.3f} with a correct candidate, mean reward "
+          f"{report.get('mean_reward', 0.0):.3f}", flush=True)
+    return result
 
 
 def train_session(session: Session, processes: int | None = None):
@@ -138,6 +186,21 @@ def train_session(session: Session, processes: int | None = None):
     result = SessionResult(**json.loads(result_file.read_text()))
     print(result.summary())
     return result
+
+
+def session_markdown(session: Session) -> str:
+    """Where the run stands: the training sessions' table, or the sample run's report."""
+    if session.task != "sample":
+        return session_table_markdown(session.output_dir)
+    from .eval.sampling import REPORT
+
+    report = json.loads((session.output_dir / REPORT).read_text())
+    k = next((key for key in report if key.startswith("pass@") and key != "pass@1"), "pass@1")
+    return (f"**sample: {report.get('done', 0)} of {report.get('total', 0)} questions** — "
+            f"{'finished' if report.get('finished') else 'not finished yet'}\n\n"
+            f"| with a correct candidate | pass@1 | {k} | mean reward |\n|---|---|---|---|\n"
+            f"| {report.get('share_with_correct', 0):.3f} | {report.get('pass@1', 0):.3f} | {report.get(k, 0):.3f} | "
+            f"{report.get('mean_reward', 0):.3f} |")
 
 
 def session_table_markdown(output_dir: str | Path) -> str:

@@ -33,6 +33,8 @@ chain = False  # push the next session of this kernel when this one pauses
 kernel_spec = {}  # written by kaggle-init: the next session's push is rebuilt from it
 eval_limit = 20  # dev questions for the short evaluation (0 = skip); runs only if time is left
 package_source = ""  # pip spec used when no kaggle_t2sql wheel is attached, e.g. "git+https://github.com/<you>/kaggle-t2sql"
+task = "train"  # or "sample": `kaggle-t2sql sample` sessions (kaggle-init --method sample)
+sample = {}  # task "sample": {"samples": 8, "temperature": 0.8, "max_new_tokens": ..., "gold_as_chosen": False}
 
 # %%
 # Install kaggle_t2sql when the image lacks it: from the attached wheel dataset (offline), else with pip.
@@ -64,20 +66,21 @@ nb.preflight(preset, store, chain, kernel_spec)  # `kaggle-t2sql doctor`: stops 
 from IPython.display import Image, Markdown, display
 
 session = nb.start_session(preset, run_name, output_dir, time_budget_minutes, store, data_source, data_path,
-                           per_complexity, limit, overrides, chain, kernel_spec)
+                           per_complexity, limit, overrides, chain, kernel_spec, task, sample)
 
 # %%
-result = nb.train_session(session)
+result = nb.run_session(session)  # training, or sampling with task="sample"
 
 # %%
 next_pushed = chain and nb.push_next_session(session, result)
 
 # %%
-display(Markdown(nb.session_table_markdown(session.output_dir)))
+display(Markdown(nb.session_markdown(session)))
 
 # %%
-display(Image(filename=str(nb.loss_curve_path(session.output_dir))))
+if task == "train":
+    display(Image(filename=str(nb.loss_curve_path(session.output_dir))))
 
 # %%
-if eval_limit and not next_pushed:  # the next session already runs: no second GPU session for an optional eval
+if task == "train" and eval_limit and not next_pushed:  # the next session already runs: no second GPU session for an optional eval
     display(Markdown(nb.quick_eval(session, limit=eval_limit)))

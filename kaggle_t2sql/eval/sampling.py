@@ -70,6 +70,33 @@ class SampleSettings:
             raise ConfigError(f"--save-every {self.save_every}: need at least 1")
 
 
+SESSION_KEYS = ("samples", "temperature", "max_new_tokens", "seed", "timeout", "workers", "save_every", "gold_as_chosen")
+SAMPLE_SOURCES = ("bundled", "spider", "bird", "jsonl")
+
+
+def session_settings(cfg: RunConfig, sample: dict, resolve: bool = True) -> SampleSettings:
+    """The SampleSettings of a notebook's sample session: the questions are the config's first data stage
+    (source, path, split, limit), the rest comes from `sample` (kaggle-init's --samples, --temperature, ...).
+    `resolve`: find a `kaggle:` data path among the mounted inputs (only in the session itself)."""
+    from ..config_presets import default_max_new_tokens
+    from ..kaggle.env import resolve_input
+
+    unknown = sorted(set(sample) - set(SESSION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown sample setting(s) {', '.join(unknown)} (allowed: {', '.join(SESSION_KEYS)})")
+    stage = cfg.data.stages[0]
+    if stage.source not in SAMPLE_SOURCES or stage.per_complexity:
+        raise ConfigError(f"a sample session reads its questions from data_source {stage.source!r}"
+                          f"{' with per_complexity' if stage.per_complexity else ''}: use one of "
+                          f"{', '.join(SAMPLE_SOURCES)} with --limit (subsets: `kaggle-t2sql prepare`), no per_complexity")
+    if cfg.training.method != "sft":
+        raise ConfigError(f"training.method={cfg.training.method} with a sample session: sampling trains nothing; "
+                          "leave the method out (the adapter to sample from is training.init_adapter)")
+    settings = {"max_new_tokens": default_max_new_tokens(cfg), **sample}
+    return SampleSettings(data=stage.source, data_path=resolve_input(stage.path) if resolve and stage.path else stage.path,
+                          split=stage.split, limit=stage.limit, **settings)
+
+
 # ---------------------------------------------------------------- pure transforms
 
 
@@ -165,14 +192,18 @@ def summarize(records: list[dict]) -> dict:
 # ---------------------------------------------------------------- the command
 
 
-def settings_key(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None) -> dict:
-    """What must not change between a cut and its rerun (the adapter by content)."""
-    keep = {k: v for k, v in asdict(s).items() if k not in ("workers", "save_every")}
+def settings_key(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, examples: list[Example]) -> dict:
+    """What must not change between a cut and its rerun: the settings, the adapter by content, and the questions
+    by content (not where the data lies: each Kaggle session mounts it under another path)."""
+    keep = {k: v for k, v in asdict(s).items() if k not in ("workers", "save_every", "data_path")}
     digest = ""
     if adapter:
         files = sorted(Path(adapter).glob("adapter_model.*"))
         digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-    return {"settings": keep, "model": cfg.model.name_or_path, "adapter": digest, "config": cfg.fingerprint()}
+    questions = hashlib.sha256(json.dumps([[ex.id, ex.db_id, ex.question, ex.external_knowledge, ex.sql]
+                                           for ex in examples]).encode()).hexdigest()[:16]
+    return {"settings": keep, "model": cfg.model.name_or_path, "adapter": digest, "config": cfg.fingerprint(),
+            "questions": questions}
 
 
 def _read_progress(out: Path, key: dict) -> tuple[int, int]:
@@ -236,7 +267,7 @@ def sample_bundle(out: Path, dest: Path, name: str, total: int) -> dict:
     atomic.write_json(dest / PROGRESS, progress)
     manifest = {"format": 2, "kind": SAMPLE_KIND, "run_name": name, "config": {"run_name": name, "sample": progress["key"]},
                 "plan": None, "global_step": progress["done"], "max_steps": total, "finished": progress["done"] >= total,
-                "sessions": 0, "checkpoint": None, "created": time.time(),
+                "sessions": int(progress.get("sessions", 0)), "checkpoint": None, "created": time.time(),
                 "files": file_digests(dest)}
     atomic.write_json(dest / SYNC_MANIFEST, manifest)
     return manifest
@@ -280,10 +311,53 @@ def pull_sample(store, out: Path, name: str, key: dict) -> int:
         return int(stored["done"])
 
 
+def pull_sample_run(store, out: str | Path, name: str) -> dict:
+    """`sync pull` of a sample run: the store's copy of run `name` in `out` (when further along than out's), and
+    its rft.jsonl, pairs.jsonl and report.json derived from it, as the sessions wrote them. Returns the report."""
+    from ..runlock import run_lock
+
+    out = Path(out)
+    with run_lock(out, "sync pull"):
+        return _pull_sample_run(store, out, name)
+
+
+def _pull_sample_run(store, out: Path, name: str) -> dict:
+    if (out / PROGRESS).is_file():
+        key = json.loads((out / PROGRESS).read_text())["key"]
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="t2sql-sample-pull-") as tmp:
+            folder = store.collect(tmp, only={name}).get(name)
+            if folder is None:
+                raise ConfigError(f"{store.uri} holds no intact copy of sample run {name!r}")
+            key = json.loads((folder / PROGRESS).read_text())["key"]
+    pull_sample(store, out, name, key)
+    progress = json.loads((out / PROGRESS).read_text())
+    records = read_records(out / SAMPLES, progress["bytes"])
+    settings = SampleSettings(**{k: v for k, v in key["settings"].items() if k in SampleSettings.__dataclass_fields__})
+    total = store.latest(name).get("max_steps", progress["done"])
+    return _write_derived(out, records, settings, progress.get("style", "arctic"),
+                          {"done": progress["done"], "total": total, "finished": progress["done"] >= total})
+
+
 def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, out_dir: str | Path,
-               generator=None, tokenizer=None, echo=print, store=None, name: str = "") -> dict:
+               generator=None, tokenizer=None, echo=print, store=None, name: str = "", deadline: float = 0.0,
+               session_questions: int = 0) -> dict:
     """Sample, judge and write the three files, carrying on from an earlier cut run in `out_dir`, or in
-    `store` (a CheckpointStore: sample run `name`, pulled first and pushed after every save)."""
+    `store` (a CheckpointStore: sample run `name`, pulled first and pushed after every save).
+
+    A session (a Kaggle notebook's) ends early at a question boundary, saved and pushed like any save: before a
+    question the longest one so far would not finish by `deadline` (epoch seconds), or after `session_questions`
+    questions. The report then says `finished: false` and `stop_reason: "budget"`; a rerun carries on."""
+    from ..runlock import run_lock
+
+    with run_lock(out_dir, "sample"):  # one writer per sample folder, as per run folder (runlock.py)
+        return _sample(cfg, s, adapter, Path(out_dir), generator, tokenizer, echo, store, name, deadline,
+                       session_questions)
+
+
+def _sample(cfg, s, adapter, out, generator, tokenizer, echo, store, name, deadline, session_questions) -> dict:
     import torch
 
     from .evaluate import EvalSettings, load_eval_examples
@@ -291,12 +365,11 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
     from ..data.tokenization import prompt_text
     from ..plan import batch_seed
 
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples = load_eval_examples(EvalSettings(data=s.data, data_path=s.data_path, split=s.split, limit=s.limit))
     if not examples:
         raise ConfigError("no questions to sample: check --data / --split / --limit")
-    key = settings_key(cfg, s, adapter)
+    key = settings_key(cfg, s, adapter, examples)
     if store is not None:
         if not name:
             raise ConfigError("a sample run in a checkpoint store needs a name (--run-name)")
@@ -305,6 +378,7 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
         if pulled:
             echo(f"sample: {store.uri} holds {pulled} of {len(examples)} questions of {name}", flush=True)
     done, size = _read_progress(out, key)
+    start_done, sessions = done, _sessions_of(out) + 1
     with open(out / SAMPLES, "ab") as f:
         f.truncate(size)  # drop lines written after the last recorded save
     _link_databases(examples, out)
@@ -316,10 +390,16 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
 
         model, tokenizer = load_for_inference(cfg, adapter)
         generator = ModelGenerator(model, tokenizer, s.max_new_tokens, batch_size=1)
-    start, generated = time.perf_counter(), 0
+    start, generated, longest, stop_reason = time.perf_counter(), 0, 0.0, "finished"
     pending: list[dict] = []
+    push_errors: list[str] = []
     with ExecutionJudge(s.workers, s.timeout) as judge:
         for index in range(done, len(examples)):
+            if (session_questions and index - start_done >= session_questions) or (
+                    deadline and time.time() + 1.5 * longest >= deadline):
+                stop_reason = "budget"
+                break
+            began = time.perf_counter()
             ex = examples[index]
             prompt = prompt_text(ex, tokenizer, style, cfg.data.value_limit, cfg.data.value_retrieval)
             torch.manual_seed(batch_seed(s.seed, index))  # the same candidates whichever session samples them
@@ -334,35 +414,54 @@ def run_sample(cfg: RunConfig, s: SampleSettings, adapter: str | Path | None, ou
                 "candidates": [{"completion": t, "sql": q, "verdict": v.verdict, "reward": v.reward, "error": v.error}
                                for t, q, v in zip(texts, sqls, verdicts)],
             })
+            longest = max(longest, time.perf_counter() - began)
             if len(pending) >= s.save_every or index == len(examples) - 1:
-                size = _save(out, pending, key, index + 1)
+                size = _save(out, pending, key, index + 1, sessions, style)
                 pending = []
                 if store is not None:
-                    _push_or_warn(store, out, name, len(examples), echo)
-    if store is not None and not generated:  # finished before this call (e.g. its last push failed): push again
-        _push_or_warn(store, out, name, len(examples), echo)
+                    _push_or_warn(store, out, name, len(examples), echo, push_errors)
+        if pending:  # the session's end: what it sampled is saved and pushed like any save
+            _save(out, pending, key, pending[-1]["index"] + 1, sessions, style)
+            if store is not None:
+                _push_or_warn(store, out, name, len(examples), echo, push_errors)
+    if store is not None and not generated and start_done >= len(examples):  # finished before this call (its last
+        # push may have failed): push again
+        _push_or_warn(store, out, name, len(examples), echo, push_errors)
     seconds = time.perf_counter() - start
+    done = _read_progress(out, key)[0]
+    if stop_reason == "budget":
+        echo(f"sample: session budget reached after {done - start_done} question(s); {done} of {len(examples)} done, "
+             "a rerun carries on", flush=True)
     stats = {"candidates_per_second_this_session": generated / seconds if generated and seconds else 0.0,
-             "sampled_this_session": generated, "seconds_this_session": round(seconds, 3)}
+             "sampled_this_session": generated, "seconds_this_session": round(seconds, 3),
+             "done": done, "total": len(examples), "start_done": start_done, "finished": done >= len(examples),
+             "stop_reason": stop_reason if done < len(examples) else "finished", "push_errors": push_errors}
     return _write_derived(out, read_records(out / SAMPLES), s, style, stats)
 
 
-def _push_or_warn(store, out: Path, name: str, total: int, echo) -> None:
+def _push_or_warn(store, out: Path, name: str, total: int, echo, errors: list[str]) -> None:
     """A failed push loses nothing: the progress is saved here, and the next save pushes it all again."""
     import warnings
 
     try:
         echo(f"sample: pushed to {store.uri} as {push_sample(store, out, name, total)}", flush=True)
     except Exception as exc:  # noqa: BLE001 - network, quota, a partial version: the next save retries
+        errors.append(f"{type(exc).__name__}: {exc}")
         warnings.warn(f"sample: the push to {store.uri} failed ({exc}); the next save pushes again", stacklevel=2)
 
 
-def _save(out: Path, records: list[dict], key: dict, done: int) -> int:
+def _sessions_of(out: Path) -> int:
+    """Sessions that saved progress in `out` (a chain's cap counts them, as a training run's ledger does)."""
+    path = out / PROGRESS
+    return int(json.loads(path.read_text()).get("sessions", 0)) if path.is_file() else 0
+
+
+def _save(out: Path, records: list[dict], key: dict, done: int, sessions: int, style: str) -> int:
     """Append `records` to samples.jsonl (flushed to disk), then record the progress atomically."""
     with open(out / SAMPLES, "ab") as f:
         f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
         size = f.tell()
-    atomic.write_json(out / PROGRESS, {"key": key, "done": done, "bytes": size})
+    atomic.write_json(out / PROGRESS, {"key": key, "done": done, "bytes": size, "sessions": sessions, "style": style})
     return size

@@ -57,6 +57,8 @@ class KernelSpec:
     self_chain: bool = False  # the notebook pushes its own next session
     max_sessions: int = 10  # with self_chain
     eval_limit: int = 20
+    task: str = "train"  # "train" (training.method: sft, dpo, orpo, grpo) or "sample" (`kaggle-t2sql sample` sessions)
+    sample: dict = field(default_factory=dict)  # task "sample": samples, temperature, max_new_tokens, gold_as_chosen, ...
 
     @property
     def kernel(self) -> str:
@@ -78,6 +80,12 @@ class KernelSpec:
             if not SLUG_RE.fullmatch(getattr(self, name)):
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: 4-50 lower-case letters, digits and dashes")
         cfg = self.config()
+        if self.task not in ("train", "sample"):
+            raise ConfigError(f"task {self.task!r}: use 'train' or 'sample'")
+        if self.task == "sample":
+            from ..eval.sampling import session_settings
+
+            session_settings(cfg, self.sample, resolve=False)  # the inputs are only mounted in the session
         stage = cfg.data.stages[0]
         if stage.source != "bundled" and not stage.path:
             raise ConfigError(f"the {cfg.preset} preset trains on data_source={stage.source!r} but data_path is empty: "
@@ -131,7 +139,7 @@ class KernelSpec:
             "store": f"kaggle:{self.store}", "data_source": self.data_source, "data_path": self.data_path,
             "per_complexity": self.per_complexity, "limit": self.limit, "overrides": dict(self.overrides),
             "chain": self.self_chain, "kernel_spec": asdict(self), "eval_limit": self.eval_limit,
-            "package_source": self.package_source,
+            "package_source": self.package_source, "task": self.task, "sample": dict(self.sample),
         }
 
     @classmethod

@@ -47,26 +47,35 @@ def load_configured_init_adapter(model, cfg: RunConfig) -> str:
     if not spec.startswith(STORE_RUN):
         load_init_adapter(model, spec)
         return spec
+    with tempfile.TemporaryDirectory(prefix="t2sql-init-adapter-") as tmp:
+        folder, where = pull_store_run_adapter(cfg.store.uri, spec, tmp, "training.init_adapter")
+        load_init_adapter(model, folder)
+    return where
+
+
+def pull_store_run_adapter(store_uri: str, spec: str, dest: str | Path, what: str) -> tuple[Path, str]:
+    """The final checkpoint folder of the finished run `run:NAME` of the store, pulled under `dest`, and where it
+    came from (for the log). An absent or unfinished run is refused with the fix; `what` names the setting."""
     from ..kaggle.bundle import read_manifest
     from ..kaggle.store_uri import open_store
 
     name = spec[len(STORE_RUN):]
-    store = open_store(cfg.store.uri)
+    store = open_store(store_uri)
     entry = (store.index() or {}).get("runs", {}).get(name)
     if entry is None:
         runs = sorted((store.index() or {}).get("runs", {}))
-        raise ConfigError(f"training.init_adapter={spec}: {store.uri} holds no run {name!r} "
+        raise ConfigError(f"{what}={spec}: {store.uri} holds no run {name!r} "
                           f"({'its runs: ' + ', '.join(runs) if runs else 'it holds no run yet'}): train that run "
                           "into this store first, or name one of its runs")
     if not entry.get("finished"):
-        raise ConfigError(f"training.init_adapter={spec}: run {name!r} in {store.uri} is at step "
+        raise ConfigError(f"{what}={spec}: run {name!r} in {store.uri} is at step "
                           f"{entry.get('global_step')} of {entry.get('max_steps')}, not finished: a new run starts from "
                           "a finished run's final adapter (it never changes), so finish that run first")
-    with tempfile.TemporaryDirectory(prefix="t2sql-init-adapter-") as tmp:
-        folder = store.collect(tmp, only={name}).get(name)
-        if folder is None:
-            raise ConfigError(f"training.init_adapter={spec}: {store.uri} holds no intact copy of run {name!r} "
-                              "(see the warnings above)")
-        manifest = read_manifest(folder)
-        load_init_adapter(model, folder / manifest["checkpoint"])
-    return f"{spec} ({store.uri}, {manifest['checkpoint']})"
+    folder = store.collect(dest, only={name}).get(name)
+    if folder is None:
+        raise ConfigError(f"{what}={spec}: {store.uri} holds no intact copy of run {name!r} (see the warnings above)")
+    manifest = read_manifest(folder)
+    if not manifest.get("checkpoint"):
+        raise ConfigError(f"{what}={spec}: run {name!r} of {store.uri} holds no checkpoint (is it a sample run?): "
+                          "name a finished training run")
+    return folder / manifest["checkpoint"], f"{spec} ({store.uri}, {manifest['checkpoint']})"

@@ -91,3 +91,22 @@ def test_schema_augmentation_is_seeded_per_example(example, tiny_tokenizer, seed
                                  augment_seed=seed)
     alone = [encode_example(ex, tiny_tokenizer, 4096, value_retrieval=False, augment_seed=seed) for ex in examples[:3]]
     assert [e["input_ids"] for e in encoded] == [a["input_ids"] for a in alone]
+
+
+def test_the_schema_augmentation_setting_reaches_the_training_rows(tiny_tokenizer):
+    """data.schema_augmentation switches the train-mode schema text on for the rows the trainer sees (off: the
+    eval-mode text); on, the rows are the same in every build (seeded by data.seed) and another seed changes them."""
+    from dataclasses import replace
+
+    from kaggle_t2sql.config import DataConfig, StageConfig
+    from kaggle_t2sql.data.dataset import build_rows
+
+    def ids(**change):
+        data = replace(DataConfig(stages=[StageConfig(limit=12)], packing=False, value_retrieval=False), **change)
+        return [r["input_ids"] for r in build_rows(data, tiny_tokenizer, 2, progress=False)[0]]
+
+    plain, augmented = ids(), ids(schema_augmentation=True)
+    assert len(plain) == len(augmented) == 12
+    assert augmented != plain
+    assert augmented == ids(schema_augmentation=True)
+    assert augmented != ids(schema_augmentation=True, seed=7)

@@ -278,3 +278,91 @@ def test_sample_chains_through_the_store_into_a_fresh_folder_with_no_duplicate_a
 
     with pytest.raises(ConfigError, match="holds sample run 'samples-1' with other settings .settings differ"):
         run_sample(cfg, other, None, tmp_path / "session3", generator, tokenizer, quiet, store=store, name="samples-1")
+
+
+class _Slow:
+    """A generator that takes `seconds` per question (a long generation on a T4)."""
+
+    def __init__(self, inner, seconds):
+        self.inner, self.seconds = inner, seconds
+
+    def generate(self, *args, **kwargs):
+        time.sleep(self.seconds)
+        return self.inner.generate(*args, **kwargs)
+
+
+def test_sessions_end_at_their_question_budget_or_deadline_saved_and_pushed_and_the_next_carries_on(tmp_path):
+    """A sample session (a Kaggle notebook's) stops at a question boundary when `session_questions` are done or
+    the longest question so far would not end before its deadline; what it sampled is saved and pushed even
+    between saves. Four sessions in fresh folders through a store give the files of one uninterrupted run, the
+    store counts the sessions that sampled, and `sync pull`'s reader writes the same derived files."""
+    from kaggle_t2sql.config_overrides import build_config
+    from kaggle_t2sql.data import bundled
+    from kaggle_t2sql.eval.sampling import SampleSettings, pull_sample_run, read_records, run_sample
+    from kaggle_t2sql.kaggle.store_uri import open_store
+    from kaggle_t2sql.train.model import load_tokenizer
+
+    cfg = build_config("tiny")
+    settings = SampleSettings(split="train", limit=5, samples=3, temperature=0.8, max_new_tokens=8, save_every=4)
+    model, tokenizer = _ScriptedModel(bundled.load_examples("train")[:5]), load_tokenizer(cfg.model)
+    quiet = lambda *a, **k: None  # noqa: E731
+    whole = run_sample(cfg, settings, None, tmp_path / "whole", model, tokenizer, quiet)
+    assert whole["finished"] and whole["stop_reason"] == "finished" and whole["done"] == 5
+
+    store = open_store(f"local:{tmp_path / 'store'}")
+    first = run_sample(cfg, settings, None, tmp_path / "s1", model, tokenizer, quiet, store=store, name="samples",
+                       session_questions=2)  # 2 questions, fewer than save_every: saved and pushed at the end
+    assert (first["stop_reason"], first["start_done"], first["done"], first["finished"]) == ("budget", 0, 2, False)
+    assert (store.latest("samples")["global_step"], store.latest("samples")["sessions"]) == (2, 1)
+    versions = len(store.versions())
+    late = run_sample(cfg, settings, None, tmp_path / "s2", model, tokenizer, quiet, store=store, name="samples",
+                      deadline=time.time() - 1)  # started past its deadline: samples nothing, pushes nothing
+    assert (late["stop_reason"], late["done"], late["sampled_this_session"]) == ("budget", 2, 0)
+    assert len(store.versions()) == versions
+    slow = run_sample(cfg, settings, None, tmp_path / "s3", _Slow(model, 1.5), tokenizer, quiet, store=store,
+                      name="samples", deadline=time.time() + 3.5)  # one 1.5-s question; a second would end past it
+    assert (slow["stop_reason"], slow["start_done"], slow["done"]) == ("budget", 2, 3)
+    last = run_sample(cfg, settings, None, tmp_path / "s4", model, tokenizer, quiet, store=store, name="samples")
+    assert (last["stop_reason"], last["start_done"], last["done"], last["finished"]) == ("finished", 3, 5, True)
+    assert [r["index"] for r in read_records(tmp_path / "s4" / "samples.jsonl")] == [0, 1, 2, 3, 4]
+    for name in OUTPUTS:
+        assert (tmp_path / "s4" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    entry = store.latest("samples")
+    assert (entry["global_step"], entry["finished"], entry["sessions"]) == (5, True, 3)  # s2 sampled nothing
+    pulled = pull_sample_run(store, tmp_path / "pulled", "samples")
+    assert pulled["done"] == pulled["total"] == 5 and pulled["finished"]
+    for name in OUTPUTS:
+        assert (tmp_path / "pulled" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_sample_run_carries_on_wherever_its_data_is_mounted_but_not_on_other_questions(tmp_path):
+    """Each Kaggle session mounts the data under another path: the run is keyed by its questions' content, not by
+    the path, so the next session carries on; other questions under the same run name are refused."""
+    import shutil
+
+    from kaggle_t2sql.config import StageConfig
+    from kaggle_t2sql.config_overrides import build_config
+    from kaggle_t2sql.data.readers import read_jsonl
+    from kaggle_t2sql.errors import ConfigError
+    from kaggle_t2sql.eval.sampling import SampleSettings, run_sample
+    from kaggle_t2sql.kaggle.prepare import write_subset
+    from kaggle_t2sql.kaggle.store_uri import open_store
+    from kaggle_t2sql.train.model import load_tokenizer
+
+    write_subset(StageConfig(source="bundled", limit=3), tmp_path / "mount-a", seed=1)
+    shutil.copytree(tmp_path / "mount-a", tmp_path / "mount-b")
+    cfg, store = build_config("tiny"), open_store(f"local:{tmp_path / 'store'}")
+    tokenizer, quiet = load_tokenizer(cfg.model), (lambda *a, **k: None)
+
+    def session(mount, out, **kw):
+        settings = SampleSettings(data="jsonl", data_path=str(tmp_path / mount / "pairs.jsonl"), samples=2,
+                                  temperature=0.8, max_new_tokens=8)
+        model = _ScriptedModel(read_jsonl(settings.data_path))
+        return run_sample(cfg, settings, None, tmp_path / out, model, tokenizer, quiet, store=store, name="s", **kw)
+
+    assert session("mount-a", "s1", session_questions=2)["done"] == 2
+    assert (session("mount-b", "s2")["start_done"], store.latest("s")["global_step"]) == (2, 3)
+    lines = (tmp_path / "mount-b" / "pairs.jsonl").read_text().splitlines()
+    (tmp_path / "mount-b" / "pairs.jsonl").write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # other order
+    with pytest.raises(ConfigError, match="holds sample run 's' with other settings .questions differ"):
+        session("mount-b", "s3")

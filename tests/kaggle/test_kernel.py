@@ -131,3 +131,36 @@ def test_kaggle_init_takes_the_learning_method_and_its_data(tmp_path):
                       "grpo.num_generations=2")
     with pytest.raises(ConfigError, match="add --dataset-source tester/sft-adapter"):
         write_kernel_folder(unattached, tmp_path / "unattached")
+
+
+def test_kaggle_init_method_sample_sets_up_sample_sessions(tmp_path):
+    """--method sample: the notebook runs `sample` sessions (task "sample") on the data from --init-adapter, as a
+    run of the store named "samples" unless named; its settings are checked before anything is written."""
+    from kaggle_t2sql.cli import build_parser
+    from kaggle_t2sql.cli_kaggle import kernel_spec_of
+
+    def spec(*extra):
+        return kernel_spec_of(build_parser().parse_args(["kaggle-init", "--user", "tester", "--preset", "tiny",
+                                                         "--package-source", "kaggle_t2sql", *extra]))
+
+    sample = spec("--method", "sample", "--init-adapter", "run:sft-first", "--data-source", "jsonl", "--data-path",
+                  "kaggle:tester/subset/pairs.jsonl", "--dataset-source", "tester/subset", "--limit", "6",
+                  "--samples", "4", "--temperature", "0.7", "--max-new-tokens", "64", "--gold-as-chosen")
+    params, _ = injected(write_kernel_folder(sample, tmp_path / "sample"))
+    assert params["task"] == "sample" and params["run_name"] == "samples"
+    assert params["sample"] == {"samples": 4, "temperature": 0.7, "gold_as_chosen": True, "max_new_tokens": 64}
+    cfg = sample.config()
+    assert (cfg.training.method, cfg.training.init_adapter, cfg.run_name) == ("sft", "run:sft-first", "samples")
+    assert "training.method" not in params["overrides"]
+    assert spec("--method", "sample", "--run-name", "s1").config().run_name == "s1"
+    with pytest.raises(ConfigError, match="a sample session reads its questions from data_source 'synsql'"):
+        write_kernel_folder(spec("--method", "sample", "--data-source", "synsql", "--data-path",
+                                 "kaggle:tester/subset/x"), tmp_path / "synsql")
+    with pytest.raises(ConfigError, match="--samples 2 with --temperature 0.0"):
+        write_kernel_folder(spec("--method", "sample", "--samples", "2", "--temperature", "0"), tmp_path / "t0")
+    with pytest.raises(ConfigError, match="add --dataset-source tester/sft-adapter"):
+        write_kernel_folder(spec("--method", "sample", "--init-adapter", "kaggle:tester/sft-adapter/checkpoint-8"),
+                            tmp_path / "unattached")
+    with pytest.raises(ConfigError, match="unknown sample setting"):
+        write_kernel_folder(KernelSpec(**TINY, task="sample", sample={"sampels": 2}), tmp_path / "typo")
+    assert not any((tmp_path / name).exists() for name in ("synsql", "t0", "unattached", "typo"))
