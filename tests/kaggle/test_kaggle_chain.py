@@ -165,3 +165,19 @@ def test_a_refused_self_chain_push_ends_with_the_checkpoint_pushed_and_says_why(
     assert not said["pushed"] and QUOTA_TEXT in said["chain_stopped"] and "kaggle-t2sql chain" in said["chain_stopped"]
     assert len(emu.kernel_runs(spec.kernel)) == 1 and store.latest("tiny-demo")["global_step"] > 0
 
+    # ... and a later `chain` from outside carries on from there once the quota is back: it waits for the refusing
+    # session to end, then pushes the next version (a session, no refusal) with the checkpoint dataset attached
+    emu.set_kernel_status(spec.kernel, "running")  # the session that was refused is still finishing
+    emu.gpu_hours_remaining = 30  # the weekly reset
+    threading.Timer(0.5, lambda: emu.set_kernel_status(spec.kernel, "complete", 1)).start()
+    emu.on_kernel_push = lambda ref, version, f: emu.set_kernel_status(ref, "complete", version)
+    logs = []
+    report = run_chain(api, spec.kernel, tmp_path / "kernel", store, "tiny-demo", max_sessions=1, poll_s=0.05,
+                       start_grace_s=0.3, log=logs.append)
+    assert report.sessions == 1 and report.refusals == [] and report.stop_reason == "max sessions (1)", (report, logs)
+    assert any("is running: waiting for it to end before pushing" in line for line in logs)
+    assert any("(session 1; kernel was complete; run at step 6)" in line for line in logs), logs
+    runs = emu.kernel_runs(spec.kernel)
+    assert [r.version for r in runs] == [1, 2] and not emu.calls("SaveKernel")[-1]["response"].get("error")
+    assert runs[1].settings["datasetDataSources"] == [STORE] and runs[1].settings["enableGpu"]
+
