@@ -303,7 +303,7 @@ class KaggleEmulator:
         self.fail_next_versions = 0
         # Kaggle Datasets: at most 50 top-level files and 200 GB per dataset (ARCHITECTURE.md "More facts";
         # Kaggle's dataset docs). A version over either is refused in the reply's `error` (the CLI prints
-        # "Dataset version creation error: ..." and exits 0, kaggle 2.2.5).
+        # "Dataset version creation error: ..." and exits 0: kaggle 2.2.4 dataset_create_version_cli).
         self.max_top_level_files = 50
         self.max_dataset_bytes = 200 * 10**9
 
