@@ -3,7 +3,8 @@
 Runs the same in a notebook cell and on a laptop. The training notebook runs it first and
 stops on a failure that would waste the session (no usable credentials for a Kaggle store,
 no internet where the store or the next push needs it, a GPU this torch cannot use), so
-no one learns after hours of training that the checkpoint could not be pushed.
+no one learns after hours of training that the checkpoint could not be pushed. A low or
+spent GPU quota only warns (check_quota says why nothing is wasted by going on).
 
 What the client will really use is reported as kagglesdk 0.1.37 decides it: inside a
 notebook Kaggle's own token (file named by KAGGLE_API_V1_TOKEN) comes before everything
@@ -113,29 +114,61 @@ def check_store(api, store: str) -> Check:
     return Check("checkpoint dataset", True, f"{ref} is yours ({status}): your credentials can write new versions")
 
 
-def check_internet(api, need: bool) -> Check:
-    """The Kaggle API reachable (pushes and Secrets need internet)."""
-    from requests.exceptions import ConnectionError as NoConnection
-
+def kaggle_api_url() -> str:
+    """Where the client sends its calls (kagglesdk's endpoint for KAGGLE_API_ENVIRONMENT; api.kaggle.com by default)."""
     try:
-        auth.kaggle_call(api.kernels_list, page_size=1, mine=True)
-    except NoConnection as exc:
-        return Check("internet", not need, f"the Kaggle API cannot be reached ({type(exc).__name__})",
+        from kagglesdk.kaggle_env import get_endpoint, get_env
+
+        return get_endpoint(get_env())
+    except Exception:  # noqa: BLE001 - an older client without kagglesdk, or an unknown environment name
+        return "https://api.kaggle.com"
+
+
+def check_internet(need: bool, timeout_s: tuple[float, float] = (5.0, 10.0)) -> Check:
+    """The Kaggle API reachable (pushes and Secrets need internet), asked WITHOUT credentials: a notebook with no
+    secret attached must still learn whether internet is on. Any HTTP answer (even 401 or 404) means the way is open;
+    the request goes through the same proxies the client uses (requests reads them from the environment)."""
+    import requests
+
+    url = kaggle_api_url()
+    try:
+        requests.get(url, timeout=timeout_s, allow_redirects=False)  # (connect, read) seconds
+    except requests.exceptions.RequestException as exc:  # ConnectionError (DNS, refused, proxy), Timeout, ...
+        return Check("internet", not need, f"the Kaggle API ({url}) cannot be reached ({type(exc).__name__})",
                      "notebook editor: Settings > Internet on (needs a phone-verified account); kaggle-init without "
                      "--no-internet", fatal=need)
-    except T2SQLError:
-        pass  # Kaggle answered: what it said is another check's business
-    return Check("internet", True, "the Kaggle API answers")
+    return Check("internet", True, f"the Kaggle API answers ({url})")
 
 
-def check_quota(api) -> Check:
-    from .chain import quota_line
+def check_quota(api, session_hours: float = kaggle_env.SESSION_HOURS) -> Check:
+    """Weekly GPU hours left. A warning, never a stop: a session already running was admitted by Kaggle and stopping
+    it gives no hour back (its checkpoints are pushed as it trains, and a refused self-chain push is handled: the
+    checkpoint stays pushed and next-session.json says why); on a laptop `chain` reads Kaggle's refusal itself, and a
+    refused push queues nothing. So nothing is wasted by going on; the warning says when the quota comes back."""
+    from .chain import gpu_hours_left, quota_line
 
-    line = quota_line(api)
-    return Check("GPU quota", True, line or "the client cannot say (kaggle < 2.2.1 has no `kaggle quota`)")
+    line = quota_line(api)  # "12.3 h of 30 h used; resets 2026-12-12 00:00 UTC"
+    left = gpu_hours_left(api) if line else None
+    if left is None:
+        return Check("GPU quota", True, line or "the client cannot say (kaggle < 2.2.1 has no `kaggle quota`)")
+    reset = line.partition("; resets ")[2]
+    wait = f"wait for the weekly reset ({reset})" if reset else "wait for the weekly reset (`kaggle quota` shows when)"
+    if left <= 0:
+        return Check("GPU quota", False, f"spent ({line}): Kaggle refuses every GPU push until it resets",
+                     f"{wait}, then run `kaggle-t2sql chain`: the run carries on from its last checkpoint")
+    if left < session_hours:
+        return Check("GPU quota", False, f"{left:.1f} h left ({line}), less than one {session_hours:g}-h session: "
+                     "Kaggle may end the next session early", f"{wait}, or give the session a time budget under "
+                     f"{left:.1f} h (time_budget_minutes) so it ends and pushes first")
+    return Check("GPU quota", True, f"{line} ({left:.1f} h left)")
 
 
 def check_wheels(wheel_dataset: str = "") -> Check | None:
+    """The offline wheel dataset, as the install cell looks for it (any kaggle_t2sql wheel under the inputs). Inputs
+    are mounted only inside a Kaggle session: off Kaggle it is said to be checked there, not warned about."""
+    if not kaggle_env.on_kaggle():
+        return (Check("wheel dataset", True, f"{wheel_dataset}: checked in the session (inputs are mounted only on "
+                      "Kaggle)") if wheel_dataset else None)
     inputs = kaggle_env.input_root()
     wheels = sorted(inputs.rglob("kaggle_t2sql-*.whl")) if inputs.is_dir() else []
     if wheels:
@@ -156,11 +189,10 @@ def run_checks(store: str = "", need_gpu: bool = False, need_push: bool | None =
         checks.append(secret)
     creds, api = check_credentials(store, need_push)
     checks.append(creds)
-    if api is not None:
-        internet = check_internet(api, need_push)
-        checks.append(internet)
-        if internet.ok:
-            checks += [check_store(api, store), check_quota(api)]
+    internet = check_internet(need_push)  # whatever the credentials: a notebook without its secret must learn it too
+    checks.append(internet)
+    if api is not None and internet.ok:
+        checks += [check_store(api, store), check_quota(api)]
     wheels = check_wheels(wheel_dataset)
     if wheels:
         checks.append(wheels)

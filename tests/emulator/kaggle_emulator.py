@@ -303,7 +303,7 @@ class KaggleEmulator:
         self.fail_next_versions = 0
         # Kaggle Datasets: at most 50 top-level files and 200 GB per dataset (ARCHITECTURE.md "More facts";
         # Kaggle's dataset docs). A version over either is refused in the reply's `error` (the CLI prints
-        # "Dataset version creation error: ..." and exits 0, kaggle 2.2.5).
+        # "Dataset version creation error: ..." and exits 0: kaggle 2.2.4 dataset_create_version_cli).
         self.max_top_level_files = 50
         self.max_dataset_bytes = 200 * 10**9
 
@@ -1339,6 +1339,10 @@ class KaggleEmulator:
                 "machine_shape": body.get("machineShape"), "session_timeout_seconds": body.get("sessionTimeoutSeconds")}
         (folder / "kernel-metadata.json").write_text(json.dumps(meta, indent=2))
         kernel["lag_polls"] = self.status_lag_polls
+        # A push does not stop a running version: the versions before this one keep their status (queued / running
+        # go on), so pushing while a version runs starts a second session of the run. Source: kaggle-cli #388 ("when
+        # I push a new kernel all other versions keep running and I have to go to the website and stop them"); no
+        # public call cancels a session by kernel or version (kaggle-cli #1169/#1174). chain.py guards against it.
         kernel["versions"].append({"number": number, "status": _enum_name(self.kernel_initial_status, KERNEL_STATUSES),
                                    "failure_message": None, "created": time.time(), "code_file": code_file,
                                    "settings": settings, "secret": secrets.token_urlsafe(12)})

@@ -69,6 +69,7 @@ def test_a_session_with_a_store_but_no_usable_credentials_stops_before_training(
     assert record.status == "error" and record.elapsed_s < 60, record.log[-3000:]
     assert "no Kaggle credentials found" in record.log and "add a secret named KAGGLE_API_TOKEN" in record.log
     assert "FAIL secret: no Kaggle credentials found" in record.log  # the notebook's first step: doctor (issue 25)
+    assert "ok   internet: the Kaggle API answers" in record.log  # asked without credentials: still known
     from kaggle_sessions import image_pins, offline_wheel_links
 
     upgraded = next(offline_wheel_links().glob("kaggle-*.whl")).name.split("-")[1]  # the image has Kaggle's 2.0.2

@@ -90,6 +90,31 @@ def test_refusals_exit_0_in_the_kaggle_cli_and_chain_reads_the_reply(emu, tmp_pa
     assert emu.kernel_runs(KERNEL) == []
 
 
+def test_a_refused_dataset_version_exits_0_in_the_kaggle_cli_and_the_store_raises(emu, tmp_path):
+    """`kaggle datasets version` prints Kaggle's refusal and exits 0 (kaggle 2.2.4 dataset_create_version_cli:
+    'Dataset version creation error: ' + result.error); KaggleStore reads the reply and raises, never a new version."""
+    from kaggle_t2sql.kaggle.bundle import BundleError
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 2000)
+    store = KaggleStore(STORE, api=kaggle_api(), poll_s=0.01)
+    assert store.publish(folder, "first") == 1
+    emu.max_dataset_bytes = 1000  # the next version is over the dataset's size limit: refused in the reply
+    (folder / "dataset-metadata.json").write_text(json.dumps({"id": STORE, "title": "t2sql ckpt",
+                                                              "licenses": [{"name": "CC0-1.0"}]}))
+    out = subprocess.run([sys.executable, "-m", "kaggle", "datasets", "version", "-p", str(folder), "-m", "second"],
+                         env=emu.subprocess_env(tmp_path / "cli"), capture_output=True, text=True)
+    assert out.returncode == 0 and "Dataset version creation error: The dataset is too large" in out.stdout, out
+    (folder / "dataset-metadata.json").unlink()
+    with pytest.raises(BundleError, match="Kaggle refused the push: The dataset is too large"):
+        store.publish(folder, "second")
+    with pytest.raises(BundleError, match="Kaggle refused the push: The dataset is too large"):
+        store.put(folder, "second", [])
+    assert [c["response"]["status"] for c in emu.calls("CreateDatasetVersion")] == ["error"] * 3
+    assert len(emu.dataset_versions(STORE)) == 1  # nothing was made, and nothing claimed it was
+
+
 def test_a_running_version_is_never_pushed_over(emu, tmp_path):
     """Pushing does not stop a running version (kaggle-cli #388): chain waits, or refuses with --no-wait."""
     api = kaggle_api()
@@ -164,4 +189,20 @@ def test_a_refused_self_chain_push_ends_with_the_checkpoint_pushed_and_says_why(
     said = json.loads((tmp_path / "run" / "next-session.json").read_text())
     assert not said["pushed"] and QUOTA_TEXT in said["chain_stopped"] and "kaggle-t2sql chain" in said["chain_stopped"]
     assert len(emu.kernel_runs(spec.kernel)) == 1 and store.latest("tiny-demo")["global_step"] > 0
+
+    # ... and a later `chain` from outside carries on from there once the quota is back: it waits for the refusing
+    # session to end, then pushes the next version (a session, no refusal) with the checkpoint dataset attached
+    emu.set_kernel_status(spec.kernel, "running")  # the session that was refused is still finishing
+    emu.gpu_hours_remaining = 30  # the weekly reset
+    threading.Timer(0.5, lambda: emu.set_kernel_status(spec.kernel, "complete", 1)).start()
+    emu.on_kernel_push = lambda ref, version, f: emu.set_kernel_status(ref, "complete", version)
+    logs = []
+    report = run_chain(api, spec.kernel, tmp_path / "kernel", store, "tiny-demo", max_sessions=1, poll_s=0.05,
+                       start_grace_s=0.3, log=logs.append)
+    assert report.sessions == 1 and report.refusals == [] and report.stop_reason == "max sessions (1)", (report, logs)
+    assert any("is running: waiting for it to end before pushing" in line for line in logs)
+    assert any("(session 1; kernel was complete; run at step 6)" in line for line in logs), logs
+    runs = emu.kernel_runs(spec.kernel)
+    assert [r.version for r in runs] == [1, 2] and not emu.calls("SaveKernel")[-1]["response"].get("error")
+    assert runs[1].settings["datasetDataSources"] == [STORE] and runs[1].settings["enableGpu"]
 
