@@ -9,7 +9,8 @@ emulator's client environment):
      (the base model comes from an attached Kaggle Model; with --fresh-account the checkpoint dataset
      is NOT created: the first session that can push creates it);
   4. `kaggle kernels push -p <kernel>` creates the notebook; with no secret attached yet its session
-     stops at once naming KAGGLE_API_TOKEN; then the secret is attached;
+     stops at once naming KAGGLE_API_TOKEN; then the secret is attached (method="grpo"/"sample" attach it
+     first: the SFT path shows this step);
   5. `kaggle-t2sql chain --folder <kernel>` from outside, or with --self-chain one more push and the
      notebook pushes each next session itself, until the run is finished; then
      `kaggle-t2sql sync pull` of the checkpoint dataset into a run folder.
@@ -89,7 +90,7 @@ GRPO_TRAINING = ["data.stages.0.limit=8", "data.max_seq_length=2048", "training.
 # method="sample": `sample` sessions (kaggle-init --method sample) from the same store run's adapter, on the first
 # SAMPLE_QUESTIONS questions of the subset, SAMPLE_ARGS per question; session_steps is then questions per session
 SAMPLE_QUESTIONS = 6
-SAMPLE_ARGS = ["--samples", "2", "--max-new-tokens", "24"]
+SAMPLE_ARGS = ["--samples", "2", "--max-new-tokens", "24", "--gold-as-chosen"]  # pairs even when none is right
 SAMPLE_FILES = ("samples.jsonl", "rft.jsonl", "pairs.jsonl")
 
 
@@ -313,13 +314,16 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             init2 += ["--kernel-slug", KERNEL2.split("/")[1]]
             print(_cli(*init2, env=wheel_env).stdout, end="", flush=True)
             sessions.attach_secret(KERNEL2, "KAGGLE_API_TOKEN", emu.token)
-        # step 4: the first push creates the notebook; without the secret its session stops at once
-        print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
-        sessions.wait_idle()
-        first = sessions.records[-1]
-        without_secret = {"status": first.status, "elapsed_s": round(first.elapsed_s, 1),
-                          "names_the_secret": "add a secret named KAGGLE_API_TOKEN" in first.log}
-        print(f"first session, no secret attached: {first.status} after {first.elapsed_s:.0f} s", flush=True)
+        # step 4: the first push creates the notebook; without the secret its session stops at once (shown on the
+        # SFT path; the method variants attach the secret first and let `chain` create the notebook)
+        without_secret = None
+        if method == "sft":
+            print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
+            sessions.wait_idle()
+            first = sessions.records[-1]
+            without_secret = {"status": first.status, "elapsed_s": round(first.elapsed_s, 1),
+                              "names_the_secret": "add a secret named KAGGLE_API_TOKEN" in first.log}
+            print(f"first session, no secret attached: {first.status} after {first.elapsed_s:.0f} s", flush=True)
         sessions.attach_secret(KERNEL, "KAGGLE_API_TOKEN", emu.token)  # Add-ons > Secrets, attached to the notebook
         if quota_hours:  # the quota week starts with the chain (the short failed first session is not counted)
             emu.gpu_quota_used_hours = 0.0
@@ -328,7 +332,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         # step 5: chain from outside, or push once more and let the notebook push its successors
         if self_chain:
             print(_cli("kaggle", "kernels", "push", "-p", str(kernel), env=env).stdout, end="", flush=True)
-            _wait_for_chain_end(emu, sessions, after=2, deadline_s=max_sessions * limit_s * 2)
+            _wait_for_chain_end(emu, sessions, after=2 if without_secret else 1, deadline_s=max_sessions * limit_s * 2)
         else:
             second = None
             if overlapping:  # both chains at once: their sessions overlap and push to one store
@@ -373,7 +377,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
         print(_cli("kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store", f"kaggle:{STORE}",
                    "--run-name", RUN, "--input-root", str(out / "no-input"), env=env).stdout, end="")
         if method == "sample":
-            summary = sample_summary(run_dir, reference, [r for r in sessions.records if r.ref == KERNEL][1:], emu,
+            summary = sample_summary(run_dir, reference, [r for r in sessions.records if r.ref == KERNEL], emu,
                                      sessions, chain_logs, started)
             (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             return summary
@@ -384,7 +388,7 @@ def run(out: Path, self_chain: bool = False, fresh_account: bool = False, layout
             "global_step": status["global_step"],
             "max_steps": status["max_steps"],
             "first_session_without_secret": without_secret,
-            "sessions": session_rows(status["sessions"], records[1:]),
+            "sessions": session_rows(status["sessions"], records[1 if without_secret else 0:]),
             "run_dir": str(run_dir),
             "gpu_hours_used": round(emu.gpu_quota_used_hours, 2),
             "identical_to_uninterrupted": identical(run_dir, reference, status["global_step"]),

@@ -60,7 +60,7 @@ if importlib.util.find_spec("kaggle_t2sql") is None:
 # %%
 from kaggle_t2sql import notebook as nb
 
-nb.preflight(preset, store, chain, kernel_spec)  # `kaggle-t2sql doctor`: stops here on a session-wasting failure
+checks = nb.preflight(preset, store, chain, kernel_spec)  # `kaggle-t2sql doctor`: stops here on a session-wasting failure
 
 # %%
 from IPython.display import Image, Markdown, display
