@@ -186,6 +186,8 @@ def summarize(records: list[dict]) -> dict:
         f"pass@{n}": sum(pass_at_k(n, c, n) for c in correct) / len(records),
         "mean_reward": sum(rewards) / len(rewards),
         "verdicts": {v: verdicts.count(v) for v in ("correct", "ran", "error")},
+        # candidates cut at max_new_tokens (their SQL block may be missing): raise --max-new-tokens if many are
+        "hit_token_cap": sum(bool(c.get("hit_token_cap")) for r in records for c in r["candidates"]),
     }
 
 
@@ -403,7 +405,8 @@ def _sample(cfg, s, adapter, out, generator, tokenizer, echo, store, name, deadl
             ex = examples[index]
             prompt = prompt_text(ex, tokenizer, style, cfg.data.value_limit, cfg.data.value_retrieval)
             torch.manual_seed(batch_seed(s.seed, index))  # the same candidates whichever session samples them
-            texts = generator.generate([prompt], s.samples, s.temperature if s.samples > 1 else 0.0)[0].texts
+            generation = generator.generate([prompt], s.samples, s.temperature if s.samples > 1 else 0.0)[0]
+            texts, capped = generation.texts, generation.capped or [False] * len(generation.texts)
             sqls = [extract_sql(t) for t in texts]
             verdicts = judge.judge([(ex.db_id, ex.db_path, ex.sql, sql) for sql in sqls])
             generated += len(texts)
@@ -411,8 +414,8 @@ def _sample(cfg, s, adapter, out, generator, tokenizer, echo, store, name, deadl
                 "index": index, "id": ex.id, "db_id": ex.db_id, "question": ex.question,
                 "external_knowledge": ex.external_knowledge, "gold_sql": ex.sql, "sql_complexity": ex.sql_complexity,
                 "prompt": prompt,
-                "candidates": [{"completion": t, "sql": q, "verdict": v.verdict, "reward": v.reward, "error": v.error}
-                               for t, q, v in zip(texts, sqls, verdicts)],
+                "candidates": [{"completion": t, "sql": q, "verdict": v.verdict, "reward": v.reward, "error": v.error,
+                                "hit_token_cap": bool(c)} for t, q, v, c in zip(texts, sqls, verdicts, capped)],
             })
             longest = max(longest, time.perf_counter() - began)
             if len(pending) >= s.save_every or index == len(examples) - 1:

@@ -169,7 +169,7 @@ class _ScriptedModel:
             texts = [f"First the table, then the filter.\n</think>\n```sql\n{gold};\n```",  # Arctic's shape
                      f"Close.\n```sql\nSELECT * FROM ({gold}) LIMIT 0;\n```",
                      "I cannot tell."]
-            out.append(Generation(texts[:samples]))
+            out.append(Generation(texts[:samples], capped=[False, True, False][:samples]))  # the near miss: cut
         return out
 
 
@@ -187,6 +187,7 @@ def test_correct_candidates_become_rft_rows_and_chosen_sides_and_rescore_as_corr
     report = run_sample(cfg, settings, None, tmp_path, _ScriptedModel(examples), load_tokenizer(cfg.model),
                         lambda *a, **k: None)
     assert report["verdicts"] == {"correct": 4, "ran": 4, "error": 4} and report["share_with_correct"] == 1.0
+    assert report["hit_token_cap"] == 4  # each question's near miss was cut at max_new_tokens
     records = read_records(tmp_path / "samples.jsonl")
     assert [c["verdict"] for r in records for c in r["candidates"]] == ["correct", "ran", "error"] * 4
     db_of, gold_of = {ex.db_id: ex.db_path for ex in examples}, {ex.question: ex.sql for ex in examples}

@@ -200,6 +200,8 @@ def test_db_dir_stays_inside_its_folder_names_clashes_and_skips_non_sqlite_db_fi
     assert set(found) == {"shop"}
     messages = " ".join(str(w.message) for w in caught)
     assert "notes.db" in messages and "bad header" in messages and "links out of the folder" in messages
+    with pytest.warns(UserWarning):  # a --db NAME=FILE takes the place of the folder's database of that name
+        assert database_map([f"shop={dbs['pets']}"], [str(folder)])["shop"] == dbs["pets"]
     make_db(folder / "b" / "shop.db", SHOP_SQL)
     with pytest.raises(ConfigError, match="two databases named 'shop'"):
         database_map([], [str(folder)])
