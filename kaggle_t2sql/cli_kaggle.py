@@ -11,12 +11,9 @@ def cmd_sync(args) -> int:
     """push: the latest valid checkpoint as a new store version; pull: the best one into the run folder."""
     import tempfile
 
-    from .checkpoints import KaggleCheckpointManager
-    from .errors import ConfigError
-    from .eval.sampling import SAMPLE_KIND, pull_sample_run
     from .kaggle.bundle import run_name_of, write_version
     from .kaggle.store_uri import open_store
-    from .kaggle.sync import carry_dir, pull_for_session
+    from .kaggle.sync import carry_dir
 
     store = open_store(args.store)
     if args.action == "push":
@@ -26,25 +23,38 @@ def cmd_sync(args) -> int:
             version = store.commit(tmp, note=f"step {manifest['global_step']}", run_name=name,
                                    carry=carry_dir(args.output_dir)).id
         print(f"pushed run {name} step {manifest['global_step']} ({manifest['checkpoint']}) to {store.uri} as version {version}")
-    elif args.action == "pull" and args.run_name and (store.latest(args.run_name) or {}).get("kind") == SAMPLE_KIND:
-        report = pull_sample_run(store, args.output_dir, args.run_name)  # a `sample` run: its files, and what they give
-        print(f"pulled sample run {args.run_name}: {report['done']} of {report['total']} questions "
-              f"({'finished' if report['finished'] else 'not finished'}); wrote samples.jsonl, rft.jsonl, pairs.jsonl, "
-              f"report.json in {args.output_dir}")
     elif args.action == "pull":
-        run = KaggleCheckpointManager(args.output_dir).load_manifest() or {}
-        config = run.get("config") or ({"run_name": args.run_name} if args.run_name else None)
-        if config is None:  # an empty folder: the store's only run, if it holds exactly one
-            names = sorted((store.index() or {}).get("runs", {}))
-            if len(names) != 1:
-                raise ConfigError(f"{args.output_dir} holds no run yet and {store.uri} holds "
-                                  f"{'runs ' + ', '.join(names) if names else 'no run'}: "
-                                  "pass --run-name NAME to pull one run of the store")
-            config = {"run_name": names[0]}
-        print(pull_for_session(args.output_dir, store, args.input_root, config, run.get("plan")).summary())
+        _pull(args, store)
     else:
         print_json(store.status())
     return 0
+
+
+def _pull(args, store) -> None:
+    """The run of the folder (or --run-name, or the store's only run) into the folder: a training run's best
+    checkpoint, or a `sample` run's files (samples.jsonl and the rft / pairs / report derived from it)."""
+    from .checkpoints import KaggleCheckpointManager
+    from .errors import ConfigError
+    from .eval.sampling import SAMPLE_KIND, pull_sample_run
+    from .kaggle.sync import pull_for_session
+
+    run = KaggleCheckpointManager(args.output_dir).load_manifest() or {}
+    config = run.get("config") or ({"run_name": args.run_name} if args.run_name else None)
+    if config is None:  # an empty folder: the store's only run, if it holds exactly one
+        names = sorted((store.index() or {}).get("runs", {}))
+        if len(names) != 1:
+            raise ConfigError(f"{args.output_dir} holds no run yet and {store.uri} holds "
+                              f"{'runs ' + ', '.join(names) if names else 'no run'}: "
+                              "pass --run-name NAME to pull one run of the store")
+        config = {"run_name": names[0]}
+    name = config["run_name"]
+    if (store.latest(name) or {}).get("kind") == SAMPLE_KIND:
+        report = pull_sample_run(store, args.output_dir, name)
+        print(f"pulled sample run {name}: {report['done']} of {report['total']} questions "
+              f"({'finished' if report['finished'] else 'not finished'}); wrote samples.jsonl, rft.jsonl, pairs.jsonl, "
+              f"report.json in {args.output_dir}")
+        return
+    print(pull_for_session(args.output_dir, store, args.input_root, config, run.get("plan")).summary())
 
 
 def cmd_chain(args) -> int:

@@ -338,7 +338,7 @@ def _pull_sample_run(store, out: Path, name: str) -> dict:
     progress = json.loads((out / PROGRESS).read_text())
     records = read_records(out / SAMPLES, progress["bytes"])
     settings = SampleSettings(**{k: v for k, v in key["settings"].items() if k in SampleSettings.__dataclass_fields__})
-    total = store.latest(name).get("max_steps", progress["done"])
+    total = (store.latest(name) or {}).get("max_steps", progress["done"])
     return _write_derived(out, records, settings, progress.get("style", "arctic"),
                           {"done": progress["done"], "total": total, "finished": progress["done"] >= total})
 

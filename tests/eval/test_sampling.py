@@ -299,7 +299,7 @@ def test_sessions_end_at_their_question_budget_or_deadline_saved_and_pushed_and_
     store counts the sessions that sampled, and `sync pull`'s reader writes the same derived files."""
     from kaggle_t2sql.config_overrides import build_config
     from kaggle_t2sql.data import bundled
-    from kaggle_t2sql.eval.sampling import SampleSettings, pull_sample_run, read_records, run_sample
+    from kaggle_t2sql.eval.sampling import SampleSettings, read_records, run_sample
     from kaggle_t2sql.kaggle.store_uri import open_store
     from kaggle_t2sql.train.model import load_tokenizer
 
@@ -330,7 +330,10 @@ def test_sessions_end_at_their_question_budget_or_deadline_saved_and_pushed_and_
         assert (tmp_path / "s4" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     entry = store.latest("samples")
     assert (entry["global_step"], entry["finished"], entry["sessions"]) == (5, True, 3)  # s2 sampled nothing
-    pulled = pull_sample_run(store, tmp_path / "pulled", "samples")
+    from kaggle_t2sql.cli import main  # `sync pull` of the store's only run, a sample run: its files
+
+    assert main(["sync", "pull", "--store", store.uri, "--output-dir", str(tmp_path / "pulled")]) == 0
+    pulled = json.loads((tmp_path / "pulled" / "report.json").read_text())
     assert pulled["done"] == pulled["total"] == 5 and pulled["finished"]
     for name in OUTPUTS:
         assert (tmp_path / "pulled" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
