@@ -151,9 +151,9 @@ def test_a_demo_on_a_folder_in_use_is_refused_before_it_prints_or_writes_anythin
         start = time.monotonic()
         demo = cli_run(capsys, "demo", "--output-dir", str(run_dir), "--max-sessions", "1", "--session-seconds", "5",
                        "--no-progress")
-        assert time.monotonic() - start < 10  # at once: before the base model is built or a session starts
         assert_unchanged(run_dir, before, demo.stdout)
         assert demo.stdout == ""
+        assert time.monotonic() - start < 10  # at once: before the base model is built or a session starts
         assert_refused(demo, run_dir, proc.pid, "demo")
     assert [p.name for p in run_dir.iterdir()] == [LOCK_FILE]  # no folder either (logs, tb/, checkpoints/)
 
