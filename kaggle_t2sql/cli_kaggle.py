@@ -17,7 +17,15 @@ def cmd_sync(args) -> int:
 
     store = open_store(args.store)
     if args.action == "push":
-        with tempfile.TemporaryDirectory(prefix="t2sql-push-") as tmp:
+        import contextlib
+        from pathlib import Path
+
+        from .runlock import run_lock
+
+        # a push writes the run folder (it refreshes RUN/store-carry): never beside a session (runlock.py);
+        # a folder that does not exist has nothing to push, and is not created for the lock
+        lock = run_lock(args.output_dir, "sync push") if Path(args.output_dir).is_dir() else contextlib.nullcontext()
+        with lock, tempfile.TemporaryDirectory(prefix="t2sql-push-") as tmp:
             name = run_name_of(args.output_dir)
             manifest = write_version(tmp, args.output_dir, carry_dir(args.output_dir))["runs"][name]
             version = store.commit(tmp, note=f"step {manifest['global_step']}", run_name=name,

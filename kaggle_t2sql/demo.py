@@ -188,11 +188,13 @@ def run_demo(
     base = build_config(DEMO_PRESET, set_args=list(overrides or []))
     manager = KaggleCheckpointManager(run_dir)
     log_path = run_dir / "sessions.log"
-    print(f"demo: the {base.model.name_or_path} model in 4-bit + LoRA r={base.lora.r}, "
-          f"{base.data.stages[0].epochs} epochs of the bundled train split, in sessions of at most {session_seconds:.0f} s, "
-          f"each cut by its time budget (the first ones leave work for at least {min_sessions} sessions)")
-    print(f"run folder {run_dir} (full logs: {log_path.name}, train_log.jsonl, TensorBoard tb/)", flush=True)
-    with run_lock(run_dir, "demo"), hf_progress_bars_off(), one_thread():  # one writer for all its sessions
+    with run_lock(run_dir, "demo"), hf_progress_bars_off(), one_thread():  # one writer for all its sessions;
+        # refused before a line is printed
+        print(f"demo: the {base.model.name_or_path} model in 4-bit + LoRA r={base.lora.r}, "
+              f"{base.data.stages[0].epochs} epochs of the bundled train split, "
+              f"in sessions of at most {session_seconds:.0f} s, "
+              f"each cut by its time budget (the first ones leave work for at least {min_sessions} sessions)")
+        print(f"run folder {run_dir} (full logs: {log_path.name}, train_log.jsonl, TensorBoard tb/)", flush=True)
         model_path(base.model)  # the first time: pre-trains the base, with its own progress bar
         pretrain_seconds = time.monotonic() - start
         results: list[SessionResult] = []

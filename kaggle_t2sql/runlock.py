@@ -9,8 +9,9 @@ flock, never the file's presence.
 Within one process the lock is re-entrant for the thread that holds it (the demo holds it for all
 its sessions; a session holds it around its own pull). Under torchrun / accelerate launch, rank 0
 takes it for the whole process group and tells every rank the outcome (`lock_for_group`).
-Readers (`status`, `eval`, `export`, `sync push`) never take it: every file a writer publishes is
-written atomically (`atomic.py`), so a reader sees the old or the new version, never half of one.
+`sync push` takes it too: it writes the run folder (it refreshes the carried runs in RUN/store-carry).
+Readers (`status`, `eval`, `export`) never take it: every file a writer publishes is written
+atomically (`atomic.py`), so a reader sees the old or the new version, never half of one.
 Over NFS, flock works from Linux 2.6.12 on (as a POSIX lock on the whole file).
 """
 

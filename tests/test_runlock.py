@@ -1,5 +1,7 @@
-"""One run folder, one session: the lock on its own (real processes holding it, SIGKILL), then the commands
-that write a run folder (`train`, `sync pull`) against a session that really trains in it."""
+"""One run folder, one session: the lock on its own (real processes holding it, SIGKILL), the commands that
+write a run folder (`sync push`, `demo`) against a held folder, then `train` and `sync pull` against a session
+that really trains in it, with the first session's own settings (#26: the same command twice), so that only the
+lock stands between them and the session's folder."""
 
 import json
 import os
@@ -19,6 +21,7 @@ from test_trainer import SMALL, CutAt, small_config
 
 from kaggle_t2sql import cli
 from kaggle_t2sql.checkpoints import KaggleCheckpointManager
+from kaggle_t2sql.kaggle.store_uri import open_store
 from kaggle_t2sql.runlock import LOCK_FILE, RunFolderBusy, ensure_free, run_lock, try_acquire
 from kaggle_t2sql.train.trainer import ResumableTrainer
 
@@ -50,6 +53,13 @@ def holder(run_dir):
 
 def files_of(run_dir):
     return {p: p.read_bytes() for p in Path(run_dir).rglob("*") if p.is_file()}
+
+
+def assert_unchanged(run_dir, before, output=""):
+    """Every file of the folder as it was: on failure, which ones changed (and what the command said)."""
+    after = files_of(run_dir)
+    changed = sorted(str(p.relative_to(run_dir)) for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert not changed, f"changed in {run_dir}: {changed}\n{output[-2000:]}"
 
 
 def test_a_second_writer_is_refused_at_once_with_one_line_naming_folder_holder_and_remedy(tmp_path):
@@ -96,6 +106,63 @@ def test_the_lock_is_reentrant_for_its_thread_and_refuses_other_threads(tmp_path
 
 # ---------------------------------------------------------------- the commands, against a real session
 
+# ---------------------------------------------------------------- the commands, against a held folder
+
+def fabricated_run(run_dir, run_name):
+    """A run folder with a valid checkpoint (its files written directly: no training), ready to push."""
+    from test_checkpoints import published
+
+    manager = KaggleCheckpointManager(run_dir)
+    plan = {"global_batch": 2, "max_steps": 8, "world_size": 1, "data": {"rows": "r"}, "fingerprint": "f"}
+    manager.open_run({"run_name": run_name, "training": {"batch_size": 1}}, "f", plan)
+    published(manager, 2, 0.5)
+
+
+def cli_run(capsys, *argv) -> subprocess.CompletedProcess:
+    capsys.readouterr()
+    rc = cli.main(list(argv))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, rc, out.out, out.err)
+
+
+def test_a_sync_push_from_a_folder_in_use_is_refused_and_changes_nothing(tmp_path, capsys):
+    """`sync push` writes the run folder: it merges the store's other runs into RUN/store-carry. From a folder
+    another process holds it is refused with the one line, and neither the folder nor the store changes."""
+    run_dir, store = tmp_path / "run", f"local:{tmp_path / 'store'}"
+    fabricated_run(run_dir, "ours")
+    fabricated_run(tmp_path / "other", "other")
+    assert cli_run(capsys, "sync", "push", "--output-dir", str(tmp_path / "other"), "--store", store).returncode == 0
+    with holder(run_dir) as proc:
+        before, store_before = files_of(run_dir), files_of(tmp_path / "store")
+        push = cli_run(capsys, "sync", "push", "--output-dir", str(run_dir), "--store", store)
+        assert_unchanged(run_dir, before, push.stdout)
+        assert_unchanged(tmp_path / "store", store_before, push.stdout)
+        assert push.stdout == ""
+        assert_refused(push, run_dir, proc.pid, "sync push")
+    push = cli_run(capsys, "sync", "push", "--output-dir", str(run_dir), "--store", store)  # the folder is free again
+    assert push.returncode == 0 and "pushed run ours step 2" in push.stdout
+    assert (run_dir / "store-carry" / "other" / "run.json").is_file()  # what the refused push would have written
+
+
+def test_a_demo_on_a_folder_in_use_is_refused_before_it_prints_or_writes_anything(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    with holder(run_dir) as proc:
+        before = files_of(run_dir)
+        start = time.monotonic()
+        demo = cli_run(capsys, "demo", "--output-dir", str(run_dir), "--max-sessions", "1", "--session-seconds", "5",
+                       "--no-progress")
+        assert_unchanged(run_dir, before, demo.stdout)
+        assert demo.stdout == ""
+        assert time.monotonic() - start < 10  # at once: before the base model is built or a session starts
+        assert_refused(demo, run_dir, proc.pid, "demo")
+    assert [p.name for p in run_dir.iterdir()] == [LOCK_FILE]  # no folder either (logs, tb/, checkpoints/)
+
+
+# ---------------------------------------------------------------- the commands, against a real session
+
+SAME = "training.max_steps=400"  # the live session's settings on top of SMALL: a second writer uses them too
+
+
 def train_cmd(run_dir, *extra):
     cmd = [sys.executable, "-m", "kaggle_t2sql", "train", "--preset", "tiny", "--output-dir", str(run_dir), "--json", "--no-progress"]
     for pair in [*SMALL, *extra]:
@@ -107,7 +174,7 @@ def train_cmd(run_dir, *extra):
 def running_session(run_dir):
     """A `train` process that has begun its session in `run_dir` and saved a checkpoint, then stopped (SIGSTOP)
     so the folder stands still; on exit it goes on and is stopped by SIGTERM. Yields (process, result holder)."""
-    proc = subprocess.Popen(train_cmd(run_dir, "training.max_steps=400"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(train_cmd(run_dir, SAME), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     manager, result = KaggleCheckpointManager(run_dir), {}
     try:
         deadline = time.monotonic() + 180
@@ -142,39 +209,54 @@ def assert_first_session_intact(run_dir, result):
 
 @pytest.mark.slow
 def test_a_second_train_on_a_busy_folder_is_refused_and_the_first_session_keeps_its_ledger(tmp_path, capsys):
+    """The same `train` twice: the second has the first one's settings (and a budget of one step, which the
+    settings check ignores), so without the lock it would resume the live session's checkpoint and train."""
     run_dir = tmp_path / "run"
     with running_session(run_dir) as (first, result):
         before = files_of(run_dir)
         start = time.monotonic()
-        second = subprocess.run(train_cmd(run_dir, "budget.session_minutes=0.001"), capture_output=True, text=True, timeout=300)
+        second = subprocess.run(train_cmd(run_dir, SAME, "budget.session_minutes=0.001"), capture_output=True, text=True,
+                                timeout=300)
         refused_after = time.monotonic() - start
+        assert_unchanged(run_dir, before, second.stdout + second.stderr)
         assert_refused(second, run_dir, first.pid, "train")
-        assert files_of(run_dir) == before
-        capsys.readouterr()
-        assert cli.main(["status", "--output-dir", str(run_dir), "--json"]) == 0  # readers go on while it trains
-        assert json.loads(capsys.readouterr().out)["sessions"][0]["end_time"] is None
+        # readers go on while it trains: status, and export and eval of its newest checkpoint
+        newest = KaggleCheckpointManager(run_dir).latest_valid()
+        status = cli_run(capsys, "status", "--output-dir", str(run_dir), "--json")
+        assert status.returncode == 0 and json.loads(status.stdout)["sessions"][0]["end_time"] is None
+        export = cli_run(capsys, "export", "--adapter", str(newest), "--out", str(tmp_path / "merged"))
+        assert export.returncode == 0 and list((tmp_path / "merged").glob("*.safetensors")), export.stderr
+        evaluated = cli_run(capsys, "eval", "--adapter", str(newest), "--limit", "1", "--max-new-tokens", "8", "--out-dir",
+                            str(tmp_path / "eval"), "--no-progress", "--workers", "1")
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert json.loads((tmp_path / "eval" / "report.json").read_text())["summary"]["n"] == 1
+        assert_unchanged(run_dir, before)
     assert refused_after < 60  # a Python start and imports on a busy 2-core machine: before any data or model
     assert_first_session_intact(run_dir, result)
 
 
 @pytest.mark.slow
 def test_sync_pull_into_a_folder_with_a_running_session_is_refused(tmp_path):
+    """The store holds the same run (same settings) further on than the live session: without the lock the pull
+    would install that copy in the session's folder."""
     store = tmp_path / "store"
-    ResumableTrainer(small_config(f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}"), tmp_path / "elsewhere",
-                     progress=False, callbacks=[CutAt([6])]).run()  # the store holds this run at step 6
+    config = small_config(SAME, f"store.uri=local:{store}", f"store.input_root={tmp_path / 'none'}")
+    ResumableTrainer(config, tmp_path / "elsewhere", progress=False, callbacks=[CutAt([6])]).run()
+    stored_step = open_store(f"local:{store}").index()["runs"][config.run_name]["global_step"]
     run_dir = tmp_path / "run"
     with running_session(run_dir) as (first, result):
+        assert int(KaggleCheckpointManager(run_dir).latest_valid().name.split("-")[1]) < stored_step  # a pull would install
         before = files_of(run_dir)
         pull = subprocess.run([sys.executable, "-m", "kaggle_t2sql", "sync", "pull", "--output-dir", str(run_dir), "--store",
                                f"local:{store}", "--input-root", str(tmp_path / "none")], capture_output=True, text=True, timeout=300)
+        assert_unchanged(run_dir, before, pull.stdout + pull.stderr)
         assert_refused(pull, run_dir, first.pid, "sync pull")
-        assert files_of(run_dir) == before
     assert_first_session_intact(run_dir, result)
 
 
 @pytest.mark.slow
 def test_after_sigkill_of_a_session_the_next_session_starts_at_once(tmp_path):
-    proc = subprocess.Popen(train_cmd(tmp_path, "training.max_steps=400"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(train_cmd(tmp_path, SAME), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manager = KaggleCheckpointManager(tmp_path)
     deadline = time.monotonic() + 180
     while not manager.checkpoints() and time.monotonic() < deadline:
@@ -185,6 +267,6 @@ def test_after_sigkill_of_a_session_the_next_session_starts_at_once(tmp_path):
     start = time.monotonic()
     with run_lock(tmp_path, "train"):
         assert time.monotonic() - start < 1
-    result = ResumableTrainer(small_config("training.max_steps=400", "budget.session_minutes=0.001"), tmp_path, progress=False).run()
+    result = ResumableTrainer(small_config(SAME, "budget.session_minutes=0.001"), tmp_path, progress=False).run()
     assert result.start_step >= 2 and result.end_step == result.start_step + 1
     assert [s["stop_reason"] for s in manager.status()["sessions"]] == ["killed", "budget"]

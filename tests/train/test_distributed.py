@@ -162,9 +162,10 @@ def torchrun_cmd(run_dir, *extra, nproc=2):
 
 
 def test_a_second_torchrun_group_is_refused_and_a_sigterm_to_the_launcher_keeps_the_ledger_true(tmp_path):
-    """Two torchrun groups on one run folder: the second is refused on every rank, at once, with one line, and
-    changes nothing; then the first, stopped by a SIGTERM sent to the launcher itself (#22), records its real end
-    step, tokens and stop reason."""
+    """Two torchrun groups on one run folder, with the same settings (the second's budget of one step is outside
+    the settings check: without the lock it would resume the first one's checkpoint and train): the second is
+    refused on every rank, at once, with one line, and changes nothing; then the first, stopped by a SIGTERM sent
+    to the launcher itself (#22), records its real end step, tokens and stop reason."""
     import signal
     import time
 
@@ -174,7 +175,8 @@ def test_a_second_torchrun_group_is_refused_and_a_sigterm_to_the_launcher_keeps_
 
     model_path(config().model)  # built once here: two ranks building the tiny model into a fresh cache race each other
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(torchrun_cmd(tmp_path, "training.max_steps=400"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    same = "training.max_steps=400"  # on top of SETTINGS, for both groups
+    first = subprocess.Popen(torchrun_cmd(tmp_path, same), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     manager, group = KaggleCheckpointManager(tmp_path), []
     try:
@@ -188,10 +190,11 @@ def test_a_second_torchrun_group_is_refused_and_a_sigterm_to_the_launcher_keeps_
             os.kill(pid, signal.SIGSTOP)  # launcher and ranks stand still: the folder cannot change under us
         before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
         start = time.monotonic()
-        second = subprocess.run(torchrun_cmd(tmp_path, CUT), capture_output=True, text=True, env=env, timeout=300)
+        second = subprocess.run(torchrun_cmd(tmp_path, same, CUT), capture_output=True, text=True, env=env, timeout=300)
         refused_after = time.monotonic() - start
         after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-        assert after == before, sorted(str(p) for p in set(after) | set(before) if after.get(p) != before.get(p))
+        assert after == before, (sorted(str(p) for p in set(after) | set(before) if after.get(p) != before.get(p)),
+                                 second.stderr[-1500:])
     finally:
         for pid in group:
             os.kill(pid, signal.SIGCONT)
