@@ -123,7 +123,7 @@ def kernel_spec_of(args):
                                   "gold_as_chosen": args.gold_as_chosen}
         if args.max_new_tokens:
             sample["max_new_tokens"] = args.max_new_tokens
-    return KernelSpec(
+    spec = KernelSpec(
         user=args.user, kernel_slug=args.kernel_slug, store_slug=args.store_slug, preset=args.preset,
         run_name=args.run_name or ("samples" if task == "sample" else ""), data_source=data_source, data_path=data_path,
         task=task, sample=sample,
@@ -132,6 +132,11 @@ def kernel_spec_of(args):
         dataset_sources=list(args.dataset_source), model_sources=list(args.model_source),
         internet=not args.no_internet, self_chain=args.self_chain, max_sessions=args.max_sessions,
         eval_limit=args.eval_limit, wheel_dataset=f"{args.user}/{args.wheel_slug}" if args.wheel else "")
+    if task == "sample":  # its settings and data, refused here (the data is only mounted in the session)
+        from .eval.sampling import session_settings
+
+        session_settings(spec.config(), sample, resolve=False)
+    return spec
 
 
 def method_overrides(args) -> dict:

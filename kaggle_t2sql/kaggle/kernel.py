@@ -28,6 +28,8 @@ SPEC_FILE = "t2sql-kernel.json"
 NOTEBOOK_FILE = "train.ipynb"
 T4_X2 = "NvidiaTeslaT4"  # "GPU T4 x2" (kaggle-cli PR #1198); without it the server picks its default accelerator
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{3,49}$")
+# task "sample": the settings a notebook's sample session takes (SampleSettings' fields; its questions are the data stage)
+SAMPLE_KEYS = ("samples", "temperature", "max_new_tokens", "seed", "timeout", "workers", "save_every", "gold_as_chosen")
 
 
 class KernelPushRefused(T2SQLError):
@@ -82,10 +84,9 @@ class KernelSpec:
         cfg = self.config()
         if self.task not in ("train", "sample"):
             raise ConfigError(f"task {self.task!r}: use 'train' or 'sample'")
-        if self.task == "sample":
-            from ..eval.sampling import session_settings
-
-            session_settings(cfg, self.sample, resolve=False)  # the inputs are only mounted in the session
+        unknown = sorted(set(self.sample) - set(SAMPLE_KEYS))
+        if unknown:  # the values are checked with the data by kaggle-init (eval/sampling.session_settings)
+            raise ConfigError(f"unknown sample setting(s) {', '.join(unknown)} (allowed: {', '.join(SAMPLE_KEYS)})")
         stage = cfg.data.stages[0]
         if stage.source != "bundled" and not stage.path:
             raise ConfigError(f"the {cfg.preset} preset trains on data_source={stage.source!r} but data_path is empty: "

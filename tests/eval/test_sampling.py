@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_t2sql.eval.sampling import edit_distance, pair_rows, pass_at_k, reasoning_of, rft_rows, summarize
+from kaggle_t2sql.eval.sample_pairs import edit_distance, pair_rows, pass_at_k, reasoning_of, rft_rows, summarize
 
 
 def _record(candidates, gold_sql="SELECT 1"):

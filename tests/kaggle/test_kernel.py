@@ -154,13 +154,14 @@ def test_kaggle_init_method_sample_sets_up_sample_sessions(tmp_path):
     assert "training.method" not in params["overrides"]
     assert spec("--method", "sample", "--run-name", "s1").config().run_name == "s1"
     with pytest.raises(ConfigError, match="a sample session reads its questions from data_source 'synsql'"):
-        write_kernel_folder(spec("--method", "sample", "--data-source", "synsql", "--data-path",
-                                 "kaggle:tester/subset/x"), tmp_path / "synsql")
+        spec("--method", "sample", "--data-source", "synsql", "--data-path", "kaggle:tester/subset/x")
     with pytest.raises(ConfigError, match="--samples 2 with --temperature 0.0"):
-        write_kernel_folder(spec("--method", "sample", "--samples", "2", "--temperature", "0"), tmp_path / "t0")
+        spec("--method", "sample", "--samples", "2", "--temperature", "0")
     with pytest.raises(ConfigError, match="add --dataset-source tester/sft-adapter"):
         write_kernel_folder(spec("--method", "sample", "--init-adapter", "kaggle:tester/sft-adapter/checkpoint-8"),
                             tmp_path / "unattached")
     with pytest.raises(ConfigError, match="unknown sample setting"):
         write_kernel_folder(KernelSpec(**TINY, task="sample", sample={"sampels": 2}), tmp_path / "typo")
-    assert not any((tmp_path / name).exists() for name in ("synsql", "t0", "unattached", "typo"))
+    with pytest.raises(ConfigError, match="task 'smaple'"):
+        write_kernel_folder(KernelSpec(**TINY, task="smaple"), tmp_path / "task")
+    assert not any((tmp_path / name).exists() for name in ("unattached", "typo", "task"))
