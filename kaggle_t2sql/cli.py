@@ -109,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="sft", choices=["sft", "grpo", "dpo", "orpo", "sample"],
                    help="the sessions' training method, or `sample`: sessions of `kaggle-t2sql sample` from "
                         "--init-adapter on the data (docs/learning-from-execution.md)")
-    p.add_argument("--samples", type=int, default=8, help="--method sample: candidates per question")
-    p.add_argument("--temperature", type=float, default=0.8, help="--method sample: sampling temperature")
-    p.add_argument("--max-new-tokens", type=int, default=0,
-                   help="--method sample: new tokens per candidate (0: Arctic's 8192; the tiny models' own)")
+    p.add_argument("--samples", type=int, default=None, help="--method sample: candidates per question (8)")
+    p.add_argument("--temperature", type=float, default=None, help="--method sample: sampling temperature (0.8)")
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="--method sample: new tokens per candidate (0, the default: Arctic's 8192; the tiny models' own)")
     p.add_argument("--gold-as-chosen", action="store_true",
                    help="--method sample: a question with no correct candidate pairs the gold SQL with its nearest wrong one")
     p.add_argument("--init-adapter", default="",

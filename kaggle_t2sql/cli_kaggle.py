@@ -119,7 +119,8 @@ def kernel_spec_of(args):
         data_source, data_path = "pairs", args.pairs
     task, sample = "train", {}
     if args.method == "sample":  # sessions of `kaggle-t2sql sample`: a run of the store named "samples" by default
-        task, sample = "sample", {"samples": args.samples, "temperature": args.temperature,
+        task, sample = "sample", {"samples": 8 if args.samples is None else args.samples,
+                                  "temperature": 0.8 if args.temperature is None else args.temperature,
                                   "gold_as_chosen": args.gold_as_chosen}
         if args.max_new_tokens:
             sample["max_new_tokens"] = args.max_new_tokens
@@ -143,6 +144,12 @@ def method_overrides(args) -> dict:
     """kaggle-init's --method / --init-adapter / --pairs as settings (checked with the rest by KernelSpec.check)."""
     from .errors import ConfigError
 
+    sample_flags = [flag for flag, value in (("--samples", args.samples), ("--temperature", args.temperature),
+                    ("--max-new-tokens", args.max_new_tokens), ("--gold-as-chosen", args.gold_as_chosen or None))
+                    if value is not None]
+    if sample_flags and args.method != "sample":  # silently training instead of sampling would waste a session
+        raise ConfigError(f"{', '.join(sample_flags)}: for sample sessions only, not --method {args.method}: add "
+                          f"--method sample, or drop {'it' if len(sample_flags) == 1 else 'them'}")
     if args.pairs and args.method not in ("dpo", "orpo"):
         raise ConfigError(f"--pairs feeds --method dpo or orpo, not {args.method}")
     if args.method in ("dpo", "orpo") and not args.pairs:

@@ -153,6 +153,12 @@ def test_kaggle_init_method_sample_sets_up_sample_sessions(tmp_path):
     assert (cfg.training.method, cfg.training.init_adapter, cfg.run_name) == ("sft", "run:sft-first", "samples")
     assert "training.method" not in params["overrides"]
     assert spec("--method", "sample", "--run-name", "s1").config().run_name == "s1"
+    assert spec("--method", "sample").sample == {"samples": 8, "temperature": 0.8, "gold_as_chosen": False}
+    with pytest.raises(ConfigError, match="--samples, --gold-as-chosen: for sample sessions only, not --method sft: "
+                                          "add --method sample, or drop them"):
+        spec("--samples", "4", "--gold-as-chosen")  # an SFT session would run instead of the sampling asked for
+    with pytest.raises(ConfigError, match="--max-new-tokens: for sample sessions only, not --method grpo"):
+        spec("--method", "grpo", "--max-new-tokens", "0")
     with pytest.raises(ConfigError, match="a sample session reads its questions from data_source 'synsql'"):
         spec("--method", "sample", "--data-source", "synsql", "--data-path", "kaggle:tester/subset/x")
     with pytest.raises(ConfigError, match="--samples 2 with --temperature 0.0"):
