@@ -131,7 +131,8 @@ def test_a_step_budget_cuts_each_session_after_that_many_steps_and_still_ends_id
 def test_budget_stops_before_the_deadline_with_a_checkpoint(tmp_path):
     # one micro-batch a step (the budget is about time, not RNG): the step-time estimate stays close on a busy machine
     # 30 s: the session's set-up (data, schema texts, model) must leave room for more than one step on a loaded machine
-    cfg = small_config("training.max_steps=400", "budget.session_minutes=0.5", "training.gradient_accumulation_steps=1")
+    # max_steps far out of reach: an idle fast machine ran all of 400 steps inside the 30 s (finished, not budget)
+    cfg = small_config("training.max_steps=100000", "budget.session_minutes=0.5", "training.gradient_accumulation_steps=1")
     start = time.monotonic()
     result = ResumableTrainer(cfg, tmp_path, progress=False, session_start=start).run()
     assert result.stop_reason == "budget" and result.status == "paused" and result.end_step > 1
