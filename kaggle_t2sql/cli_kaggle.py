@@ -119,9 +119,12 @@ def kernel_spec_of(args):
         data_source, data_path = "pairs", args.pairs
     task, sample = "train", {}
     if args.method == "sample":  # sessions of `kaggle-t2sql sample`: a run of the store named "samples" by default
-        task, sample = "sample", {"samples": 8 if args.samples is None else args.samples,
-                                  "temperature": 0.8 if args.temperature is None else args.temperature,
-                                  "gold_as_chosen": args.gold_as_chosen}
+        from .eval.sampling import SampleSettings  # its defaults, where a flag was not given
+
+        task, sample = "sample", {
+            "samples": SampleSettings.samples if args.samples is None else args.samples,
+            "temperature": SampleSettings.temperature if args.temperature is None else args.temperature,
+            "gold_as_chosen": args.gold_as_chosen}
         if args.max_new_tokens:
             sample["max_new_tokens"] = args.max_new_tokens
     spec = KernelSpec(
@@ -141,7 +144,8 @@ def kernel_spec_of(args):
 
 
 def method_overrides(args) -> dict:
-    """kaggle-init's --method / --init-adapter / --pairs as settings (checked with the rest by KernelSpec.check)."""
+    """kaggle-init's --method / --init-adapter / --pairs as settings (checked with the rest by KernelSpec.check);
+    flags that belong to another method are refused here."""
     from .errors import ConfigError
 
     sample_flags = [flag for flag, value in (("--samples", args.samples), ("--temperature", args.temperature),
